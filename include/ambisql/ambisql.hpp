@@ -1,0 +1,9 @@
+#pragma once
+#include "ambisql/config.hpp"
+#include "ambisql/connection.hpp"
+#include "ambisql/error.hpp"
+#include "ambisql/format.hpp"
+#include "ambisql/resultset.hpp"
+#include "ambisql/row.hpp"
+#include "ambisql/value.hpp"
+#include "ambisql/wait_hook.hpp"

@@ -1,0 +1,57 @@
+#pragma once
+// Connection settings, from code or from a URL.
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace ambisql {
+
+enum class ssl_mode : std::uint8_t {
+    disabled,         // never TLS
+    preferred,        // TLS when the server offers it over TCP, no verification
+    required,         // TLS or fail; no verification
+    verify_ca,        // TLS, the certificate must chain to ssl_ca
+    verify_identity,  // verify_ca, and the certificate must name the host
+};
+
+const char* to_string(ssl_mode m) noexcept;
+
+struct config {
+    std::string host = "127.0.0.1";  // host name, IPv4 or IPv6 literal
+    std::uint16_t port = 3306;
+    std::string unix_socket;         // when set, used instead of host/port
+    std::string user;
+    std::string password;
+    std::string database;
+
+    ssl_mode ssl = ssl_mode::preferred;
+    std::string ssl_ca;    // CA file (PEM) for verify_ca / verify_identity
+    std::string ssl_cert;  // client certificate (PEM), optional
+    std::string ssl_key;   // client key (PEM), optional
+
+    // Collation sent in the handshake; the connection's character set follows from it.
+    std::string charset = "utf8mb4";
+
+    std::chrono::milliseconds connect_timeout{10000};  // TCP connect + handshake
+    std::chrono::milliseconds read_timeout{0};         // per wait; 0 = none
+    std::chrono::milliseconds write_timeout{0};        // per wait; 0 = none
+
+    bool multi_statements = true;
+    bool deprecate_eof = true;  // negotiate CLIENT_DEPRECATE_EOF when the server has it
+    std::string server_rsa_public_key;  // PEM, for caching_sha2_password without TLS
+    std::uint32_t max_packet_size = 1u << 30;  // largest reassembled packet accepted
+    std::vector<std::pair<std::string, std::string>> connect_attributes;
+
+    // mysql://user:password@host:port/database?key=value&...
+    //   host: name, IPv4, [IPv6], or a percent-encoded unix socket path (%2Ftmp%2Fs.sock)
+    //   keys: ssl-mode (disabled|preferred|required|verify-ca|verify-identity), ssl-ca,
+    //   ssl-cert, ssl-key, socket, charset, connect-timeout, read-timeout, write-timeout
+    //   (seconds, decimals allowed), multi-statements (0/1), deprecate-eof (0/1).
+    // Throws ambisql::error (errc::bad_url) on anything it does not understand.
+    static config from_url(std::string_view url);
+};
+
+}  // namespace ambisql

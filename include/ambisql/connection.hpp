@@ -1,0 +1,122 @@
+#pragma once
+// The blocking connection. On a plain thread it blocks the thread; with a wait hook
+// installed (e.g. on a fiber), each wait goes through the hook instead.
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <type_traits>
+
+#include "ambisql/config.hpp"
+#include "ambisql/error.hpp"
+#include "ambisql/format.hpp"
+#include "ambisql/resultset.hpp"
+#include "ambisql/row.hpp"
+
+namespace ambisql {
+
+namespace detail {
+class connection_impl;
+template <class T>
+inline constexpr bool is_error_code_v = std::is_same_v<std::remove_cvref_t<T>, std::error_code>;
+template <class T>
+inline constexpr bool is_results_v = std::is_same_v<std::remove_cvref_t<T>, results>;
+}  // namespace detail
+
+class connection;
+
+// A result read row by row (or batch by batch) as it arrives, so a huge result never
+// has to fit in memory. Row views stay valid until the next call on the stream or the
+// connection. The connection accepts no other command until the stream is finished
+// (read to the end, or discard()).
+class row_stream {
+public:
+    std::span<const column> columns() const;
+    // The next row of the current resultset; false at its end.
+    bool next(row_view& row);
+    // Rows already received: reads more only when none are buffered. Returns how many
+    // rows batch_row() can see (0 at the end of the resultset).
+    std::size_t next_batch();
+    row_view batch_row(std::size_t i) const;
+    // Moves to the next resultset of a multi-statement query; false when there is none.
+    bool next_result();
+    // What the end of the current resultset reported (after next() returned false).
+    const ok_info& ok() const;
+    // Reads and drops the rest of the result.
+    void discard();
+
+private:
+    friend class connection;
+    explicit row_stream(connection& c) : conn_(&c) {}
+    connection* conn_;
+    std::size_t pos_ = 0;   // next row for next()
+    std::size_t size_ = 0;  // rows in the current batch
+    std::size_t base_ = 0;  // first row batch_row(0) shows
+};
+
+class connection {
+public:
+    connection();
+    explicit connection(const config& cfg);  // connects
+    ~connection();
+    connection(connection&&) noexcept;
+    connection& operator=(connection&&) noexcept;
+
+    void connect(const config& cfg);
+    void connect(const config& cfg, std::error_code& ec) noexcept;
+
+    // Runs SQL (one or more statements) and buffers every result.
+    results query(std::string_view sql);
+    void query(std::string_view sql, results& out);
+    void query(std::string_view sql, results& out, std::error_code& ec) noexcept;
+
+    // With `?` placeholders replaced by escaped literals of args.
+    template <class... Args>
+        requires(sizeof...(Args) > 0 && !(detail::is_error_code_v<Args> || ...) && !(detail::is_results_v<Args> || ...))
+    results query(std::string_view sql, const Args&... args) {
+        const sql_arg a[] = {sql_arg(args)...};
+        results r;
+        query_args(sql, a, r);
+        return r;
+    }
+    void query_args(std::string_view sql, std::span<const sql_arg> args, results& out);
+    void query_args(std::string_view sql, std::span<const sql_arg> args, results& out, std::error_code& ec) noexcept;
+
+    // Streams the result instead of buffering it.
+    row_stream stream(std::string_view sql);
+    template <class... Args>
+        requires(sizeof...(Args) > 0)
+    row_stream stream(std::string_view sql, const Args&... args) {
+        const sql_arg a[] = {sql_arg(args)...};
+        return stream_args(sql, a);
+    }
+    row_stream stream_args(std::string_view sql, std::span<const sql_arg> args);
+
+    void ping();
+    void ping(std::error_code& ec) noexcept;
+    void select_db(std::string_view database);
+    void reset_connection();  // COM_RESET_CONNECTION
+    void close() noexcept;    // sends COM_QUIT when it can, then closes the socket
+
+    bool is_open() const noexcept;  // connected and not broken
+    const diagnostics& last_error() const noexcept;
+    std::uint32_t connection_id() const noexcept;
+    const std::string& server_version() const noexcept;
+    std::uint16_t server_status() const noexcept;
+    bool tls_active() const noexcept;
+    std::string tls_version() const;
+    // How literals must be escaped on this connection right now.
+    escaping escaping_rules() const noexcept;
+    // Appends a quoted string literal; throws for unsafe character sets.
+    std::string quote(std::string_view text) const;
+    int native_handle() const noexcept;  // the socket, -1 when closed
+
+private:
+    friend class row_stream;
+    std::unique_ptr<detail::connection_impl> impl_;
+};
+
+}  // namespace ambisql

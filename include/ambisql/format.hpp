@@ -1,0 +1,103 @@
+#pragma once
+// Client-side parameter interpolation: "? " placeholders replaced by escaped literals.
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <type_traits>
+
+#include "ambisql/value.hpp"
+
+namespace ambisql {
+
+// A name to be quoted as an identifier (`name`, backticks doubled).
+struct identifier {
+    std::string_view name;
+};
+
+// Bytes to be sent as a hexadecimal literal (X'...'), whatever the character set.
+struct bytes {
+    std::span<const std::byte> data;
+    bytes() = default;
+    explicit bytes(std::span<const std::byte> d) : data(d) {}
+    explicit bytes(std::string_view s) : data(reinterpret_cast<const std::byte*>(s.data()), s.size()) {}
+};
+
+// One interpolation argument, whatever its C++ type.
+class sql_arg {
+public:
+    enum class kind : std::uint8_t { null, int64, uint64, float64, text, bytes, date, datetime, time, identifier };
+
+    sql_arg(std::nullptr_t) noexcept : kind_(kind::null) {}
+    sql_arg(std::nullopt_t) noexcept : kind_(kind::null) {}
+    sql_arg(bool v) noexcept : kind_(kind::int64) { i_ = v ? 1 : 0; }
+    template <class T>
+        requires(std::is_integral_v<T> && std::is_signed_v<T> && !std::is_same_v<T, bool> &&
+                 !std::is_same_v<T, char>)
+    sql_arg(T v) noexcept : kind_(kind::int64) { i_ = v; }
+    template <class T>
+        requires(std::is_integral_v<T> && std::is_unsigned_v<T> && !std::is_same_v<T, bool>)
+    sql_arg(T v) noexcept : kind_(kind::uint64) { u_ = v; }
+    sql_arg(double v) noexcept : kind_(kind::float64) { d_ = v; }
+    sql_arg(float v) noexcept : kind_(kind::float64) { d_ = v; }
+    sql_arg(std::string_view v) noexcept : kind_(kind::text), s_(v) {}
+    sql_arg(const std::string& v) noexcept : kind_(kind::text), s_(v) {}
+    sql_arg(const char* v) noexcept : kind_(v ? kind::text : kind::null), s_(v ? v : "") {}
+    sql_arg(bytes v) noexcept : kind_(kind::bytes), s_(reinterpret_cast<const char*>(v.data.data()), v.data.size()) {}
+    sql_arg(identifier v) noexcept : kind_(kind::identifier), s_(v.name) {}
+    sql_arg(ambisql::date v) noexcept : kind_(kind::date) { date_ = v; }
+    sql_arg(ambisql::datetime v) noexcept : kind_(kind::datetime) { dt_ = v; }
+    sql_arg(ambisql::time v) noexcept : kind_(kind::time) { time_ = v; }
+    template <class T>
+    sql_arg(const std::optional<T>& v) noexcept : sql_arg(nullptr) {
+        if (v) *this = sql_arg(*v);
+    }
+
+    kind type() const noexcept { return kind_; }
+    std::int64_t int_value() const noexcept { return i_; }
+    std::uint64_t uint_value() const noexcept { return u_; }
+    double double_value() const noexcept { return d_; }
+    std::string_view text() const noexcept { return s_; }
+    const ambisql::date& date_value() const noexcept { return date_; }
+    const ambisql::datetime& datetime_value() const noexcept { return dt_; }
+    const ambisql::time& time_value() const noexcept { return time_; }
+
+private:
+    kind kind_;
+    union {
+        std::int64_t i_ = 0;
+        std::uint64_t u_;
+        double d_;
+        ambisql::date date_;
+        ambisql::datetime dt_;
+        ambisql::time time_;
+    };
+    std::string_view s_;
+};
+
+// How literals must be escaped on a given connection.
+struct escaping {
+    bool no_backslash_escapes = false;  // server status NO_BACKSLASH_ESCAPES
+    bool unsafe_charset = false;        // 0x5C may be a trailing byte: refuse text literals
+};
+
+// Appends `s` as a quoted string literal. Fails with errc::unsafe_charset when the
+// connection's character set cannot be escaped safely.
+std::error_code append_string_literal(std::string& out, std::string_view s, const escaping& e);
+// Appends `name` as a quoted identifier.
+void append_identifier(std::string& out, std::string_view name);
+// Appends one argument as a literal.
+std::error_code append_literal(std::string& out, const sql_arg& a, const escaping& e);
+
+// Replaces each `?` outside quotes and comments with the next argument's literal.
+// errc::placeholder_mismatch when the counts differ.
+std::error_code format_sql(std::string& out, std::string_view sql, std::span<const sql_arg> args,
+                           const escaping& e);
+
+// Character sets in which 0x5C can be the second byte of a multibyte character.
+bool is_unsafe_charset(std::string_view charset_name) noexcept;
+
+}  // namespace ambisql

@@ -1,0 +1,335 @@
+// The blocking connection: the one driver loop that moves bytes for the sans-IO session.
+#include "ambisql/connection.hpp"
+
+#include "io/socket.hpp"
+#include "proto/session.hpp"
+
+namespace ambisql {
+
+namespace detail {
+
+class connection_impl {
+public:
+    proto::session sess;
+    io::socket sock;
+    config cfg;
+    diagnostics diag;
+    std::atomic<bool> busy{false};
+
+    // Drives the session's current operation to its end.
+    bool run(std::chrono::milliseconds read_timeout, std::chrono::milliseconds write_timeout) {
+        for (;;) {
+            switch (sess.resume()) {
+                case proto::next_action::done:
+                    if (sess.failed()) {
+                        diag = sess.diag();
+                        if (sess.broken()) sock.close();
+                        return false;
+                    }
+                    return true;
+                case proto::next_action::write: {
+                    std::error_code ec;
+                    std::size_t n = sock.write_some(sess.write_buffer(), write_timeout, ec);
+                    if (ec)
+                        io_failed(ec, "write", write_timeout);
+                    else
+                        sess.on_written(n);
+                    break;
+                }
+                case proto::next_action::read: {
+                    std::error_code ec;
+                    std::size_t n = sock.read_some(sess.read_buffer(), read_timeout, ec);
+                    if (ec)
+                        io_failed(ec, "read", read_timeout);
+                    else
+                        sess.on_read(n);
+                    break;
+                }
+            }
+        }
+    }
+
+    void io_failed(std::error_code ec, const char* what, std::chrono::milliseconds timeout) {
+        if (ec == errc::timeout) {
+            sess.on_io_error(error_kind::network, errc::timeout,
+                             std::string(what) + " timed out after " + std::to_string(timeout.count()) + " ms");
+        } else if (ec.category() == client_category()) {
+            sess.on_io_error(error_kind::network, static_cast<errc>(ec.value()),
+                             std::string(what) + " failed: " + ec.message());
+        } else {
+            sess.on_io_error(error_kind::network, errc::io_error, std::string(what) + " failed: " + ec.message());
+        }
+    }
+
+    // Starts an operation with `start` and runs it; false with diag set on failure.
+    template <class Start>
+    bool op(Start&& start) {
+        diag.clear();
+        if (!start()) {
+            diag = sess.diag();
+            return false;
+        }
+        return run(cfg.read_timeout, cfg.write_timeout);
+    }
+
+    bool connect(const config& c) {
+        close();
+        cfg = c;
+        diag.clear();
+        const auto deadline = clock::now() + cfg.connect_timeout;
+        std::string msg;
+        const bool unix_socket = !cfg.unix_socket.empty();
+        std::error_code ec = unix_socket ? sock.connect_unix(cfg.unix_socket, deadline, msg)
+                                         : sock.connect_tcp(cfg.host, cfg.port, deadline, msg);
+        if (ec) {
+            diag.kind = error_kind::network;
+            diag.code = ec;
+            diag.message = std::move(msg);
+            diag.connection_usable = false;
+            return false;
+        }
+        if (!sess.start_connect(cfg, unix_socket ? std::string_view("localhost") : std::string_view(cfg.host),
+                                unix_socket)) {
+            diag = sess.diag();
+            sock.close();
+            return false;
+        }
+        return run(cfg.connect_timeout, cfg.connect_timeout);
+    }
+
+    void close() noexcept {
+        if (sock.is_open() && sess.connected() && !sess.in_progress() && sess.start_quit()) {
+            // Best effort: say goodbye without waiting.
+            if (sess.resume() == proto::next_action::write) sock.send_nowait(sess.write_buffer());
+        }
+        sock.close();
+        if (!sess.in_progress()) sess.on_io_error(error_kind::client, errc::not_connected, "closed");
+    }
+};
+
+namespace {
+
+struct op_guard {
+    connection_impl& c;
+    bool ok;
+    explicit op_guard(connection_impl& impl) : c(impl), ok(!impl.busy.exchange(true, std::memory_order_acquire)) {}
+    ~op_guard() {
+        if (ok) c.busy.store(false, std::memory_order_release);
+    }
+};
+
+diagnostics in_progress_diag() {
+    diagnostics d;
+    d.kind = error_kind::client;
+    d.code = errc::operation_in_progress;
+    d.message = "operation in progress: another operation is running on this connection";
+    return d;
+}
+
+[[noreturn]] void throw_in_progress() { throw error(in_progress_diag()); }
+
+}  // namespace
+}  // namespace detail
+
+using detail::op_guard;
+
+namespace {
+void check(detail::connection_impl& c, bool ok) {
+    if (!ok) throw error(c.diag);
+}
+}  // namespace
+
+connection::connection() : impl_(std::make_unique<detail::connection_impl>()) {}
+connection::connection(const config& cfg) : connection() { connect(cfg); }
+connection::~connection() {
+    if (impl_) impl_->close();
+}
+connection::connection(connection&&) noexcept = default;
+connection& connection::operator=(connection&& o) noexcept {
+    if (this != &o) {
+        if (impl_) impl_->close();
+        impl_ = std::move(o.impl_);
+    }
+    return *this;
+}
+
+void connection::connect(const config& cfg) {
+    op_guard g(*impl_);
+    if (!g.ok) detail::throw_in_progress();
+    check(*impl_, impl_->connect(cfg));
+}
+
+void connection::connect(const config& cfg, std::error_code& ec) noexcept {
+    op_guard g(*impl_);
+    if (!g.ok) {
+        ec = errc::operation_in_progress;
+        return;
+    }
+    ec = impl_->connect(cfg) ? std::error_code() : impl_->diag.code;
+}
+
+results connection::query(std::string_view sql) {
+    results r;
+    query(sql, r);
+    return r;
+}
+
+void connection::query(std::string_view sql, results& out) {
+    op_guard g(*impl_);
+    if (!g.ok) detail::throw_in_progress();
+    check(*impl_, impl_->op([&] { return impl_->sess.start_query(sql, &out); }));
+}
+
+void connection::query(std::string_view sql, results& out, std::error_code& ec) noexcept {
+    op_guard g(*impl_);
+    if (!g.ok) {
+        ec = errc::operation_in_progress;
+        return;
+    }
+    ec = impl_->op([&] { return impl_->sess.start_query(sql, &out); }) ? std::error_code() : impl_->diag.code;
+}
+
+void connection::query_args(std::string_view sql, std::span<const sql_arg> args, results& out) {
+    op_guard g(*impl_);
+    if (!g.ok) detail::throw_in_progress();
+    check(*impl_, impl_->op([&] { return impl_->sess.start_query(sql, args, &out); }));
+}
+
+void connection::query_args(std::string_view sql, std::span<const sql_arg> args, results& out,
+                            std::error_code& ec) noexcept {
+    op_guard g(*impl_);
+    if (!g.ok) {
+        ec = errc::operation_in_progress;
+        return;
+    }
+    ec = impl_->op([&] { return impl_->sess.start_query(sql, args, &out); }) ? std::error_code()
+                                                                              : impl_->diag.code;
+}
+
+row_stream connection::stream(std::string_view sql) {
+    op_guard g(*impl_);
+    if (!g.ok) detail::throw_in_progress();
+    check(*impl_, impl_->op([&] { return impl_->sess.start_query(sql, nullptr); }));
+    return row_stream(*this);
+}
+
+row_stream connection::stream_args(std::string_view sql, std::span<const sql_arg> args) {
+    op_guard g(*impl_);
+    if (!g.ok) detail::throw_in_progress();
+    check(*impl_, impl_->op([&] { return impl_->sess.start_query(sql, args, nullptr); }));
+    return row_stream(*this);
+}
+
+void connection::ping() {
+    op_guard g(*impl_);
+    if (!g.ok) detail::throw_in_progress();
+    check(*impl_, impl_->op([&] { return impl_->sess.start_ping(); }));
+}
+
+void connection::ping(std::error_code& ec) noexcept {
+    op_guard g(*impl_);
+    if (!g.ok) {
+        ec = errc::operation_in_progress;
+        return;
+    }
+    ec = impl_->op([&] { return impl_->sess.start_ping(); }) ? std::error_code() : impl_->diag.code;
+}
+
+void connection::select_db(std::string_view database) {
+    op_guard g(*impl_);
+    if (!g.ok) detail::throw_in_progress();
+    check(*impl_, impl_->op([&] { return impl_->sess.start_init_db(database); }));
+}
+
+void connection::reset_connection() {
+    op_guard g(*impl_);
+    if (!g.ok) detail::throw_in_progress();
+    check(*impl_, impl_->op([&] { return impl_->sess.start_reset_connection(); }));
+}
+
+void connection::close() noexcept {
+    op_guard g(*impl_);
+    if (g.ok) impl_->close();
+}
+
+bool connection::is_open() const noexcept { return impl_->sess.connected() && impl_->sock.is_open(); }
+const diagnostics& connection::last_error() const noexcept { return impl_->diag; }
+std::uint32_t connection::connection_id() const noexcept { return impl_->sess.connection_id(); }
+const std::string& connection::server_version() const noexcept { return impl_->sess.server_version(); }
+std::uint16_t connection::server_status() const noexcept { return impl_->sess.status(); }
+bool connection::tls_active() const noexcept { return impl_->sess.tls_active(); }
+std::string connection::tls_version() const { return impl_->sess.tls_version(); }
+escaping connection::escaping_rules() const noexcept { return impl_->sess.escaping_rules(); }
+int connection::native_handle() const noexcept { return impl_->sock.fd(); }
+
+std::string connection::quote(std::string_view text) const {
+    std::string out;
+    if (auto ec = append_string_literal(out, text, escaping_rules())) {
+        diagnostics d;
+        d.kind = error_kind::client;
+        d.code = ec;
+        d.message = "cannot quote text for this connection's character set";
+        throw error(std::move(d));
+    }
+    return out;
+}
+
+// ---------------------------------------------------------------- row_stream
+
+std::span<const column> row_stream::columns() const { return conn_->impl_->sess.stream_header().columns(); }
+const ok_info& row_stream::ok() const { return conn_->impl_->sess.stream_header().ok(); }
+
+std::size_t row_stream::next_batch() {
+    auto& impl = *conn_->impl_;
+    if (pos_ < size_) {  // rows still unread in this batch: hand them out first
+        base_ = pos_;
+        std::size_t n = size_ - pos_;
+        pos_ = size_;
+        return n;
+    }
+    pos_ = size_ = base_ = 0;
+    if (impl.sess.stream() != proto::session::stream_state::rows) return 0;
+    op_guard g(impl);
+    if (!g.ok) detail::throw_in_progress();
+    check(impl, impl.op([&] { return impl.sess.start_read_rows(); }));
+    size_ = pos_ = impl.sess.batch_size();
+    return size_;
+}
+
+row_view row_stream::batch_row(std::size_t i) const { return conn_->impl_->sess.batch_row(base_ + i); }
+
+bool row_stream::next(row_view& row) {
+    if (pos_ >= size_) {
+        if (next_batch() == 0) return false;
+        pos_ = 0;  // next_batch() marked the batch consumed; next() walks it instead
+    }
+    row = conn_->impl_->sess.batch_row(pos_++);
+    return true;
+}
+
+bool row_stream::next_result() {
+    auto& impl = *conn_->impl_;
+    pos_ = size_ = base_ = 0;
+    op_guard g(impl);
+    if (!g.ok) detail::throw_in_progress();
+    if (impl.sess.stream() == proto::session::stream_state::rows) {
+        // Skip what is left of this resultset.
+        while (impl.sess.stream() == proto::session::stream_state::rows)
+            check(impl, impl.op([&] { return impl.sess.start_read_rows(); }));
+    }
+    if (impl.sess.stream() != proto::session::stream_state::set_done ||
+        !(impl.sess.status() & server_status::more_results_exist))
+        return false;
+    check(impl, impl.op([&] { return impl.sess.start_next_result(); }));
+    return true;
+}
+
+void row_stream::discard() {
+    auto& impl = *conn_->impl_;
+    pos_ = size_ = base_ = 0;
+    op_guard g(impl);
+    if (!g.ok) detail::throw_in_progress();
+    check(impl, impl.op([&] { return impl.sess.start_discard(); }));
+}
+
+}  // namespace ambisql

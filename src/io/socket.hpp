@@ -1,0 +1,52 @@
+#pragma once
+// A stream socket whose every wait goes through the thread's wait hook, or, with no hook,
+// blocks in the kernel: a blocking recv/send with SO_RCVTIMEO/SO_SNDTIMEO as the timeout,
+// so a round trip costs one send and one receive.
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <system_error>
+
+#include "ambisql/wait_hook.hpp"
+
+namespace ambisql::io {
+
+class socket {
+public:
+    socket() = default;
+    ~socket() { close(); }
+    socket(const socket&) = delete;
+    socket& operator=(const socket&) = delete;
+
+    int fd() const noexcept { return fd_; }
+    bool is_open() const noexcept { return fd_ >= 0; }
+    void close() noexcept;
+
+    // Connects; on failure `msg` says what failed. The deadline covers name lookup
+    // (not interruptible) and the TCP connect.
+    std::error_code connect_tcp(const std::string& host, std::uint16_t port, clock::time_point deadline,
+                                std::string& msg);
+    std::error_code connect_unix(const std::string& path, clock::time_point deadline, std::string& msg);
+
+    // One receive (0 = the peer closed) or one send, waiting up to `timeout` (0 = none)
+    // per wait.
+    std::size_t read_some(std::span<std::uint8_t> buf, std::chrono::milliseconds timeout, std::error_code& ec);
+    std::size_t write_some(std::span<const std::uint8_t> buf, std::chrono::milliseconds timeout,
+                           std::error_code& ec);
+    // One send that never waits (for COM_QUIT on close).
+    void send_nowait(std::span<const std::uint8_t> buf) noexcept;
+
+private:
+    std::error_code wait(wait_hook* hook, unsigned events, clock::time_point deadline);
+    void set_nonblocking(bool on);
+    void set_timeout(int opt, std::chrono::milliseconds t, std::chrono::milliseconds& current);
+
+    int fd_ = -1;
+    bool nonblocking_ = false;
+    std::chrono::milliseconds rcv_timeout_{0};
+    std::chrono::milliseconds snd_timeout_{0};
+};
+
+}  // namespace ambisql::io

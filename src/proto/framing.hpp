@@ -1,0 +1,52 @@
+#pragma once
+// Packet framing: 3-byte length + 1-byte sequence id. Payloads of 0xFFFFFF bytes or more
+// travel as 0xFFFFFF-byte chunks ended by a shorter (possibly empty) chunk.
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "ambisql/error.hpp"
+#include "proto/wire.hpp"
+
+namespace ambisql::proto {
+
+inline constexpr std::size_t max_chunk = 0xFFFFFF;
+
+// The plaintext input buffer: bytes arrive at the end, whole packets leave at the front.
+// A multi-chunk packet is reassembled in place, so payloads are always contiguous views.
+class packet_reader {
+public:
+    enum class status { ok, need_more, error };
+
+    // Room for at least `min` more bytes at the end (compacts or grows the buffer; this
+    // invalidates payload views handed out earlier).
+    std::span<std::uint8_t> space(std::size_t min = 0);
+    void commit(std::size_t n) noexcept { end_ += n; }
+
+    // Takes the next whole packet. `seq` is the expected sequence id of its first chunk
+    // and is advanced past its last chunk. On error, `err` says why.
+    status next(byte_span& payload, std::uint8_t& seq, errc& err) noexcept;
+
+    // Bytes still missing to complete the packet at the front (0 when unknown).
+    std::size_t missing() const noexcept { return missing_; }
+    std::size_t buffered() const noexcept { return end_ - beg_; }
+    const std::uint8_t* base() const noexcept { return buf_.data(); }
+    void set_max_packet(std::size_t m) noexcept { max_packet_ = m; }
+    void reset() noexcept { beg_ = end_ = missing_ = 0; }
+
+private:
+    std::vector<std::uint8_t> buf_;
+    std::size_t beg_ = 0;
+    std::size_t end_ = 0;
+    std::size_t missing_ = 0;
+    std::size_t max_packet_ = std::size_t(1) << 30;
+};
+
+// Starts a packet in `out`: reserves the header and returns where it starts.
+std::size_t begin_packet(std::vector<std::uint8_t>& out);
+// Ends the packet started at `start`: writes the header(s), splitting the payload into
+// chunks when it is 0xFFFFFF bytes or more, and advances `seq` once per chunk.
+void end_packet(std::vector<std::uint8_t>& out, std::size_t start, std::uint8_t& seq);
+
+}  // namespace ambisql::proto

@@ -1,0 +1,19 @@
+#pragma once
+// How the core fills a resultset (its storage is private to users).
+#include "ambisql/resultset.hpp"
+#include "proto/wire.hpp"
+
+namespace ambisql {
+
+struct resultset::builder {
+    static void reset(resultset& r) noexcept;
+    // Column definitions arrive one packet at a time; finish_columns parses them once all
+    // are stored, so the column views point into storage that no longer moves.
+    static void add_column(resultset& r, proto::byte_span payload);
+    static bool finish_columns(resultset& r, std::size_t n);
+    static bool add_text_row(resultset& r, proto::byte_span payload);
+    static void set_ok(resultset& r, const ok_info& ok) { r.ok_ = ok; }
+    static std::vector<column>& columns(resultset& r) noexcept { return r.columns_; }
+};
+
+}  // namespace ambisql

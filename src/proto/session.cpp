@@ -1,0 +1,722 @@
+#include "proto/session.hpp"
+
+#include "proto/auth.hpp"
+#include "proto/result_builder.hpp"
+
+namespace ambisql::proto {
+
+namespace {
+constexpr std::size_t tls_scratch = 64 * 1024;
+constexpr std::string_view native_plugin = "mysql_native_password";
+constexpr std::string_view sha2_plugin = "caching_sha2_password";
+constexpr std::string_view ed25519_plugin = "client_ed25519";
+constexpr std::string_view clear_plugin = "mysql_clear_password";
+
+// Server errors after which the server closes the connection.
+bool closes_connection(std::uint16_t code) {
+    return code == 1927 /* ER_CONNECTION_KILLED */ || code == 1053 /* ER_SERVER_SHUTDOWN */ ||
+           code == 1152 /* ER_ABORTING_CONNECTION */ || code == 1184 /* ER_NEW_ABORTING_CONNECTION */ ||
+           code == 4031 /* idle timeout */;
+}
+}  // namespace
+
+// ---------------------------------------------------------------- driver side
+
+std::span<std::uint8_t> session::read_buffer() {
+    if (tls_on_) {
+        if (net_in_.size() < tls_scratch) net_in_.resize(tls_scratch);
+        return net_in_;
+    }
+    return reader_.space();
+}
+
+void session::on_read(std::size_t n) {
+    if (n == 0) {
+        eof_ = true;
+    } else if (tls_on_) {
+        tls_.feed(net_in_.data(), n);
+    } else {
+        reader_.commit(n);
+    }
+}
+
+std::span<const std::uint8_t> session::write_buffer() {
+    if (tls_on_) return {net_out_.data() + net_out_pos_, net_out_.size() - net_out_pos_};
+    return {out_.data() + out_pos_, out_.size() - out_pos_};
+}
+
+void session::on_written(std::size_t n) noexcept {
+    auto& buf = tls_on_ ? net_out_ : out_;
+    auto& pos = tls_on_ ? net_out_pos_ : out_pos_;
+    pos += n;
+    if (pos >= buf.size()) {
+        buf.clear();
+        pos = 0;
+    }
+}
+
+void session::on_io_error(error_kind kind, errc code, std::string message) {
+    fail(kind, code, std::move(message), false);
+}
+
+bool session::output_pending() {
+    if (!tls_on_) return out_pos_ < out_.size();
+    if (out_pos_ < out_.size()) {
+        std::string err;
+        if (!tls_.write(out_.data() + out_pos_, out_.size() - out_pos_, err)) {
+            fail(error_kind::tls, errc::tls_failed, std::move(err), false);
+            return false;
+        }
+        out_.clear();
+        out_pos_ = 0;
+    }
+    tls_.drain(net_out_);
+    return net_out_pos_ < net_out_.size();
+}
+
+next_action session::wait_input() {
+    if (output_pending()) return next_action::write;
+    if (op_ == op::none) return next_action::done;
+    if (eof_) return fail(error_kind::network, errc::connection_closed, "the server closed the connection", false);
+    return next_action::read;
+}
+
+bool session::take(byte_span& p, bool fill) {
+    for (;;) {
+        errc e{};
+        auto s = reader_.next(p, seq_, e);
+        if (s == packet_reader::status::ok) return true;
+        if (s == packet_reader::status::error) {
+            fail(error_kind::protocol, e,
+                 e == errc::sequence_mismatch ? "packet sequence mismatch: the stream is out of step"
+                                              : "packet larger than max_packet_size",
+                 false);
+            return false;
+        }
+        if (!tls_on_ || !fill) return false;
+        auto space = reader_.space();
+        std::size_t n = 0;
+        std::string err;
+        auto ts = tls_.read(space.data(), space.size(), n, err);
+        if (ts == tls_channel::status::ok) {
+            reader_.commit(n);
+            continue;
+        }
+        if (ts == tls_channel::status::want_read) return false;
+        if (ts == tls_channel::status::closed)
+            fail(error_kind::network, errc::connection_closed, "the server closed the TLS session", false);
+        else
+            fail(error_kind::tls, errc::tls_failed, std::move(err), false);
+        return false;
+    }
+}
+
+next_action session::resume() {
+    switch (op_) {
+        case op::none: return next_action::done;
+        case op::connect: return step_connect();
+        case op::query: return step_query();
+        case op::simple:
+        case op::quit: return step_simple();
+    }
+    return next_action::done;
+}
+
+// ---------------------------------------------------------------- common
+
+next_action session::fail(error_kind kind, errc code, std::string message, bool usable) {
+    diag_.kind = kind;
+    diag_.code = code;
+    diag_.server_code = 0;
+    diag_.sqlstate.clear();
+    diag_.message = std::move(message);
+    diag_.connection_usable = usable;
+    if (!usable) {
+        broken_ = true;
+        connected_ = false;
+        stream_ = stream_state::idle;
+    }
+    op_ = op::none;
+    return next_action::done;
+}
+
+next_action session::fail_server(byte_span payload, error_kind kind) {
+    err_packet e;
+    if (!parse_err(payload, e))
+        return fail(error_kind::protocol, errc::protocol_error, "malformed ERR packet", false);
+    bool fatal = kind == error_kind::auth || closes_connection(e.code) || op_ == op::connect;
+    if (closes_connection(e.code)) kind = error_kind::network;
+    fail(kind, errc::protocol_error, std::string(e.message), !fatal);
+    diag_.code = std::error_code(e.code, server_category());
+    diag_.server_code = e.code;
+    diag_.sqlstate.assign(e.sqlstate);
+    if (!fatal && stream_ != stream_state::idle) stream_ = stream_state::idle;
+    return next_action::done;
+}
+
+next_action session::finish() noexcept {
+    op_ = op::none;
+    return next_action::done;
+}
+
+bool session::can_start() {
+    if (op_ != op::none) return false;  // the connection layer reports this
+    diag_.clear();
+    if (broken_) {
+        fail(error_kind::client, errc::connection_broken, "the connection is broken; reconnect", false);
+        return false;
+    }
+    if (!connected_) {
+        fail(error_kind::client, errc::not_connected, "not connected", true);
+        return false;
+    }
+    if (result_pending()) {
+        fail(error_kind::client, errc::result_pending,
+             "a streamed result is still being read; read or discard it first", true);
+        return false;
+    }
+    return true;
+}
+
+void session::start_op(op o, st s) {
+    diag_.clear();
+    op_ = o;
+    st_ = s;
+}
+
+void session::begin_command(std::uint8_t cmd) {
+    seq_ = 0;
+    begin_packet(out_);
+    out_.push_back(cmd);
+}
+
+next_action session::send_packet(std::string_view payload) {
+    std::size_t s = begin_packet(out_);
+    out_.insert(out_.end(), payload.begin(), payload.end());
+    end_packet(out_, s, seq_);
+    return next_action::write;
+}
+
+// ---------------------------------------------------------------- connect
+
+bool session::start_connect(const config& cfg, std::string_view host, bool secure_transport) {
+    if (op_ != op::none) return false;
+    reader_.reset();
+    reader_.set_max_packet(cfg.max_packet_size);
+    out_.clear();
+    out_pos_ = 0;
+    net_out_.clear();
+    net_out_pos_ = 0;
+    tls_.reset();
+    tls_on_ = false;
+    eof_ = false;
+    seq_ = 0;
+    broken_ = false;
+    connected_ = false;
+    status_ = 0;
+    caps_ = 0;
+    switched_ = false;
+    sha2_key_requested_ = false;
+    stream_ = stream_state::idle;
+    cfg_ = &cfg;
+    host_.assign(host);
+    secure_transport_ = secure_transport;
+    unsafe_charset_ = is_unsafe_charset(cfg.charset);
+    start_op(op::connect, st::greeting);
+    if (collation_for_charset(cfg.charset) == 0) {
+        fail(error_kind::client, errc::bad_config, "unknown character set '" + cfg.charset + "'", false);
+        return false;
+    }
+    attrs_.clear();
+    attrs_.emplace_back("_client_name", "ambisql");
+    attrs_.emplace_back("_client_version", "0.1.0");
+    for (const auto& a : cfg.connect_attributes) attrs_.push_back(a);
+    return true;
+}
+
+bool session::auth_response(std::string_view plugin, std::string_view data, std::string& out, errc& err,
+                            std::string& why) {
+    const std::string& pw = cfg_->password;
+    if (plugin == native_plugin) {
+        out = native_password_response(pw, data);
+    } else if (plugin == sha2_plugin) {
+        out = caching_sha2_response(pw, data);
+    } else if (plugin == ed25519_plugin) {
+        if (data.size() < 32) {
+            err = errc::protocol_error;
+            why = "client_ed25519: short scramble";
+            return false;
+        }
+        out = ed25519_response(pw, data.substr(0, 32));
+        if (out.empty()) {
+            err = errc::auth_plugin_unsupported;
+            why = "client_ed25519: signing failed";
+            return false;
+        }
+    } else if (plugin == clear_plugin) {
+        if (!tls_on_ && !secure_transport_) {
+            err = errc::auth_insecure_cleartext;
+            why = "the server asked for the cleartext password over an unencrypted connection; refused";
+            return false;
+        }
+        out = pw;
+        out.push_back('\0');
+    } else {
+        err = errc::auth_plugin_unsupported;
+        why = "unsupported authentication plugin '" + std::string(plugin) + "'";
+        return false;
+    }
+    return true;
+}
+
+next_action session::send_handshake_response() {
+    plugin_ = hs_.auth_plugin.empty() ? std::string(native_plugin) : hs_.auth_plugin;
+    auth_data_ = hs_.scramble;
+    std::string resp;
+    errc e{};
+    std::string why;
+    if (!auth_response(plugin_, auth_data_, resp, e, why)) {
+        // Unknown (or insecure) default plugin: answer as native; the server switches to
+        // the account's plugin if it differs.
+        plugin_ = native_plugin;
+        resp = native_password_response(cfg_->password, auth_data_);
+    }
+    client_hello h;
+    h.capabilities = caps_;
+    h.max_packet = 0x40000000;
+    h.collation = collation_for_charset(cfg_->charset);
+    h.user = cfg_->user;
+    h.auth_response = resp;
+    h.database = cfg_->database;
+    h.auth_plugin = plugin_;
+    h.attributes = &attrs_;
+    std::size_t s = begin_packet(out_);
+    write_handshake_response(out_, h);
+    end_packet(out_, s, seq_);
+    st_ = st::auth_reply;
+    return next_action::write;
+}
+
+next_action session::step_connect() {
+    for (;;) {
+        byte_span p;
+        switch (st_) {
+            case st::greeting: {
+                if (!take(p)) return op_ == op::none ? next_action::done : wait_input();
+                if (!p.empty() && p[0] == 0xFF) return fail_server(p, error_kind::server);
+                if (!parse_handshake(p, hs_))
+                    return fail(error_kind::protocol, errc::protocol_error, "malformed server greeting", false);
+                if (!(hs_.capabilities & cap::protocol_41))
+                    return fail(error_kind::protocol, errc::unsupported_server,
+                                "the server does not speak protocol 4.1", false);
+                std::uint64_t want = cap::long_password | cap::long_flag | cap::protocol_41 | cap::transactions |
+                                     cap::secure_connection | cap::multi_results | cap::ps_multi_results |
+                                     cap::plugin_auth | cap::plugin_auth_lenenc | cap::connect_attrs;
+                if (cfg_->multi_statements) want |= cap::multi_statements;
+                if (cfg_->deprecate_eof) want |= cap::deprecate_eof;
+                if (!cfg_->database.empty()) want |= cap::connect_with_db;
+                caps_ = want & hs_.capabilities;
+                const ssl_mode m = cfg_->ssl;
+                bool use_tls = m != ssl_mode::disabled && !(secure_transport_ && m == ssl_mode::preferred);
+                if (use_tls && !(hs_.capabilities & cap::ssl)) {
+                    if (m != ssl_mode::preferred)
+                        return fail(error_kind::tls, errc::tls_not_offered,
+                                    std::string("ssl-mode ") + to_string(m) +
+                                        ": the server does not offer TLS; refusing to continue in plaintext",
+                                    false);
+                    use_tls = false;
+                }
+                if (!use_tls) {
+                    send_handshake_response();
+                    continue;
+                }
+                caps_ |= cap::ssl;
+                client_hello h;
+                h.capabilities = caps_;
+                h.max_packet = 0x40000000;
+                h.collation = collation_for_charset(cfg_->charset);
+                std::size_t s = begin_packet(out_);
+                write_ssl_request(out_, h);
+                end_packet(out_, s, seq_);
+                st_ = st::tls_start;
+                continue;
+            }
+            case st::tls_start: {
+                // The SSL request goes out in plaintext; only then does TLS begin.
+                if (output_pending()) return next_action::write;
+                std::string err;
+                if (!tls_.start(*cfg_, host_, err)) return fail(error_kind::tls, errc::tls_failed, err, false);
+                tls_on_ = true;
+                st_ = st::tls_handshake;
+                continue;
+            }
+            case st::tls_handshake: {
+                std::string err;
+                auto s = tls_.handshake(err);
+                if (s == tls_channel::status::ok) {
+                    send_handshake_response();
+                    continue;
+                }
+                if (s == tls_channel::status::want_read) return wait_input();
+                return fail(error_kind::tls, errc::tls_failed, std::move(err), false);
+            }
+            case st::auth_reply: {
+                if (!take(p)) return op_ == op::none ? next_action::done : wait_input();
+                if (p.empty())
+                    return fail(error_kind::protocol, errc::protocol_error, "empty authentication reply", false);
+                switch (p[0]) {
+                    case 0x00: {
+                        ok_info ok;
+                        if (!parse_ok(p, false, ok))
+                            return fail(error_kind::protocol, errc::protocol_error, "malformed OK packet", false);
+                        status_ = ok.status;
+                        connected_ = true;
+                        return finish();
+                    }
+                    case 0xFF: return fail_server(p, error_kind::auth);
+                    case 0xFE: {
+                        if (p.size() == 1)
+                            return fail(error_kind::auth, errc::auth_plugin_unsupported,
+                                        "the server asked for the pre-4.1 password scheme; refused", false);
+                        if (switched_)
+                            return fail(error_kind::auth, errc::auth_switch_refused,
+                                        "the server asked to switch authentication plugins twice; refused", false);
+                        switched_ = true;
+                        reader r(p.subspan(1));
+                        std::string_view plugin = r.null_string();
+                        std::string_view data = r.rest();
+                        if (!r.ok())
+                            return fail(error_kind::protocol, errc::protocol_error, "malformed auth switch request",
+                                        false);
+                        plugin_.assign(plugin);
+                        auth_data_.assign(data);
+                        std::string resp, why;
+                        errc e{};
+                        if (!auth_response(plugin_, auth_data_, resp, e, why))
+                            return fail(error_kind::auth, e, std::move(why), false);
+                        send_packet(resp);
+                        continue;
+                    }
+                    case 0x01: {
+                        if (plugin_ != sha2_plugin)
+                            return fail(error_kind::protocol, errc::protocol_error,
+                                        "unexpected authentication data for plugin " + plugin_, false);
+                        if (!sha2_key_requested_ && p.size() == 2 && p[1] == 3) continue;  // fast auth: OK follows
+                        if (!sha2_key_requested_ && p.size() == 2 && p[1] == 4) {          // full auth
+                            if (tls_on_ || secure_transport_) {
+                                std::string pw = cfg_->password;
+                                pw.push_back('\0');
+                                send_packet(pw);
+                            } else if (!cfg_->server_rsa_public_key.empty()) {
+                                std::string enc = caching_sha2_rsa_response(cfg_->password, auth_data_,
+                                                                            cfg_->server_rsa_public_key);
+                                if (enc.empty())
+                                    return fail(error_kind::auth, errc::auth_plugin_unsupported,
+                                                "caching_sha2_password: RSA encryption failed", false);
+                                send_packet(enc);
+                            } else {
+                                sha2_key_requested_ = true;
+                                send_packet(std::string_view("\x02", 1));
+                            }
+                            continue;
+                        }
+                        if (sha2_key_requested_) {
+                            auto pem = std::string_view(reinterpret_cast<const char*>(p.data()) + 1, p.size() - 1);
+                            std::string enc = caching_sha2_rsa_response(cfg_->password, auth_data_, pem);
+                            if (enc.empty())
+                                return fail(error_kind::auth, errc::auth_plugin_unsupported,
+                                            "caching_sha2_password: bad server public key", false);
+                            sha2_key_requested_ = false;
+                            send_packet(enc);
+                            continue;
+                        }
+                        return fail(error_kind::protocol, errc::protocol_error,
+                                    "malformed caching_sha2_password message", false);
+                    }
+                    default:
+                        return fail(error_kind::protocol, errc::protocol_error, "unexpected authentication reply",
+                                    false);
+                }
+            }
+            default: return fail(error_kind::protocol, errc::protocol_error, "bad connect state", false);
+        }
+    }
+}
+
+// ---------------------------------------------------------------- query
+
+bool session::start_query(std::string_view sql, results* out) {
+    if (!can_start()) return false;
+    start_op(op::query, st::first);
+    mode_ = out ? mode::buffered : mode::stream;
+    out_results_ = out;
+    if (out) out->clear();
+    stream_ = stream_state::idle;
+    batch_rows_ = 0;
+    batch_fields_.clear();
+    infile_refused_ = false;
+    std::size_t s = out_.size();
+    begin_command(command::query);
+    out_.insert(out_.end(), sql.begin(), sql.end());
+    end_packet(out_, s, seq_);
+    return true;
+}
+
+bool session::start_query(std::string_view sql, std::span<const sql_arg> args, results* out) {
+    if (!can_start()) return false;
+    sql_scratch_.clear();
+    if (auto ec = format_sql(sql_scratch_, sql, args, escaping_rules())) {
+        fail(error_kind::client, static_cast<errc>(ec.value()), ec.message(), true);
+        return false;
+    }
+    return start_query(sql_scratch_, out);
+}
+
+bool session::start_read_rows() {
+    if (op_ != op::none || stream_ != stream_state::rows) return false;
+    start_op(op::query, st::rows);
+    mode_ = mode::stream;
+    batch_rows_ = 0;
+    batch_fields_.clear();
+    return true;
+}
+
+bool session::start_next_result() {
+    if (op_ != op::none || stream_ != stream_state::set_done || !(status_ & server_status::more_results_exist))
+        return false;
+    start_op(op::query, st::first);
+    mode_ = mode::stream;
+    stream_ = stream_state::idle;
+    batch_rows_ = 0;
+    batch_fields_.clear();
+    return true;
+}
+
+bool session::start_discard() {
+    if (op_ != op::none) return false;
+    batch_rows_ = 0;
+    batch_fields_.clear();
+    if (stream_ == stream_state::rows) {
+        start_op(op::query, st::rows);
+    } else if (stream_ == stream_state::set_done && (status_ & server_status::more_results_exist)) {
+        start_op(op::query, st::first);
+    } else {
+        stream_ = stream_state::idle;
+        return true;  // nothing left; resume() says done at once
+    }
+    mode_ = mode::discard;
+    return true;
+}
+
+next_action session::step_query() {
+    for (;;) {
+        byte_span p;
+        switch (st_) {
+            case st::first: {
+                if (!take(p)) return op_ == op::none ? next_action::done : wait_input();
+                if (p.empty()) return fail(error_kind::protocol, errc::protocol_error, "empty response packet", false);
+                const std::uint8_t h = p[0];
+                if (h == 0x00) {
+                    ok_info ok;
+                    if (!parse_ok(p, caps_ & cap::session_track, ok))
+                        return fail(error_kind::protocol, errc::protocol_error, "malformed OK packet", false);
+                    status_ = ok.status;
+                    if (mode_ == mode::buffered) {
+                        resultset::builder::set_ok(out_results_->add(), ok);
+                    } else if (mode_ == mode::stream) {
+                        resultset::builder::reset(stream_set_);
+                        resultset::builder::set_ok(stream_set_, ok);
+                        stream_ = stream_state::set_done;
+                        return finish();
+                    }
+                    if (status_ & server_status::more_results_exist) continue;
+                    stream_ = stream_state::idle;
+                    return finish();
+                }
+                if (h == 0xFF) return fail_server(p);
+                if (h == 0xFB) {
+                    // LOCAL INFILE request: not enabled, so answer with an empty file.
+                    infile_refused_ = true;
+                    std::size_t s = begin_packet(out_);
+                    end_packet(out_, s, seq_);
+                    st_ = st::infile_ack;
+                    continue;
+                }
+                reader r(p);
+                std::uint64_t n = r.lenenc();
+                if (!r.ok() || !r.at_end() || n == 0 || n > 0xFFFF)
+                    return fail(error_kind::protocol, errc::protocol_error, "malformed column count", false);
+                ncols_ = static_cast<std::size_t>(n);
+                cols_seen_ = 0;
+                if (mode_ == mode::buffered) {
+                    cur_ = &out_results_->add();
+                } else {
+                    cur_ = &stream_set_;
+                    resultset::builder::reset(stream_set_);
+                }
+                st_ = st::columns;
+                continue;
+            }
+            case st::columns: {
+                while (cols_seen_ < ncols_) {
+                    if (!take(p)) return op_ == op::none ? next_action::done : wait_input();
+                    resultset::builder::add_column(*cur_, p);
+                    ++cols_seen_;
+                }
+                if (!resultset::builder::finish_columns(*cur_, ncols_))
+                    return fail(error_kind::protocol, errc::protocol_error, "malformed column definition", false);
+                if (!(caps_ & cap::deprecate_eof)) {
+                    st_ = st::columns_eof;
+                    continue;
+                }
+                st_ = st::rows;
+                if (mode_ == mode::stream) {
+                    stream_ = stream_state::rows;
+                    return finish();
+                }
+                continue;
+            }
+            case st::columns_eof: {
+                if (!take(p)) return op_ == op::none ? next_action::done : wait_input();
+                ok_info ok;
+                if (!is_eof_packet(p) || !parse_eof(p, ok))
+                    return fail(error_kind::protocol, errc::protocol_error, "expected EOF after column definitions",
+                                false);
+                status_ = ok.status;
+                st_ = st::rows;
+                if (mode_ == mode::stream) {
+                    stream_ = stream_state::rows;
+                    return finish();
+                }
+                continue;
+            }
+            case st::rows: {
+                for (;;) {
+                    // A streamed batch holds views into the read buffer: once it has rows,
+                    // take only what is already buffered, so the buffer does not move.
+                    const bool fill = !(mode_ == mode::stream && batch_rows_ > 0);
+                    if (!take(p, fill)) {
+                        if (op_ == op::none) return next_action::done;
+                        if (!fill) return finish();
+                        return wait_input();
+                    }
+                    if (p.empty()) return fail(error_kind::protocol, errc::protocol_error, "empty row packet", false);
+                    if (p[0] == 0xFF) return fail_server(p);
+                    if (is_terminator(p)) {
+                        ok_info ok;
+                        bool good = (caps_ & cap::deprecate_eof) ? parse_ok(p, caps_ & cap::session_track, ok)
+                                                                 : parse_eof(p, ok);
+                        if (!good)
+                            return fail(error_kind::protocol, errc::protocol_error, "malformed end-of-rows packet",
+                                        false);
+                        status_ = ok.status;
+                        if (mode_ != mode::discard) resultset::builder::set_ok(*cur_, ok);
+                        if (mode_ == mode::stream) {
+                            stream_ = stream_state::set_done;
+                            return finish();
+                        }
+                        if (status_ & server_status::more_results_exist) break;
+                        stream_ = stream_state::idle;
+                        return finish();
+                    }
+                    bool good = true;
+                    if (mode_ == mode::buffered) {
+                        good = resultset::builder::add_text_row(*cur_, p);
+                    } else if (mode_ == mode::stream) {
+                        good = parse_text_row(p, ncols_, reader_.base(), batch_fields_);
+                        ++batch_rows_;
+                    }
+                    if (!good) return fail(error_kind::protocol, errc::protocol_error, "malformed row", false);
+                }
+                st_ = st::first;
+                continue;
+            }
+            case st::infile_ack: {
+                if (!take(p)) return op_ == op::none ? next_action::done : wait_input();
+                if (p.empty()) return fail(error_kind::protocol, errc::protocol_error, "empty response packet", false);
+                if (p[0] != 0x00 && p[0] != 0xFF)
+                    return fail(error_kind::protocol, errc::protocol_error, "unexpected reply to LOCAL INFILE data",
+                                false);
+                if (p[0] == 0x00) {
+                    ok_info ok;
+                    if (!parse_ok(p, caps_ & cap::session_track, ok))
+                        return fail(error_kind::protocol, errc::protocol_error, "malformed OK packet", false);
+                    status_ = ok.status;
+                }
+                stream_ = stream_state::idle;
+                if (p[0] == 0x00 && (status_ & server_status::more_results_exist)) {
+                    // Later statements still answer; read them, then report the refusal.
+                    st_ = st::first;
+                    mode_ = mode::discard;
+                    continue;
+                }
+                return fail(error_kind::client, errc::local_infile_refused,
+                            "the server asked for a LOCAL INFILE file, which this connection does not allow", true);
+            }
+            default: return fail(error_kind::protocol, errc::protocol_error, "bad query state", false);
+        }
+    }
+}
+
+// ---------------------------------------------------------------- simple commands
+
+bool session::start_ping() {
+    if (!can_start()) return false;
+    start_op(op::simple, st::simple_reply);
+    std::size_t s = out_.size();
+    begin_command(command::ping);
+    end_packet(out_, s, seq_);
+    return true;
+}
+
+bool session::start_init_db(std::string_view db) {
+    if (!can_start()) return false;
+    start_op(op::simple, st::simple_reply);
+    std::size_t s = out_.size();
+    begin_command(command::init_db);
+    out_.insert(out_.end(), db.begin(), db.end());
+    end_packet(out_, s, seq_);
+    return true;
+}
+
+bool session::start_reset_connection() {
+    if (!can_start()) return false;
+    start_op(op::simple, st::simple_reply);
+    std::size_t s = out_.size();
+    begin_command(command::reset_connection);
+    end_packet(out_, s, seq_);
+    return true;
+}
+
+bool session::start_quit() {
+    if (op_ != op::none) return false;
+    diag_.clear();
+    if (!connected_ || broken_) {
+        connected_ = false;
+        return true;  // nothing to say; resume() is done at once
+    }
+    start_op(op::quit, st::flush);
+    std::size_t s = out_.size();
+    begin_command(command::quit);
+    end_packet(out_, s, seq_);
+    return true;
+}
+
+next_action session::step_simple() {
+    if (st_ == st::flush) {
+        if (output_pending()) return next_action::write;
+        connected_ = false;
+        return finish();
+    }
+    byte_span p;
+    if (!take(p)) return op_ == op::none ? next_action::done : wait_input();
+    if (p.empty()) return fail(error_kind::protocol, errc::protocol_error, "empty response packet", false);
+    if (p[0] == 0xFF) return fail_server(p);
+    ok_info ok;
+    if (p[0] != 0x00 || !parse_ok(p, caps_ & cap::session_track, ok))
+        return fail(error_kind::protocol, errc::protocol_error, "expected an OK packet", false);
+    status_ = ok.status;
+    return finish();
+}
+
+}  // namespace ambisql::proto

@@ -1,0 +1,174 @@
+#pragma once
+// The sans-IO protocol engine of one connection.
+//
+// An operation is started with start_*(), then resume() is called until it says done.
+// In between, the driver moves bytes: when resume() says `write`, send write_buffer()
+// and report on_written(); when it says `read`, receive into read_buffer() and report
+// on_read(). Nothing here touches a socket, a clock or a thread.
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ambisql/config.hpp"
+#include "ambisql/error.hpp"
+#include "ambisql/format.hpp"
+#include "ambisql/resultset.hpp"
+#include "proto/framing.hpp"
+#include "proto/packets.hpp"
+#include "proto/tls.hpp"
+
+namespace ambisql::proto {
+
+enum class next_action : std::uint8_t { done, read, write };
+
+class session {
+public:
+    session() = default;
+    session(const session&) = delete;
+    session& operator=(const session&) = delete;
+
+    // ---- the driver's side
+    std::span<std::uint8_t> read_buffer();
+    void on_read(std::size_t n);  // 0: the peer closed the connection
+    std::span<const std::uint8_t> write_buffer();
+    void on_written(std::size_t n) noexcept;
+    // The transport failed: fails the operation and breaks the connection.
+    void on_io_error(error_kind kind, errc code, std::string message);
+    next_action resume();
+
+    // ---- operations; each needs the previous one done. false: nothing started, diag()
+    // says why (not connected, broken, a streamed result still pending, bad arguments).
+    // `secure_transport`: a unix socket (TLS preferred is skipped, cleartext auth allowed).
+    bool start_connect(const config& cfg, std::string_view host, bool secure_transport);
+    // out != nullptr: buffer every resultset into *out. out == nullptr: stream; the
+    // operation stops once the first resultset's header (or OK) has been read.
+    bool start_query(std::string_view sql, results* out);
+    // Interpolates args into sql (client-side escaping) and starts the query.
+    bool start_query(std::string_view sql, std::span<const sql_arg> args, results* out);
+    bool start_read_rows();    // streaming: the next batch of rows of this resultset
+    bool start_next_result();  // streaming: the next resultset's header
+    bool start_discard();      // reads and drops whatever is left of a streamed result
+    bool start_ping();
+    bool start_init_db(std::string_view db);
+    bool start_reset_connection();
+    bool start_quit();
+
+    bool in_progress() const noexcept { return op_ != op::none; }
+    // The last operation's failure, if any.
+    const diagnostics& diag() const noexcept { return diag_; }
+    bool failed() const noexcept { return diag_.kind != error_kind::none; }
+    bool broken() const noexcept { return broken_; }
+    bool connected() const noexcept { return connected_ && !broken_; }
+
+    // ---- streaming state
+    enum class stream_state : std::uint8_t { idle, rows, set_done };
+    stream_state stream() const noexcept { return stream_; }
+    // Another command cannot start while a streamed result is unfinished.
+    bool result_pending() const noexcept {
+        return stream_ == stream_state::rows ||
+               (stream_ == stream_state::set_done && (status_ & server_status::more_results_exist));
+    }
+    const resultset& stream_header() const noexcept { return stream_set_; }
+    std::size_t batch_size() const noexcept { return batch_rows_; }
+    row_view batch_row(std::size_t i) const noexcept {
+        std::size_t n = stream_set_.column_count();
+        return row_view(reader_.base(), batch_fields_.data() + i * n, stream_set_.columns().data(), n);
+    }
+
+    // ---- connection facts
+    std::uint16_t status() const noexcept { return status_; }
+    std::uint64_t capabilities() const noexcept { return caps_; }
+    std::uint32_t connection_id() const noexcept { return hs_.connection_id; }
+    const std::string& server_version() const noexcept { return hs_.server_version; }
+    bool is_mariadb() const noexcept { return hs_.is_mariadb; }
+    bool tls_active() const noexcept { return tls_on_; }
+    std::string tls_version() const { return tls_.version(); }
+    escaping escaping_rules() const noexcept {
+        return {(status_ & server_status::no_backslash_escapes) != 0, unsafe_charset_};
+    }
+
+private:
+    enum class op : std::uint8_t { none, connect, query, simple, quit };
+    enum class mode : std::uint8_t { buffered, stream, discard };
+    enum class st : std::uint8_t {
+        // connect
+        greeting, tls_start, tls_handshake, auth_reply,
+        // query
+        first, columns, columns_eof, rows, infile_ack,
+        // simple
+        simple_reply, flush,
+    };
+
+    next_action fail(error_kind kind, errc code, std::string message, bool usable);
+    next_action fail_server(byte_span err_payload, error_kind kind = error_kind::server);
+    next_action finish() noexcept;
+    next_action wait_input();
+    // The next whole packet, decrypting buffered TLS input when `fill`; false when the
+    // operation must wait (or failed: check op_).
+    bool take(byte_span& payload, bool fill = true);
+    bool output_pending();
+    void begin_command(std::uint8_t cmd);
+    bool can_start();
+    next_action send_packet(std::string_view payload);
+    void start_op(op o, st s);
+
+    next_action step_connect();
+    next_action step_query();
+    next_action step_simple();
+    next_action send_handshake_response();
+    bool auth_response(std::string_view plugin, std::string_view data, std::string& out, errc& err,
+                       std::string& why);
+
+    // wire state
+    packet_reader reader_;
+    std::vector<std::uint8_t> out_;      // plaintext packets to send
+    std::size_t out_pos_ = 0;
+    std::vector<std::uint8_t> net_in_;   // TLS: ciphertext scratch for the driver
+    std::vector<std::uint8_t> net_out_;  // TLS: ciphertext to send
+    std::size_t net_out_pos_ = 0;
+    tls_channel tls_;
+    bool tls_on_ = false;
+    bool eof_ = false;
+    std::uint8_t seq_ = 0;
+
+    // operation state
+    op op_ = op::none;
+    st st_ = st::greeting;
+    mode mode_ = mode::buffered;
+    diagnostics diag_;
+    bool broken_ = false;
+    bool connected_ = false;
+
+    // connection facts
+    server_handshake hs_;
+    std::uint64_t caps_ = 0;
+    std::uint16_t status_ = 0;
+    bool unsafe_charset_ = false;
+
+    // connect
+    const config* cfg_ = nullptr;
+    std::string host_;
+    bool secure_transport_ = false;
+    std::string plugin_;
+    std::string auth_data_;
+    bool switched_ = false;
+    bool sha2_key_requested_ = false;
+    std::vector<std::pair<std::string, std::string>> attrs_;
+
+    // query
+    results* out_results_ = nullptr;
+    resultset* cur_ = nullptr;  // resultset being filled (buffered), or &stream_set_
+    std::size_t ncols_ = 0;
+    std::size_t cols_seen_ = 0;
+    resultset stream_set_;
+    stream_state stream_ = stream_state::idle;
+    std::vector<detail::field_ref> batch_fields_;
+    std::size_t batch_rows_ = 0;
+    std::string sql_scratch_;
+    bool infile_refused_ = false;
+};
+
+}  // namespace ambisql::proto

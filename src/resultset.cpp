@@ -1,0 +1,89 @@
+#include <cstring>
+
+#include "ambisql/error.hpp"
+#include "ambisql/resultset.hpp"
+#include "proto/packets.hpp"
+#include "proto/result_builder.hpp"
+
+namespace ambisql {
+
+namespace {
+[[noreturn]] void throw_range(const char* what) {
+    diagnostics d;
+    d.kind = error_kind::client;
+    d.code = errc::value_out_of_range;
+    d.message = what;
+    throw error(std::move(d));
+}
+}  // namespace
+
+void resultset::clear() noexcept { builder::reset(*this); }
+
+row_view resultset::at(std::size_t i) const {
+    if (i >= row_count_) throw_range("row index out of range");
+    return (*this)[i];
+}
+
+const resultset& results::at(std::size_t i) const {
+    if (i >= count_) throw_range("resultset index out of range");
+    return sets_[i];
+}
+
+resultset& results::add() {
+    if (count_ == sets_.size()) sets_.emplace_back();
+    resultset& r = sets_[count_++];
+    r.clear();
+    return r;
+}
+
+void resultset::builder::reset(resultset& r) noexcept {
+    r.meta_.clear();
+    r.columns_.clear();
+    r.data_.clear();
+    r.fields_.clear();
+    r.row_count_ = 0;
+    r.ok_.affected_rows = r.ok_.last_insert_id = 0;
+    r.ok_.status = r.ok_.warnings = 0;
+    r.ok_.info.clear();
+}
+
+void resultset::builder::add_column(resultset& r, proto::byte_span p) {
+    auto n = static_cast<std::uint32_t>(p.size());
+    std::uint8_t len[4];
+    std::memcpy(len, &n, 4);
+    r.meta_.insert(r.meta_.end(), len, len + 4);
+    r.meta_.insert(r.meta_.end(), p.begin(), p.end());
+}
+
+bool resultset::builder::finish_columns(resultset& r, std::size_t n) {
+    r.columns_.resize(n);
+    std::size_t pos = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        if (r.meta_.size() - pos < 4) return false;
+        std::uint32_t len;
+        std::memcpy(&len, r.meta_.data() + pos, 4);
+        pos += 4;
+        if (r.meta_.size() - pos < len) return false;
+        if (!proto::parse_column(proto::byte_span(r.meta_.data() + pos, len), r.columns_[i])) return false;
+        pos += len;
+    }
+    return true;
+}
+
+bool resultset::builder::add_text_row(resultset& r, proto::byte_span p) {
+    std::size_t at = r.data_.size();
+    if (p.size() >= detail::null_field - at) return false;  // offsets are 32-bit
+    r.data_.insert(r.data_.end(), p.begin(), p.end());
+    std::size_t before = r.fields_.size();
+    // Offsets are relative to data_'s start, so they survive its reallocation.
+    if (!proto::parse_text_row(proto::byte_span(r.data_.data() + at, p.size()), r.columns_.size(), r.data_.data(),
+                               r.fields_)) {
+        r.fields_.resize(before);
+        r.data_.resize(at);
+        return false;
+    }
+    ++r.row_count_;
+    return true;
+}
+
+}  // namespace ambisql
