@@ -50,7 +50,7 @@ public:
     sql_arg(identifier v) noexcept : kind_(kind::identifier), s_(v.name) {}
     sql_arg(ambisql::date v) noexcept : kind_(kind::date) { date_ = v; }
     sql_arg(ambisql::datetime v) noexcept : kind_(kind::datetime) { dt_ = v; }
-    sql_arg(ambisql::time v) noexcept : kind_(kind::time) { time_ = v; }
+    sql_arg(ambisql::sql_time v) noexcept : kind_(kind::time) { time_ = v; }
     template <class T>
     sql_arg(const std::optional<T>& v) noexcept : sql_arg(nullptr) {
         if (v) *this = sql_arg(*v);
@@ -63,7 +63,7 @@ public:
     std::string_view text() const noexcept { return s_; }
     const ambisql::date& date_value() const noexcept { return date_; }
     const ambisql::datetime& datetime_value() const noexcept { return dt_; }
-    const ambisql::time& time_value() const noexcept { return time_; }
+    const ambisql::sql_time& time_value() const noexcept { return time_; }
 
 private:
     kind kind_;
@@ -73,7 +73,7 @@ private:
         double d_;
         ambisql::date date_;
         ambisql::datetime dt_;
-        ambisql::time time_;
+        ambisql::sql_time time_;
     };
     std::string_view s_;
 };

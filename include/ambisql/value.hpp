@@ -95,13 +95,13 @@ struct datetime {
 };
 
 // TIME: a signed span that may exceed 24 hours (-838:59:59 .. 838:59:59).
-struct time {
+struct sql_time {
     bool negative = false;
     std::uint32_t hours = 0;
     std::uint8_t minute = 0;
     std::uint8_t second = 0;
     std::uint32_t microsecond = 0;
-    friend bool operator==(const time&, const time&) = default;
+    friend bool operator==(const sql_time&, const sql_time&) = default;
     std::int64_t total_microseconds() const noexcept {
         std::int64_t us = ((std::int64_t(hours) * 60 + minute) * 60 + second) * 1000000 + microsecond;
         return negative ? -us : us;
@@ -110,7 +110,7 @@ struct time {
 
 std::string to_string(const date& d);
 std::string to_string(const datetime& d);
-std::string to_string(const time& t);
+std::string to_string(const sql_time& t);
 
 [[noreturn]] void throw_out_of_range();
 
@@ -141,7 +141,7 @@ public:
     static value from_text(value_kind k, std::string_view s) noexcept { value x(k); x.s_ = s; x.i_ = 0; return x; }
     static value from_date(date v) noexcept { value x(value_kind::date); x.date_ = v; return x; }
     static value from_datetime(datetime v) noexcept { value x(value_kind::datetime); x.dt_ = v; return x; }
-    static value from_time(ambisql::time v) noexcept { value x(value_kind::time); x.time_ = v; return x; }
+    static value from_time(ambisql::sql_time v) noexcept { value x(value_kind::time); x.time_ = v; return x; }
 
     value_kind kind() const noexcept { return kind_; }
     bool is_null() const noexcept { return kind_ == value_kind::null; }
@@ -161,7 +161,7 @@ public:
     std::span<const std::byte> get_bytes() const;
     ambisql::date get_date() const;
     ambisql::datetime get_datetime() const;
-    ambisql::time get_time() const;
+    ambisql::sql_time get_time() const;
 
     // A human-readable rendering (NULL for null).
     std::string to_string() const;
@@ -178,7 +178,7 @@ private:
         double d_;
         ambisql::date date_;
         ambisql::datetime dt_;
-        ambisql::time time_;
+        ambisql::sql_time time_;
     };
     std::string_view s_;
 };
@@ -208,7 +208,7 @@ T value::as() const {
         return get_date();
     } else if constexpr (std::is_same_v<T, ambisql::datetime>) {
         return get_datetime();
-    } else if constexpr (std::is_same_v<T, ambisql::time>) {
+    } else if constexpr (std::is_same_v<T, ambisql::sql_time>) {
         return get_time();
     } else {
         static_assert(sizeof(T) == 0, "value::as<T>: unsupported type");

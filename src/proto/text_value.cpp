@@ -87,7 +87,7 @@ bool parse_datetime(std::string_view s, datetime& out) {
     return true;
 }
 
-bool parse_time(std::string_view s, time& out) {
+bool parse_time(std::string_view s, sql_time& out) {
     const char* p = s.data();
     const char* end = p + s.size();
     out = {};
@@ -195,7 +195,7 @@ bool decode_text_field(const column& c, std::string_view s, value& out) noexcept
             return true;
         }
         case column_type::time: {
-            time t;
+            sql_time t;
             if (!parse_time(s, t)) return false;
             out = value::from_time(t);
             return true;
@@ -321,7 +321,7 @@ datetime value::get_datetime() const {
     mismatch(kind_, "a datetime");
 }
 
-time value::get_time() const {
+sql_time value::get_time() const {
     if (kind_ == value_kind::time) return time_;
     mismatch(kind_, "a time");
 }
@@ -355,7 +355,7 @@ std::string to_string(const datetime& d) {
     return buf;
 }
 
-std::string to_string(const time& t) {
+std::string to_string(const sql_time& t) {
     char buf[48];
     int n = std::snprintf(buf, sizeof buf, "%s%02u:%02u:%02u", t.negative ? "-" : "", t.hours, t.minute, t.second);
     if (t.microsecond) std::snprintf(buf + n, sizeof buf - n, ".%06u", t.microsecond);

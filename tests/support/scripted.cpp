@@ -1,0 +1,72 @@
+#include "scripted.hpp"
+
+#include <stdexcept>
+
+namespace ambisql::test {
+
+bytes_t greeting(std::string_view plugin, std::uint32_t caps, std::string_view scramble) {
+    bytes_t p;
+    p.push_back(10);
+    std::string_view ver = "5.5.5-10.11.19-MariaDB";
+    p.insert(p.end(), ver.begin(), ver.end());
+    p.push_back(0);
+    p.insert(p.end(), {42, 0, 0, 0});  // connection id
+    p.insert(p.end(), scramble.begin(), scramble.begin() + 8);
+    p.push_back(0);
+    p.push_back(static_cast<std::uint8_t>(caps));
+    p.push_back(static_cast<std::uint8_t>(caps >> 8));
+    p.push_back(45);       // charset
+    p.insert(p.end(), {2, 0});  // status
+    p.push_back(static_cast<std::uint8_t>(caps >> 16));
+    p.push_back(static_cast<std::uint8_t>(caps >> 24));
+    p.push_back(21);  // auth data length
+    p.insert(p.end(), 6, 0);
+    p.insert(p.end(), 4, 0);  // MariaDB extended caps
+    p.insert(p.end(), scramble.begin() + 8, scramble.begin() + 20);
+    p.push_back(0);
+    p.insert(p.end(), plugin.begin(), plugin.end());
+    p.push_back(0);
+    return p;
+}
+
+bytes_t column_def(std::string_view name, std::uint8_t type, std::uint16_t flags, std::uint16_t charset) {
+    bytes_t p = cat({lenenc_str("def"), lenenc_str("db"), lenenc_str("t"), lenenc_str("t"), lenenc_str(name),
+                     lenenc_str(name)});
+    p.push_back(0x0c);
+    p.push_back(static_cast<std::uint8_t>(charset));
+    p.push_back(static_cast<std::uint8_t>(charset >> 8));
+    p.insert(p.end(), {11, 0, 0, 0});
+    p.push_back(type);
+    p.push_back(static_cast<std::uint8_t>(flags));
+    p.push_back(static_cast<std::uint8_t>(flags >> 8));
+    p.push_back(0);
+    p.insert(p.end(), {0, 0});
+    return p;
+}
+
+bytes_t ok_payload(std::uint64_t affected, std::uint64_t insert_id, std::uint16_t status, std::uint8_t header) {
+    return {header, static_cast<std::uint8_t>(affected), static_cast<std::uint8_t>(insert_id),
+            static_cast<std::uint8_t>(status), static_cast<std::uint8_t>(status >> 8), 0, 0};
+}
+
+bytes_t eof_payload(std::uint16_t status) {
+    return {0xFE, 0, 0, static_cast<std::uint8_t>(status), static_cast<std::uint8_t>(status >> 8)};
+}
+
+bytes_t err_payload(std::uint16_t code, std::string_view state, std::string_view msg) {
+    bytes_t p{0xFF, static_cast<std::uint8_t>(code), static_cast<std::uint8_t>(code >> 8), '#'};
+    p.insert(p.end(), state.begin(), state.end());
+    p.insert(p.end(), msg.begin(), msg.end());
+    return p;
+}
+
+void scripted::connect(const config& cfg, std::uint32_t caps) {
+    s.start_connect(cfg, "localhost", false);
+    if (run() != proto::next_action::read) throw std::runtime_error("connect did not wait for the greeting");
+    feed(packet(0, greeting("mysql_native_password", caps)));
+    if (feed(packet(2, ok_payload())) != proto::next_action::done || s.failed())
+        throw std::runtime_error("scripted connect failed: " + s.diag().message);
+    sent.clear();
+}
+
+}  // namespace ambisql::test

@@ -1,0 +1,54 @@
+#include <gtest/gtest.h>
+
+#include "ambisql/config.hpp"
+#include "ambisql/error.hpp"
+
+using namespace ambisql;
+
+TEST(Config, FullUrl) {
+    auto c = config::from_url(
+        "mysql://app:p%40ss%3Aword@db.example.com:3307/shop?ssl-mode=verify-identity&ssl-ca=/etc/ca.pem&"
+        "connect-timeout=2.5&read-timeout=30&multi-statements=0&charset=latin1");
+    EXPECT_EQ(c.user, "app");
+    EXPECT_EQ(c.password, "p@ss:word");
+    EXPECT_EQ(c.host, "db.example.com");
+    EXPECT_EQ(c.port, 3307);
+    EXPECT_EQ(c.database, "shop");
+    EXPECT_EQ(c.ssl, ssl_mode::verify_identity);
+    EXPECT_EQ(c.ssl_ca, "/etc/ca.pem");
+    EXPECT_EQ(c.connect_timeout.count(), 2500);
+    EXPECT_EQ(c.read_timeout.count(), 30000);
+    EXPECT_FALSE(c.multi_statements);
+    EXPECT_EQ(c.charset, "latin1");
+}
+
+TEST(Config, Ipv6AndDefaults) {
+    auto c = config::from_url("mysql://root@[::1]:3306");
+    EXPECT_EQ(c.host, "::1");
+    EXPECT_EQ(c.user, "root");
+    EXPECT_EQ(c.password, "");
+    EXPECT_EQ(c.database, "");
+    EXPECT_EQ(c.ssl, ssl_mode::preferred);
+    auto d = config::from_url("mariadb://u:p@[fe80::1]/x");
+    EXPECT_EQ(d.host, "fe80::1");
+    EXPECT_EQ(d.port, 3306);
+}
+
+TEST(Config, UnixSocketInHostOrParameter) {
+    auto a = config::from_url("mysql://u:p@%2Fvar%2Frun%2Fmysqld.sock/db");
+    EXPECT_EQ(a.unix_socket, "/var/run/mysqld.sock");
+    auto b = config::from_url("mysql://u:p@localhost/db?socket=/tmp/m.sock");
+    EXPECT_EQ(b.unix_socket, "/tmp/m.sock");
+}
+
+TEST(Config, BadUrlsThrow) {
+    for (auto u : {"postgres://x", "mysql://u@h:99999/", "mysql://u@h:abc/", "mysql://u@h/?ssl-mode=maybe",
+                   "mysql://u@h/?bogus=1", "mysql://u@[::1/", "mysql://u%2@h/", "mysql://u@h/?read-timeout=-1"}) {
+        try {
+            config::from_url(u);
+            ADD_FAILURE() << u << " was accepted";
+        } catch (const error& e) {
+            EXPECT_EQ(e.code(), make_error_code(errc::bad_url)) << u;
+        }
+    }
+}

@@ -1,0 +1,355 @@
+// The protocol engine driven by scripted server bytes: every exchange checked byte-wise.
+#include <gtest/gtest.h>
+
+#include "openssl_cli.hpp"
+#include "proto/auth.hpp"
+#include "scripted.hpp"
+
+using namespace ambisql;
+using namespace ambisql::proto;
+using namespace ambisql::test;
+
+namespace {
+
+config plain_config() {
+    config c;
+    c.user = "bob";
+    c.password = "pw";
+    c.ssl = ssl_mode::disabled;
+    return c;
+}
+
+// The auth response inside a HandshakeResponse41 (lenenc after the user name).
+std::string auth_field(const bytes_t& resp, std::string_view user) {
+    reader r(resp);
+    r.skip(32);
+    EXPECT_EQ(r.null_string(), user);
+    return std::string(r.lenenc_string());
+}
+
+std::string plugin_field(const bytes_t& resp) {
+    reader r(resp);
+    r.skip(32);
+    r.null_string();
+    r.lenenc_string();
+    return std::string(r.null_string());
+}
+
+bytes_t text_row(std::initializer_list<std::string_view> fields) {
+    bytes_t p;
+    for (auto f : fields) {
+        auto e = lenenc_str(f);
+        p.insert(p.end(), e.begin(), e.end());
+    }
+    return p;
+}
+
+}  // namespace
+
+TEST(Session, NativeLoginSendsTheScrambleAndConnects) {
+    scripted t;
+    config cfg = plain_config();
+    ASSERT_TRUE(t.s.start_connect(cfg, "localhost", false));
+    EXPECT_EQ(t.run(), next_action::read);
+    EXPECT_EQ(t.feed(packet(0, greeting())), next_action::read);
+    auto sent = t.take_sent_packets();
+    ASSERT_EQ(sent.size(), 1u);
+    EXPECT_EQ(auth_field(sent[0], "bob"), native_password_response("pw", "abcdefghijklmnopqrst"));
+    EXPECT_EQ(plugin_field(sent[0]), "mysql_native_password");
+    EXPECT_EQ(t.sent.size(), 0u);
+    EXPECT_EQ(t.feed(packet(2, ok_payload())), next_action::done);
+    EXPECT_FALSE(t.s.failed());
+    EXPECT_TRUE(t.s.connected());
+    EXPECT_EQ(t.s.connection_id(), 42u);
+}
+
+TEST(Session, WrongPasswordIsAnAuthErrorWithTheServerCode) {
+    scripted t;
+    config cfg = plain_config();
+    t.s.start_connect(cfg, "localhost", false);
+    t.run();
+    t.feed(packet(0, greeting()));
+    EXPECT_EQ(t.feed(packet(2, err_payload(1045, "28000", "Access denied for user 'bob'"))), next_action::done);
+    EXPECT_EQ(t.s.diag().kind, error_kind::auth);
+    EXPECT_EQ(t.s.diag().server_code, 1045);
+    EXPECT_EQ(t.s.diag().sqlstate, "28000");
+    EXPECT_FALSE(t.s.connected());
+}
+
+TEST(Session, CachingSha2FastAuth) {
+    scripted t;
+    config cfg = plain_config();
+    t.s.start_connect(cfg, "localhost", false);
+    t.run();
+    t.feed(packet(0, greeting("caching_sha2_password")));
+    auto sent = t.take_sent_packets();
+    ASSERT_EQ(sent.size(), 1u);
+    EXPECT_EQ(auth_field(sent[0], "bob"), caching_sha2_response("pw", "abcdefghijklmnopqrst"));
+    EXPECT_EQ(t.feed(packet(2, bytes_t{0x01, 0x03})), next_action::read) << "fast auth success: OK follows";
+    EXPECT_EQ(t.feed(packet(3, ok_payload())), next_action::done);
+    EXPECT_TRUE(t.s.connected());
+}
+
+TEST(Session, CachingSha2FullAuthAsksForTheKeyAndSendsRsa) {
+    std::string key = temp_path("key"), enc = temp_path("enc");
+    run("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out " + key + " 2>/dev/null");
+    std::string pem = run("openssl pkey -in " + key + " -pubout");
+    scripted t;
+    config cfg = plain_config();
+    t.s.start_connect(cfg, "localhost", false);
+    t.run();
+    t.feed(packet(0, greeting("caching_sha2_password")));
+    t.take_sent_packets();
+    t.feed(packet(2, bytes_t{0x01, 0x04}));
+    auto sent = t.take_sent_packets();
+    ASSERT_EQ(sent.size(), 1u);
+    EXPECT_EQ(sent[0], bytes_t{0x02}) << "no TLS, no key: ask the server for its key";
+    bytes_t keypkt{0x01};
+    keypkt.insert(keypkt.end(), pem.begin(), pem.end());
+    t.feed(packet(4, keypkt));
+    sent = t.take_sent_packets();
+    ASSERT_EQ(sent.size(), 1u);
+    ASSERT_EQ(sent[0].size(), 256u);
+    write_file(enc, std::string(sent[0].begin(), sent[0].end()));
+    std::string plain = run("openssl pkeyutl -decrypt -inkey " + key + " -pkeyopt rsa_padding_mode:oaep -in " + enc);
+    EXPECT_EQ(plain, xor_bytes(std::string("pw") + '\0', "abcdefghijklmnopqrst"));
+    EXPECT_EQ(t.feed(packet(6, ok_payload())), next_action::done);
+    EXPECT_TRUE(t.s.connected());
+    std::remove(key.c_str());
+    std::remove(enc.c_str());
+}
+
+TEST(Session, CachingSha2FullAuthOnUnixSocketSendsCleartext) {
+    scripted t;
+    config cfg = plain_config();
+    t.s.start_connect(cfg, "localhost", true);
+    t.run();
+    t.feed(packet(0, greeting("caching_sha2_password")));
+    t.take_sent_packets();
+    t.feed(packet(2, bytes_t{0x01, 0x04}));
+    auto sent = t.take_sent_packets();
+    ASSERT_EQ(sent.size(), 1u);
+    EXPECT_EQ(sent[0], to_bytes(std::string("pw") + '\0'));
+}
+
+TEST(Session, AuthSwitchToEd25519) {
+    scripted t;
+    config cfg = plain_config();
+    t.s.start_connect(cfg, "localhost", false);
+    t.run();
+    t.feed(packet(0, greeting()));
+    t.take_sent_packets();
+    std::string nonce(32, '\0');
+    for (int i = 0; i < 32; ++i) nonce[i] = static_cast<char>(i * 9);
+    bytes_t sw{0xFE};
+    auto name = to_bytes("client_ed25519");
+    sw.insert(sw.end(), name.begin(), name.end());
+    sw.push_back(0);
+    sw.insert(sw.end(), nonce.begin(), nonce.end());
+    t.feed(packet(2, sw));
+    auto sent = t.take_sent_packets();
+    ASSERT_EQ(sent.size(), 1u);
+    EXPECT_EQ(std::string(sent[0].begin(), sent[0].end()), ed25519_response("pw", nonce));
+    EXPECT_EQ(t.feed(packet(4, ok_payload())), next_action::done);
+    EXPECT_TRUE(t.s.connected());
+}
+
+TEST(Session, SecondAuthSwitchIsRefused) {
+    scripted t;
+    config cfg = plain_config();
+    t.s.start_connect(cfg, "localhost", false);
+    t.run();
+    t.feed(packet(0, greeting()));
+    bytes_t sw = cat({bytes_t{0xFE}, to_bytes(std::string("mysql_native_password") + '\0'),
+                      to_bytes("abcdefghijklmnopqrst"), bytes_t{0}});
+    t.feed(packet(2, sw));
+    EXPECT_EQ(t.feed(packet(4, sw)), next_action::done);
+    EXPECT_EQ(t.s.diag().code, make_error_code(errc::auth_switch_refused));
+    EXPECT_TRUE(t.s.broken());
+}
+
+TEST(Session, CleartextSwitchOutsideTlsIsRefusedWithoutSendingThePassword) {
+    scripted t;
+    config cfg = plain_config();
+    cfg.password = "never-on-the-wire";
+    t.s.start_connect(cfg, "localhost", false);
+    t.run();
+    t.feed(packet(0, greeting()));
+    t.take_sent_packets();
+    bytes_t sw = cat({bytes_t{0xFE}, to_bytes(std::string("mysql_clear_password") + '\0')});
+    EXPECT_EQ(t.feed(packet(2, sw)), next_action::done);
+    EXPECT_EQ(t.s.diag().code, make_error_code(errc::auth_insecure_cleartext));
+    EXPECT_TRUE(t.sent.empty());
+}
+
+TEST(Session, TlsRequiredButNotOfferedFailsBeforeSendingCredentials) {
+    scripted t;
+    config cfg = plain_config();
+    cfg.ssl = ssl_mode::required;
+    t.s.start_connect(cfg, "localhost", false);
+    t.run();
+    EXPECT_EQ(t.feed(packet(0, greeting("mysql_native_password", 0xF7FEF7FE))), next_action::done);
+    EXPECT_EQ(t.s.diag().kind, error_kind::tls);
+    EXPECT_EQ(t.s.diag().code, make_error_code(errc::tls_not_offered));
+    EXPECT_TRUE(t.sent.empty()) << "nothing, certainly not the password, goes out in plaintext";
+}
+
+TEST(Session, TlsPreferredSendsSslRequestFirst) {
+    scripted t;
+    config cfg = plain_config();
+    cfg.ssl = ssl_mode::preferred;
+    t.s.start_connect(cfg, "localhost", false);
+    t.run();
+    t.feed(packet(0, greeting("mysql_native_password", 0xF7FEFFFE)));
+    // The 32-byte SSL request, then the TLS ClientHello (a TLS record, type 22).
+    ASSERT_GE(t.sent.size(), 36u + 5);
+    EXPECT_EQ(t.sent[0], 32);
+    EXPECT_EQ(t.sent[3], 1);
+    EXPECT_EQ(t.sent[36], 22);
+}
+
+class Query : public ::testing::TestWithParam<bool> {};  // param: DEPRECATE_EOF
+
+TEST_P(Query, ResultsetWithBothTerminatorStyles) {
+    const bool dep = GetParam();
+    scripted t;
+    config cfg = plain_config();
+    t.connect(cfg, dep ? 0xF7FEF7FE : (0xF7FEF7FE & ~(1u << 24)));
+    results out;
+    ASSERT_TRUE(t.s.start_query("SELECT id, name FROM t", &out));
+    t.run();
+    auto sent = t.take_sent_packets();
+    ASSERT_EQ(sent.size(), 1u);
+    EXPECT_EQ(sent[0], cat({bytes_t{3}, to_bytes("SELECT id, name FROM t")}));
+    std::uint8_t s = 1;
+    bytes_t resp = cat({packet(s++, bytes_t{2}), packet(s++, column_def("id", 3)), packet(s++, column_def("name", 253))});
+    if (!dep) resp = cat({resp, packet(s++, eof_payload())});
+    resp = cat({resp, packet(s++, text_row({"1", "one"})), packet(s++, cat({lenenc_str("2"), bytes_t{0xFB}}))});
+    resp = cat({resp, packet(s++, dep ? ok_payload(0, 0, 0x22, 0xFE) : eof_payload(0x22))});
+    EXPECT_EQ(t.feed(resp, 7), next_action::done);
+    ASSERT_FALSE(t.s.failed()) << t.s.diag().message;
+    ASSERT_EQ(out.size(), 1u);
+    ASSERT_EQ(out[0].size(), 2u);
+    EXPECT_EQ(out[0].columns()[1].name, "name");
+    EXPECT_EQ(out[0][0][0].as<int>(), 1);
+    EXPECT_EQ(out[0][0][1].as<std::string_view>(), "one");
+    EXPECT_TRUE(out[0][1][1].is_null());
+    EXPECT_EQ(t.s.status(), 0x22);
+}
+
+TEST_P(Query, MultipleResultsThenErrorKeepsConnectionUsable) {
+    const bool dep = GetParam();
+    scripted t;
+    config cfg = plain_config();
+    t.connect(cfg, dep ? 0xF7FEF7FE : (0xF7FEF7FE & ~(1u << 24)));
+    results out;
+    t.s.start_query("INSERT ...; SELECT 1; bad", &out);
+    t.run();
+    t.take_sent_packets();
+    std::uint8_t s = 1;
+    bytes_t resp = cat({packet(s++, ok_payload(3, 9, 0x0A)), packet(s++, bytes_t{1}), packet(s++, column_def("1", 8))});
+    if (!dep) resp = cat({resp, packet(s++, eof_payload(0x0A))});
+    resp = cat({resp, packet(s++, text_row({"1"})), packet(s++, dep ? ok_payload(0, 0, 0x0A, 0xFE) : eof_payload(0x0A)),
+                packet(s++, err_payload(1064, "42000", "syntax error"))});
+    EXPECT_EQ(t.feed(resp), next_action::done);
+    EXPECT_EQ(t.s.diag().kind, error_kind::server);
+    EXPECT_EQ(t.s.diag().server_code, 1064);
+    EXPECT_TRUE(t.s.diag().connection_usable);
+    EXPECT_TRUE(t.s.connected());
+    ASSERT_EQ(out.size(), 2u) << "results before the failing statement are kept";
+    EXPECT_EQ(out[0].affected_rows(), 3u);
+    EXPECT_EQ(out[0].last_insert_id(), 9u);
+    EXPECT_EQ(out[1][0][0].as<int>(), 1);
+    // The next command starts from sequence 0 and works.
+    ASSERT_TRUE(t.s.start_ping());
+    t.run();
+    EXPECT_EQ(t.take_sent_packets()[0], bytes_t{0x0E});
+    EXPECT_EQ(t.feed(packet(1, ok_payload())), next_action::done);
+    EXPECT_FALSE(t.s.failed());
+}
+
+INSTANTIATE_TEST_SUITE_P(EofStyles, Query, ::testing::Values(true, false));
+
+TEST(Session, SequenceMismatchBreaksTheConnection) {
+    scripted t;
+    config cfg = plain_config();
+    t.connect(cfg);
+    t.s.start_ping();
+    t.run();
+    EXPECT_EQ(t.feed(packet(5, ok_payload())), next_action::done);
+    EXPECT_EQ(t.s.diag().code, make_error_code(errc::sequence_mismatch));
+    EXPECT_EQ(t.s.diag().kind, error_kind::protocol);
+    EXPECT_TRUE(t.s.broken());
+    EXPECT_FALSE(t.s.start_ping());
+    EXPECT_EQ(t.s.diag().code, make_error_code(errc::connection_broken));
+}
+
+TEST(Session, LocalInfileIsRefusedAndTheConnectionStaysUsable) {
+    scripted t;
+    config cfg = plain_config();
+    t.connect(cfg);
+    results out;
+    t.s.start_query("LOAD DATA LOCAL INFILE 'x' INTO TABLE t", &out);
+    t.run();
+    t.take_sent_packets();
+    t.feed(packet(1, cat({bytes_t{0xFB}, to_bytes("/etc/passwd")})));
+    auto sent = t.take_sent_packets();
+    ASSERT_EQ(sent.size(), 1u);
+    EXPECT_TRUE(sent[0].empty()) << "an empty packet: no file content";
+    EXPECT_EQ(t.feed(packet(3, err_payload(1148, "42000", "not allowed"))), next_action::done);
+    EXPECT_EQ(t.s.diag().code, make_error_code(errc::local_infile_refused));
+    EXPECT_TRUE(t.s.connected());
+}
+
+TEST(Session, StreamingHandsOutBatchesAndBlocksOtherCommands) {
+    scripted t;
+    config cfg = plain_config();
+    t.connect(cfg);
+    ASSERT_TRUE(t.s.start_query("SELECT v FROM t", nullptr));
+    t.run();
+    EXPECT_EQ(t.feed(cat({packet(1, bytes_t{1}), packet(2, column_def("v", 3))})), next_action::done);
+    EXPECT_EQ(t.s.stream(), session::stream_state::rows);
+    EXPECT_FALSE(t.s.start_ping());
+    EXPECT_EQ(t.s.diag().code, make_error_code(errc::result_pending));
+    ASSERT_TRUE(t.s.start_read_rows());
+    EXPECT_EQ(t.feed(cat({packet(3, text_row({"10"})), packet(4, text_row({"11"}))})), next_action::done);
+    ASSERT_EQ(t.s.batch_size(), 2u);
+    EXPECT_EQ(t.s.batch_row(1)[0].as<int>(), 11);
+    ASSERT_TRUE(t.s.start_read_rows());
+    EXPECT_EQ(t.feed(packet(5, ok_payload(0, 0, 2, 0xFE))), next_action::done);
+    EXPECT_EQ(t.s.batch_size(), 0u);
+    EXPECT_EQ(t.s.stream(), session::stream_state::set_done);
+    EXPECT_TRUE(t.s.start_ping());
+}
+
+TEST(Session, MalformedPacketsAreProtocolErrors) {
+    const bytes_t bad[] = {
+        bytes_t{},                      // empty response
+        bytes_t{0xFC, 0x01},            // truncated column count
+        bytes_t{0x00, 0xFE},            // truncated OK
+        bytes_t{0xFF, 0x01},            // truncated ERR
+    };
+    for (const auto& b : bad) {
+        scripted t;
+        config cfg = plain_config();
+        t.connect(cfg);
+        results out;
+        t.s.start_query("SELECT 1", &out);
+        t.run();
+        EXPECT_EQ(t.feed(packet(1, b)), next_action::done);
+        EXPECT_EQ(t.s.diag().kind, error_kind::protocol);
+        EXPECT_TRUE(t.s.broken());
+    }
+}
+
+TEST(Session, PeerCloseIsANetworkError) {
+    scripted t;
+    config cfg = plain_config();
+    t.connect(cfg);
+    t.s.start_ping();
+    t.run();
+    t.s.on_read(0);
+    EXPECT_EQ(t.s.resume(), next_action::done);
+    EXPECT_EQ(t.s.diag().kind, error_kind::network);
+    EXPECT_EQ(t.s.diag().code, make_error_code(errc::connection_closed));
+}
