@@ -161,6 +161,8 @@ config config::from_url(std::string_view url) {
             c.ssl_cert = v;
         } else if (key == "ssl-key") {
             c.ssl_key = v;
+        } else if (key == "host-address" || key == "hostaddr") {
+            c.host_address = v;
         } else if (key == "socket" || key == "unix-socket") {
             c.unix_socket = v;
         } else if (key == "charset") {

@@ -21,6 +21,9 @@ const char* to_string(ssl_mode m) noexcept;
 
 struct config {
     std::string host = "127.0.0.1";  // host name, IPv4 or IPv6 literal
+    // When set, the address to connect to instead of resolving `host`; `host` is still
+    // the name TLS verify-identity checks the certificate against.
+    std::string host_address;
     std::uint16_t port = 3306;
     std::string unix_socket;         // when set, used instead of host/port
     std::string user;
@@ -48,7 +51,7 @@ struct config {
     // mysql://user:password@host:port/database?key=value&...
     //   host: name, IPv4, [IPv6], or a percent-encoded unix socket path (%2Ftmp%2Fs.sock)
     //   keys: ssl-mode (disabled|preferred|required|verify-ca|verify-identity), ssl-ca,
-    //   ssl-cert, ssl-key, socket, charset, connect-timeout, read-timeout, write-timeout
+    //   ssl-cert, ssl-key, socket, host-address, charset, connect-timeout, read-timeout, write-timeout
     //   (seconds, decimals allowed), multi-statements (0/1), deprecate-eof (0/1).
     // Throws ambisql::error (errc::bad_url) on anything it does not understand.
     static config from_url(std::string_view url);

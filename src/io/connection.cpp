@@ -80,7 +80,8 @@ public:
         std::string msg;
         const bool unix_socket = !cfg.unix_socket.empty();
         std::error_code ec = unix_socket ? sock.connect_unix(cfg.unix_socket, deadline, msg)
-                                         : sock.connect_tcp(cfg.host, cfg.port, deadline, msg);
+                                         : sock.connect_tcp(cfg.host_address.empty() ? cfg.host : cfg.host_address,
+                                                            cfg.port, deadline, msg);
         if (ec) {
             diag.kind = error_kind::network;
             diag.code = ec;
@@ -103,7 +104,7 @@ public:
             if (sess.resume() == proto::next_action::write) sock.send_nowait(sess.write_buffer());
         }
         sock.close();
-        if (!sess.in_progress()) sess.on_io_error(error_kind::client, errc::not_connected, "closed");
+        sess.close();
     }
 };
 

@@ -702,6 +702,19 @@ bool session::start_quit() {
     return true;
 }
 
+void session::close() noexcept {
+    op_ = op::none;
+    connected_ = false;
+    stream_ = stream_state::idle;
+    out_.clear();
+    out_pos_ = 0;
+    net_out_.clear();
+    net_out_pos_ = 0;
+    reader_.reset();
+    tls_.reset();
+    tls_on_ = false;
+}
+
 next_action session::step_simple() {
     if (st_ == st::flush) {
         if (output_pending()) return next_action::write;

@@ -55,6 +55,8 @@ public:
     bool start_init_db(std::string_view db);
     bool start_reset_connection();
     bool start_quit();
+    // Abandons whatever is in flight: the connection is closed.
+    void close() noexcept;
 
     bool in_progress() const noexcept { return op_ != op::none; }
     // The last operation's failure, if any.
