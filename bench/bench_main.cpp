@@ -1,0 +1,338 @@
+// Side-by-side benchmarks: ambisql against libmariadb (MariaDB Connector/C), same server,
+// same run. Usage: ambisql_bench [--json FILE] [WORKLOAD...]
+//   workloads: point_select scan blob, each also as <name>/tcp (plain names: unix socket)
+// Server from AMBISQL_TEST_URL (TCP) and AMBISQL_TEST_SOCKET.
+#include <mysql.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "ambisql/ambisql.hpp"
+
+namespace {
+
+using clk = std::chrono::steady_clock;
+
+struct measurement {
+    std::string workload, driver, metric;
+    double value;
+};
+std::vector<measurement> results_out;
+
+double cpu_seconds() {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
+struct timing {
+    double wall = 0, cpu = 0;
+};
+
+template <class F>
+timing measure(F&& f) {
+    double c0 = cpu_seconds();
+    auto t0 = clk::now();
+    f();
+    timing t;
+    t.wall = std::chrono::duration<double>(clk::now() - t0).count();
+    t.cpu = cpu_seconds() - c0;
+    return t;
+}
+
+ambisql::config base_config(bool tcp) {
+    auto cfg = ambisql::config::from_url(std::getenv("AMBISQL_TEST_URL"));
+    cfg.ssl = ambisql::ssl_mode::disabled;
+    if (!tcp) cfg.unix_socket = std::getenv("AMBISQL_TEST_SOCKET");
+    return cfg;
+}
+
+MYSQL* ref_connect(bool tcp) {
+    auto cfg = base_config(tcp);
+    MYSQL* m = mysql_init(nullptr);
+    unsigned int ssl_off = 0;
+    mysql_optionsv(m, MYSQL_OPT_SSL_ENFORCE, &ssl_off);
+    my_bool verify = 0;
+    mysql_optionsv(m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify);
+    if (!mysql_real_connect(m, tcp ? cfg.host.c_str() : nullptr, cfg.user.c_str(), cfg.password.c_str(),
+                            cfg.database.c_str(), tcp ? cfg.port : 0, tcp ? nullptr : cfg.unix_socket.c_str(), 0)) {
+        std::fprintf(stderr, "libmariadb connect: %s\n", mysql_error(m));
+        std::exit(1);
+    }
+    return m;
+}
+
+void ref_query(MYSQL* m, const char* sql, std::size_t len) {
+    if (mysql_real_query(m, sql, len) != 0) {
+        std::fprintf(stderr, "libmariadb query: %s\n", mysql_error(m));
+        std::exit(1);
+    }
+}
+
+void setup_tables() {
+    ambisql::connection c(base_config(false));
+    auto have = [&](const char* t, std::uint64_t rows) {
+        auto r = c.query("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?", t);
+        if (r.row(0)[0].as<int>() == 0) return false;
+        return c.query(std::string("SELECT COUNT(*) FROM ") + t).row(0)[0].as<std::uint64_t>() == rows;
+    };
+    auto make = [&](const char* t, int rows) {
+        if (have(t, rows)) return;
+        std::fprintf(stderr, "creating %s (%d rows)\n", t, rows);
+        c.query(std::string("DROP TABLE IF EXISTS ") + t);
+        c.query(std::string("CREATE TABLE ") + t +
+                " (id INT NOT NULL PRIMARY KEY, k INT NOT NULL DEFAULT 0, c CHAR(120) NOT NULL DEFAULT '', "
+                "pad CHAR(60) NOT NULL DEFAULT '', KEY k_1 (k)) ENGINE=InnoDB");
+        // sysbench-like contents: groups of 11 digits joined by dashes.
+        c.query(std::string("INSERT INTO ") + t +
+                " SELECT seq, FLOOR(RAND(seq) * " + std::to_string(rows) +
+                "), SUBSTRING(REPEAT(CONCAT(LPAD(FLOOR(RAND(seq * 3) * 99999999999), 11, '0'), '-'), 10), 1, 119), "
+                "SUBSTRING(REPEAT(CONCAT(LPAD(FLOOR(RAND(seq * 7) * 99999999999), 11, '0'), '-'), 5), 1, 59) "
+                "FROM seq_1_to_" + std::to_string(rows));
+    };
+    make("sbtest1", 10000);
+    make("sbtest_scan", 100000);
+    c.query("CREATE TABLE IF NOT EXISTS bench_blob (id INT PRIMARY KEY, b LONGBLOB)");
+    c.query("INSERT IGNORE INTO bench_blob VALUES (1, '')");
+}
+
+void record(const std::string& w, const std::string& d, const std::string& m, double v) {
+    results_out.push_back({w, d, m, v});
+}
+
+// ---------------------------------------------------------------- point_select
+
+constexpr int point_queries = 20000;
+
+std::vector<int> point_ids() {
+    std::mt19937 rng(12345);
+    std::uniform_int_distribution<int> d(1, 10000);
+    std::vector<int> ids(point_queries);
+    for (auto& i : ids) i = d(rng);
+    return ids;
+}
+
+void point_select(const std::string& name, bool tcp) {
+    auto ids = point_ids();
+    char sql[128];
+    {
+        MYSQL* m = ref_connect(tcp);
+        std::size_t total = 0;
+        auto t = measure([&] {
+            for (int id : ids) {
+                int n = std::snprintf(sql, sizeof sql, "SELECT c FROM sbtest1 WHERE id = %d", id);
+                ref_query(m, sql, n);
+                MYSQL_RES* r = mysql_store_result(m);
+                while (MYSQL_ROW row = mysql_fetch_row(r)) total += mysql_fetch_lengths(r)[0] + (row[0] != nullptr);
+                mysql_free_result(r);
+            }
+        });
+        mysql_close(m);
+        if (total == 0) std::exit(1);
+        record(name, "libmariadb", "qps", point_queries / t.wall);
+        record(name, "libmariadb", "client_cpu_s_per_query", t.cpu / point_queries);
+    }
+    {
+        ambisql::connection c(base_config(tcp));
+        ambisql::results r;
+        std::size_t total = 0;
+        auto t = measure([&] {
+            for (int id : ids) {
+                int n = std::snprintf(sql, sizeof sql, "SELECT c FROM sbtest1 WHERE id = %d", id);
+                c.query(std::string_view(sql, n), r);
+                for (auto row : r.rows()) total += row[0].as<std::string_view>().size() + 1;
+            }
+        });
+        if (total == 0) std::exit(1);
+        record(name, "ambisql", "qps", point_queries / t.wall);
+        record(name, "ambisql", "client_cpu_s_per_query", t.cpu / point_queries);
+    }
+}
+
+// ---------------------------------------------------------------- scan
+
+void scan(const std::string& name, bool tcp) {
+    const char* sql = "SELECT * FROM sbtest_scan";
+    constexpr int reps = 3;
+    double best_lib = 1e9, best_lib_cpu = 1e9, best_amb = 1e9, best_amb_cpu = 1e9;
+    std::uint64_t rows_lib = 0, rows_amb = 0;
+    for (int rep = 0; rep < reps; ++rep) {
+        {
+            MYSQL* m = ref_connect(tcp);
+            std::uint64_t rows = 0, check = 0;
+            auto t = measure([&] {
+                ref_query(m, sql, std::strlen(sql));
+                MYSQL_RES* r = mysql_use_result(m);
+                while (MYSQL_ROW row = mysql_fetch_row(r)) {
+                    unsigned long* len = mysql_fetch_lengths(r);
+                    check += std::strtol(row[0], nullptr, 10) + std::strtol(row[1], nullptr, 10) + len[2] + len[3];
+                    ++rows;
+                }
+                mysql_free_result(r);
+            });
+            mysql_close(m);
+            rows_lib = rows;
+            if (!check) std::exit(1);
+            best_lib = std::min(best_lib, t.wall);
+            best_lib_cpu = std::min(best_lib_cpu, t.cpu);
+        }
+        {
+            ambisql::connection c(base_config(tcp));
+            std::uint64_t rows = 0, check = 0;
+            auto t = measure([&] {
+                auto st = c.stream(sql);
+                ambisql::row_view row;
+                while (st.next(row)) {
+                    check += row[0].as<std::int64_t>() + row[1].as<std::int64_t>() +
+                             row[2].as<std::string_view>().size() + row[3].as<std::string_view>().size();
+                    ++rows;
+                }
+            });
+            rows_amb = rows;
+            if (!check) std::exit(1);
+            best_amb = std::min(best_amb, t.wall);
+            best_amb_cpu = std::min(best_amb_cpu, t.cpu);
+        }
+    }
+    if (rows_lib != 100000 || rows_amb != 100000) {
+        std::fprintf(stderr, "scan: wrong row counts %llu / %llu\n", (unsigned long long)rows_lib,
+                     (unsigned long long)rows_amb);
+        std::exit(1);
+    }
+    record(name, "libmariadb", "rows_per_s", rows_lib / best_lib);
+    record(name, "libmariadb", "client_cpu_s_per_row", best_lib_cpu / rows_lib);
+    record(name, "ambisql", "rows_per_s", rows_amb / best_amb);
+    record(name, "ambisql", "client_cpu_s_per_row", best_amb_cpu / rows_amb);
+}
+
+// ---------------------------------------------------------------- blob
+
+void blob(const std::string& name, bool tcp) {
+    constexpr std::size_t size = 1 << 20;
+    constexpr int iters = 40;
+    std::string data(size, '\0');
+    std::mt19937 rng(99);
+    for (auto& ch : data) ch = static_cast<char>(rng());
+    // The same upload statement for both drivers: a hex literal built once.
+    std::string upload = "UPDATE bench_blob SET b = X'";
+    static const char hex[] = "0123456789ABCDEF";
+    for (unsigned char ch : data) {
+        upload.push_back(hex[ch >> 4]);
+        upload.push_back(hex[ch & 15]);
+    }
+    upload += "' WHERE id = 1";
+    const char* download = "SELECT b FROM bench_blob WHERE id = 1";
+    {
+        MYSQL* m = ref_connect(tcp);
+        std::size_t got = 0;
+        auto t = measure([&] {
+            for (int i = 0; i < iters; ++i) {
+                ref_query(m, upload.data(), upload.size());
+                ref_query(m, download, std::strlen(download));
+                MYSQL_RES* r = mysql_store_result(m);
+                MYSQL_ROW row = mysql_fetch_row(r);
+                got += mysql_fetch_lengths(r)[0] + (row != nullptr);
+                mysql_free_result(r);
+            }
+        });
+        mysql_close(m);
+        if (got != (size + 1) * iters) std::exit(1);
+        record(name, "libmariadb", "mib_per_s", 2.0 * iters / t.wall);
+    }
+    {
+        ambisql::connection c(base_config(tcp));
+        ambisql::results r;
+        std::size_t got = 0;
+        auto t = measure([&] {
+            for (int i = 0; i < iters; ++i) {
+                c.query(upload, r);
+                c.query(download, r);
+                got += r.row(0)[0].as<std::string_view>().size() + 1;
+            }
+        });
+        if (got != (size + 1) * iters) std::exit(1);
+        record(name, "ambisql", "mib_per_s", 2.0 * iters / t.wall);
+    }
+}
+
+void print_table() {
+    std::printf("\n%-22s %-12s %-24s %14s %8s\n", "workload", "driver", "metric", "value", "ratio");
+    for (const auto& m : results_out) {
+        double ref = 0;
+        for (const auto& r : results_out)
+            if (r.workload == m.workload && r.metric == m.metric && r.driver == "libmariadb") ref = r.value;
+        char ratio[32] = "";
+        if (ref > 0 && m.driver != "libmariadb") std::snprintf(ratio, sizeof ratio, "%.2fx", m.value / ref);
+        std::printf("%-22s %-12s %-24s %14.6g %8s\n", m.workload.c_str(), m.driver.c_str(), m.metric.c_str(), m.value,
+                    ratio);
+    }
+}
+
+void write_json(const std::string& path) {
+    std::ofstream f(path);
+    f << "[\n";
+    for (std::size_t i = 0; i < results_out.size(); ++i) {
+        const auto& m = results_out[i];
+        f << "  {\"workload\": \"" << m.workload << "\", \"driver\": \"" << m.driver << "\", \"metric\": \""
+          << m.metric << "\", \"value\": " << m.value << "}" << (i + 1 < results_out.size() ? "," : "") << "\n";
+    }
+    f << "]\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (!std::getenv("AMBISQL_TEST_URL") || !std::getenv("AMBISQL_TEST_SOCKET")) {
+        std::fprintf(stderr, "set AMBISQL_TEST_URL and AMBISQL_TEST_SOCKET (scripts/bench does)\n");
+        return 2;
+    }
+    std::string json;
+    std::vector<std::string> names;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        if (a == "--json" && i + 1 < argc) {
+            json = argv[++i];
+        } else {
+            names.push_back(a);
+        }
+    }
+    const std::map<std::string, std::function<void(const std::string&, bool)>> workloads = {
+        {"point_select", point_select}, {"scan", scan}, {"blob", blob}};
+    if (names.empty()) {
+        for (const char* w : {"point_select", "scan", "blob"}) {
+            names.push_back(w);
+            names.push_back(std::string(w) + "/tcp");
+        }
+    }
+    try {
+        setup_tables();
+        for (const auto& n : names) {
+            auto slash = n.find('/');
+            std::string base = n.substr(0, slash);
+            bool tcp = slash != std::string::npos && n.substr(slash + 1) == "tcp";
+            auto it = workloads.find(base);
+            if (it == workloads.end() || (slash != std::string::npos && !tcp)) {
+                std::fprintf(stderr, "unknown workload '%s'\n", n.c_str());
+                return 2;
+            }
+            std::fprintf(stderr, "running %s\n", n.c_str());
+            it->second(n, tcp);
+        }
+    } catch (const ambisql::error& e) {
+        std::fprintf(stderr, "benchmark failed: %s\n", e.what());
+        return 1;
+    }
+    print_table();
+    if (!json.empty()) write_json(json);
+    return 0;
+}
