@@ -7,7 +7,7 @@ namespace ambisql::proto {
 
 namespace {
 constexpr std::size_t header = 4;
-constexpr std::size_t default_room = 16 * 1024;
+constexpr std::size_t default_room = 65536;
 
 std::size_t le24(const std::uint8_t* p) noexcept { return p[0] | (p[1] << 8) | (std::size_t(p[2]) << 16); }
 }  // namespace
