@@ -110,9 +110,35 @@ void record(const std::string& w, const std::string& d, const std::string& m, do
     results_out.push_back({w, d, m, v});
 }
 
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
+// Runs the two drivers in alternation, `rounds` times each, so drift on the machine hits
+// both alike; records the median of each metric. A run returns its timing; `units` is
+// how many queries / rows / MiB one run moves.
+constexpr int rounds = 5;
+void run_pair(const std::string& name, double units, const char* rate_metric, const char* cpu_metric,
+              const std::function<timing()>& reference, const std::function<timing()>& ours) {
+    std::vector<double> rate[2], cpu[2];
+    for (int r = 0; r < rounds; ++r) {
+        for (int d = 0; d < 2; ++d) {
+            timing t = d == 0 ? reference() : ours();
+            rate[d].push_back(units / t.wall);
+            cpu[d].push_back(t.cpu / units);
+        }
+    }
+    const char* drivers[2] = {"libmariadb", "ambisql"};
+    for (int d = 0; d < 2; ++d) {
+        record(name, drivers[d], rate_metric, median(rate[d]));
+        if (cpu_metric) record(name, drivers[d], cpu_metric, median(cpu[d]));
+    }
+}
+
 // ---------------------------------------------------------------- point_select
 
-constexpr int point_queries = 20000;
+constexpr int point_queries = 20000;  // per run
 
 std::vector<int> point_ids() {
     std::mt19937 rng(12345);
@@ -124,102 +150,87 @@ std::vector<int> point_ids() {
 
 void point_select(const std::string& name, bool tcp) {
     auto ids = point_ids();
+    MYSQL* m = ref_connect(tcp);
+    ambisql::connection c(base_config(tcp));
+    ambisql::results res;
     char sql[128];
-    {
-        MYSQL* m = ref_connect(tcp);
-        std::size_t total = 0;
-        auto t = measure([&] {
-            for (int id : ids) {
-                int n = std::snprintf(sql, sizeof sql, "SELECT c FROM sbtest1 WHERE id = %d", id);
-                ref_query(m, sql, n);
-                MYSQL_RES* r = mysql_store_result(m);
-                while (MYSQL_ROW row = mysql_fetch_row(r)) total += mysql_fetch_lengths(r)[0] + (row[0] != nullptr);
-                mysql_free_result(r);
-            }
+    run_pair(
+        name, point_queries, "qps", "client_cpu_s_per_query",
+        [&] {
+            std::size_t total = 0;
+            auto t = measure([&] {
+                for (int id : ids) {
+                    int n = std::snprintf(sql, sizeof sql, "SELECT c FROM sbtest1 WHERE id = %d", id);
+                    ref_query(m, sql, n);
+                    MYSQL_RES* r = mysql_store_result(m);
+                    while (MYSQL_ROW row = mysql_fetch_row(r)) total += mysql_fetch_lengths(r)[0] + (row[0] != nullptr);
+                    mysql_free_result(r);
+                }
+            });
+            if (total == 0) std::exit(1);
+            return t;
+        },
+        [&] {
+            std::size_t total = 0;
+            auto t = measure([&] {
+                for (int id : ids) {
+                    int n = std::snprintf(sql, sizeof sql, "SELECT c FROM sbtest1 WHERE id = %d", id);
+                    c.query(std::string_view(sql, n), res);
+                    for (auto row : res.rows()) total += row[0].as<std::string_view>().size() + 1;
+                }
+            });
+            if (total == 0) std::exit(1);
+            return t;
         });
-        mysql_close(m);
-        if (total == 0) std::exit(1);
-        record(name, "libmariadb", "qps", point_queries / t.wall);
-        record(name, "libmariadb", "client_cpu_s_per_query", t.cpu / point_queries);
-    }
-    {
-        ambisql::connection c(base_config(tcp));
-        ambisql::results r;
-        std::size_t total = 0;
-        auto t = measure([&] {
-            for (int id : ids) {
-                int n = std::snprintf(sql, sizeof sql, "SELECT c FROM sbtest1 WHERE id = %d", id);
-                c.query(std::string_view(sql, n), r);
-                for (auto row : r.rows()) total += row[0].as<std::string_view>().size() + 1;
-            }
-        });
-        if (total == 0) std::exit(1);
-        record(name, "ambisql", "qps", point_queries / t.wall);
-        record(name, "ambisql", "client_cpu_s_per_query", t.cpu / point_queries);
-    }
+    mysql_close(m);
 }
 
 // ---------------------------------------------------------------- scan
 
 void scan(const std::string& name, bool tcp) {
     const char* sql = "SELECT * FROM sbtest_scan";
-    constexpr int reps = 3;
-    double best_lib = 1e9, best_lib_cpu = 1e9, best_amb = 1e9, best_amb_cpu = 1e9;
-    std::uint64_t rows_lib = 0, rows_amb = 0;
-    for (int rep = 0; rep < reps; ++rep) {
-        {
-            MYSQL* m = ref_connect(tcp);
-            std::uint64_t rows = 0, check = 0;
+    constexpr double rows = 100000;
+    MYSQL* m = ref_connect(tcp);
+    ambisql::connection c(base_config(tcp));
+    run_pair(
+        name, rows, "rows_per_s", "client_cpu_s_per_row",
+        [&] {
+            std::uint64_t n = 0, check = 0;
             auto t = measure([&] {
                 ref_query(m, sql, std::strlen(sql));
                 MYSQL_RES* r = mysql_use_result(m);
                 while (MYSQL_ROW row = mysql_fetch_row(r)) {
                     unsigned long* len = mysql_fetch_lengths(r);
                     check += std::strtol(row[0], nullptr, 10) + std::strtol(row[1], nullptr, 10) + len[2] + len[3];
-                    ++rows;
+                    ++n;
                 }
                 mysql_free_result(r);
             });
-            mysql_close(m);
-            rows_lib = rows;
-            if (!check) std::exit(1);
-            best_lib = std::min(best_lib, t.wall);
-            best_lib_cpu = std::min(best_lib_cpu, t.cpu);
-        }
-        {
-            ambisql::connection c(base_config(tcp));
-            std::uint64_t rows = 0, check = 0;
+            if (n != rows || !check) std::exit(1);
+            return t;
+        },
+        [&] {
+            std::uint64_t n = 0, check = 0;
             auto t = measure([&] {
                 auto st = c.stream(sql);
                 ambisql::row_view row;
                 while (st.next(row)) {
                     check += row[0].as<std::int64_t>() + row[1].as<std::int64_t>() +
                              row[2].as<std::string_view>().size() + row[3].as<std::string_view>().size();
-                    ++rows;
+                    ++n;
                 }
             });
-            rows_amb = rows;
-            if (!check) std::exit(1);
-            best_amb = std::min(best_amb, t.wall);
-            best_amb_cpu = std::min(best_amb_cpu, t.cpu);
-        }
-    }
-    if (rows_lib != 100000 || rows_amb != 100000) {
-        std::fprintf(stderr, "scan: wrong row counts %llu / %llu\n", (unsigned long long)rows_lib,
-                     (unsigned long long)rows_amb);
-        std::exit(1);
-    }
-    record(name, "libmariadb", "rows_per_s", rows_lib / best_lib);
-    record(name, "libmariadb", "client_cpu_s_per_row", best_lib_cpu / rows_lib);
-    record(name, "ambisql", "rows_per_s", rows_amb / best_amb);
-    record(name, "ambisql", "client_cpu_s_per_row", best_amb_cpu / rows_amb);
+            if (n != rows || !check) std::exit(1);
+            return t;
+        });
+    mysql_close(m);
 }
 
 // ---------------------------------------------------------------- blob
 
 void blob(const std::string& name, bool tcp) {
     constexpr std::size_t size = 1 << 20;
-    constexpr int iters = 40;
+    constexpr int iters = 20;
     std::string data(size, '\0');
     std::mt19937 rng(99);
     for (auto& ch : data) ch = static_cast<char>(rng());
@@ -232,37 +243,40 @@ void blob(const std::string& name, bool tcp) {
     }
     upload += "' WHERE id = 1";
     const char* download = "SELECT b FROM bench_blob WHERE id = 1";
-    {
-        MYSQL* m = ref_connect(tcp);
-        std::size_t got = 0;
-        auto t = measure([&] {
-            for (int i = 0; i < iters; ++i) {
-                ref_query(m, upload.data(), upload.size());
-                ref_query(m, download, std::strlen(download));
-                MYSQL_RES* r = mysql_store_result(m);
-                MYSQL_ROW row = mysql_fetch_row(r);
-                got += mysql_fetch_lengths(r)[0] + (row != nullptr);
-                mysql_free_result(r);
-            }
+    MYSQL* m = ref_connect(tcp);
+    ambisql::connection c(base_config(tcp));
+    ambisql::results res;
+    // One round trip: the BLOB up (UPDATE) and back down (SELECT); 2 MiB of payload.
+    run_pair(
+        name, 2.0 * iters, "mib_per_s", nullptr,
+        [&] {
+            std::size_t got = 0;
+            auto t = measure([&] {
+                for (int i = 0; i < iters; ++i) {
+                    ref_query(m, upload.data(), upload.size());
+                    ref_query(m, download, std::strlen(download));
+                    MYSQL_RES* r = mysql_store_result(m);
+                    MYSQL_ROW row = mysql_fetch_row(r);
+                    got += mysql_fetch_lengths(r)[0] + (row != nullptr);
+                    mysql_free_result(r);
+                }
+            });
+            if (got != (size + 1) * iters) std::exit(1);
+            return t;
+        },
+        [&] {
+            std::size_t got = 0;
+            auto t = measure([&] {
+                for (int i = 0; i < iters; ++i) {
+                    c.query(upload, res);
+                    c.query(download, res);
+                    got += res.row(0)[0].as<std::string_view>().size() + 1;
+                }
+            });
+            if (got != (size + 1) * iters) std::exit(1);
+            return t;
         });
-        mysql_close(m);
-        if (got != (size + 1) * iters) std::exit(1);
-        record(name, "libmariadb", "mib_per_s", 2.0 * iters / t.wall);
-    }
-    {
-        ambisql::connection c(base_config(tcp));
-        ambisql::results r;
-        std::size_t got = 0;
-        auto t = measure([&] {
-            for (int i = 0; i < iters; ++i) {
-                c.query(upload, r);
-                c.query(download, r);
-                got += r.row(0)[0].as<std::string_view>().size() + 1;
-            }
-        });
-        if (got != (size + 1) * iters) std::exit(1);
-        record(name, "ambisql", "mib_per_s", 2.0 * iters / t.wall);
-    }
+    mysql_close(m);
 }
 
 void print_table() {
