@@ -3,6 +3,7 @@
 #include "ambisql/connection.hpp"
 #include "ambisql/error.hpp"
 #include "ambisql/format.hpp"
+#include "ambisql/nb_connection.hpp"
 #include "ambisql/resultset.hpp"
 #include "ambisql/row.hpp"
 #include "ambisql/value.hpp"

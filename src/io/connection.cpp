@@ -1,22 +1,18 @@
 // The blocking connection: the one driver loop that moves bytes for the sans-IO session.
 #include "ambisql/connection.hpp"
 
-#include "io/socket.hpp"
-#include "proto/session.hpp"
+#include "io/channel.hpp"
 
 namespace ambisql {
 
 namespace detail {
 
-class connection_impl {
+class connection_impl : public channel {
 public:
-    proto::session sess;
-    io::socket sock;
-    config cfg;
-    diagnostics diag;
     std::atomic<bool> busy{false};
 
-    // Drives the session's current operation to its end.
+    // Drives the session's current operation to its end, blocking (or waiting through
+    // the thread's wait hook).
     bool run(std::chrono::milliseconds read_timeout, std::chrono::milliseconds write_timeout) {
         for (;;) {
             switch (sess.resume()) {
@@ -49,18 +45,6 @@ public:
         }
     }
 
-    void io_failed(std::error_code ec, const char* what, std::chrono::milliseconds timeout) {
-        if (ec == errc::timeout) {
-            sess.on_io_error(error_kind::network, errc::timeout,
-                             std::string(what) + " timed out after " + std::to_string(timeout.count()) + " ms");
-        } else if (ec.category() == client_category()) {
-            sess.on_io_error(error_kind::network, static_cast<errc>(ec.value()),
-                             std::string(what) + " failed: " + ec.message());
-        } else {
-            sess.on_io_error(error_kind::network, errc::io_error, std::string(what) + " failed: " + ec.message());
-        }
-    }
-
     // Starts an operation with `start` and runs it; false with diag set on failure.
     template <class Start>
     bool op(Start&& start) {
@@ -78,33 +62,16 @@ public:
         diag.clear();
         const auto deadline = clock::now() + cfg.connect_timeout;
         std::string msg;
-        const bool unix_socket = !cfg.unix_socket.empty();
-        std::error_code ec = unix_socket ? sock.connect_unix(cfg.unix_socket, deadline, msg)
-                                         : sock.connect_tcp(cfg.host_address.empty() ? cfg.host : cfg.host_address,
-                                                            cfg.port, deadline, msg);
+        std::error_code ec = cfg.unix_socket.empty()
+                                 ? sock.connect_tcp(cfg.host_address.empty() ? cfg.host : cfg.host_address, cfg.port,
+                                                    deadline, msg)
+                                 : sock.connect_unix(cfg.unix_socket, deadline, msg);
         if (ec) {
-            diag.kind = error_kind::network;
-            diag.code = ec;
-            diag.message = std::move(msg);
-            diag.connection_usable = false;
+            connect_failed(ec, std::move(msg));
             return false;
         }
-        if (!sess.start_connect(cfg, unix_socket ? std::string_view("localhost") : std::string_view(cfg.host),
-                                unix_socket)) {
-            diag = sess.diag();
-            sock.close();
-            return false;
-        }
+        if (!start_handshake()) return false;
         return run(cfg.connect_timeout, cfg.connect_timeout);
-    }
-
-    void close() noexcept {
-        if (sock.is_open() && sess.connected() && !sess.in_progress() && sess.start_quit()) {
-            // Best effort: say goodbye without waiting.
-            if (sess.resume() == proto::next_action::write) sock.send_nowait(sess.write_buffer());
-        }
-        sock.close();
-        sess.close();
     }
 };
 

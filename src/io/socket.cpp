@@ -65,64 +65,37 @@ std::error_code socket::wait(wait_hook* hook, unsigned events, clock::time_point
     }
 }
 
-std::error_code socket::connect_tcp(const std::string& host, std::uint16_t port, clock::time_point deadline,
-                                    std::string& msg) {
+std::error_code socket::start_connect_tcp(const std::string& host, std::uint16_t port, bool& in_progress,
+                                          std::string& msg) {
     close();
+    addrs_.clear();
+    next_addr_ = 0;
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_ADDRCONFIG;
+    hints.ai_protocol = IPPROTO_TCP;
     addrinfo* res = nullptr;
     std::string service = std::to_string(port);
     int g = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &res);
     if (g != 0) {
-        hints.ai_flags = 0;  // AI_ADDRCONFIG hides loopback-only families on some hosts
-        g = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &res);
-    }
-    if (g != 0) {
         msg = "cannot resolve '" + host + "': " + gai_strerror(g);
         return errc::host_not_found;
     }
-    std::error_code ec = errc::connect_failed;
-    wait_hook* hook = current_wait_hook();
     for (addrinfo* a = res; a; a = a->ai_next) {
-        int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
-        if (fd < 0) {
-            ec = last_errno();
-            continue;
-        }
-        fd_ = fd;
-        nonblocking_ = true;
-        int one = 1;
-        ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        int r = ::connect(fd, a->ai_addr, a->ai_addrlen);
-        if (r != 0 && errno == EINPROGRESS) {
-            ec = wait(hook, wait_for::write, deadline);
-            if (!ec) {
-                int err = 0;
-                socklen_t len = sizeof err;
-                ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-                if (err != 0) ec = std::error_code(err, std::system_category());
-            }
-        } else if (r != 0) {
-            ec = last_errno();
-        } else {
-            ec.clear();
-        }
-        if (!ec) break;
-        close();
-        if (ec == errc::timeout) break;
+        auto* p = reinterpret_cast<const std::uint8_t*>(a->ai_addr);
+        addrs_.emplace_back(p, p + a->ai_addrlen);
     }
     ::freeaddrinfo(res);
-    if (ec) {
-        msg = "cannot connect to " + host + ":" + service + ": " + ec.message();
-        return ec == errc::timeout ? ec : std::error_code(errc::connect_failed);
-    }
-    return {};
+    target_ = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + service;
+    std::error_code ec = connect_next(in_progress);
+    if (ec) msg = "cannot connect to " + target_ + ": " + ec.message();
+    return ec ? std::error_code(errc::connect_failed) : ec;
 }
 
-std::error_code socket::connect_unix(const std::string& path, clock::time_point deadline, std::string& msg) {
+std::error_code socket::start_connect_unix(const std::string& path, bool& in_progress, std::string& msg) {
     close();
+    addrs_.clear();
+    next_addr_ = 0;
     sockaddr_un addr{};
     if (path.size() >= sizeof addr.sun_path) {
         msg = "unix socket path too long: " + path;
@@ -130,33 +103,123 @@ std::error_code socket::connect_unix(const std::string& path, clock::time_point 
     }
     addr.sun_family = AF_UNIX;
     std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) {
-        msg = "socket(): " + last_errno().message();
+    auto* p = reinterpret_cast<const std::uint8_t*>(&addr);
+    addrs_.emplace_back(p, p + sizeof addr);
+    target_ = "unix socket " + path;
+    std::error_code ec = connect_next(in_progress);
+    if (ec) msg = "cannot connect to " + target_ + ": " + ec.message();
+    return ec ? std::error_code(errc::connect_failed) : ec;
+}
+
+// Starts a connect to the next address; errors move on to the address after it.
+std::error_code socket::connect_next(bool& in_progress) {
+    std::error_code ec = errc::connect_failed;
+    in_progress = false;
+    while (next_addr_ < addrs_.size()) {
+        const auto& a = addrs_[next_addr_++];
+        auto* sa = reinterpret_cast<const sockaddr*>(a.data());
+        close();
+        int fd = ::socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0) {
+            ec = last_errno();
+            continue;
+        }
+        fd_ = fd;
+        nonblocking_ = true;
+        if (sa->sa_family != AF_UNIX) {
+            int one = 1;
+            ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        }
+        if (::connect(fd, sa, static_cast<socklen_t>(a.size())) == 0) return {};
+        if (errno == EINPROGRESS || (sa->sa_family == AF_UNIX && errno == EAGAIN)) {
+            in_progress = true;
+            return {};
+        }
+        ec = last_errno();
+    }
+    close();
+    return ec;
+}
+
+std::error_code socket::finish_connect(bool& in_progress, std::string& msg) {
+    in_progress = false;
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+    if (err == 0) {
+        // Writable and no error means connected; a spurious wake-up is caught here.
+        pollfd p{fd_, POLLOUT, 0};
+        if (::poll(&p, 1, 0) == 0) {
+            in_progress = true;
+            return {};
+        }
+        return {};
+    }
+    std::error_code failed(err, std::system_category());
+    std::error_code ec = connect_next(in_progress);  // try the next address, if any
+    if (ec) {
+        msg = "cannot connect to " + target_ + ": " + failed.message();
         return errc::connect_failed;
     }
-    fd_ = fd;
-    nonblocking_ = true;
-    std::error_code ec;
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-        if (errno == EINPROGRESS || errno == EAGAIN) {
-            ec = wait(current_wait_hook(), wait_for::write, deadline);
-            if (!ec) {
-                int err = 0;
-                socklen_t len = sizeof err;
-                ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-                if (err) ec = std::error_code(err, std::system_category());
-            }
-        } else {
-            ec = last_errno();
+    return {};
+}
+
+std::error_code socket::wait_connected(clock::time_point deadline, std::string& msg) {
+    wait_hook* hook = current_wait_hook();
+    bool in_progress = true;
+    while (in_progress) {
+        if (auto ec = wait(hook, wait_for::write, deadline)) {
+            msg = "cannot connect to " + target_ + ": " +
+                  (ec == errc::timeout ? std::string("timed out") : ec.message());
+            close();
+            return ec == errc::timeout ? ec : std::error_code(errc::connect_failed);
         }
-    }
-    if (ec) {
-        msg = "cannot connect to unix socket " + path + ": " + ec.message();
-        close();
-        return ec == errc::timeout ? ec : std::error_code(errc::connect_failed);
+        if (auto ec = finish_connect(in_progress, msg)) return ec;
     }
     return {};
+}
+
+std::error_code socket::connect_tcp(const std::string& host, std::uint16_t port, clock::time_point deadline,
+                                    std::string& msg) {
+    bool in_progress = false;
+    if (auto ec = start_connect_tcp(host, port, in_progress, msg)) return ec;
+    return in_progress ? wait_connected(deadline, msg) : std::error_code();
+}
+
+std::error_code socket::connect_unix(const std::string& path, clock::time_point deadline, std::string& msg) {
+    bool in_progress = false;
+    if (auto ec = start_connect_unix(path, in_progress, msg)) return ec;
+    return in_progress ? wait_connected(deadline, msg) : std::error_code();
+}
+
+socket::io_status socket::try_read(std::span<std::uint8_t> buf, std::size_t& n, std::error_code& ec) noexcept {
+    set_nonblocking(true);
+    for (;;) {
+        ssize_t r = ::recv(fd_, buf.data(), buf.size(), 0);
+        if (r >= 0) {
+            n = static_cast<std::size_t>(r);
+            return io_status::ok;
+        }
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return io_status::would_block;
+        ec = last_errno();
+        return io_status::error;
+    }
+}
+
+socket::io_status socket::try_write(std::span<const std::uint8_t> buf, std::size_t& n, std::error_code& ec) noexcept {
+    set_nonblocking(true);
+    for (;;) {
+        ssize_t r = ::send(fd_, buf.data(), buf.size(), MSG_NOSIGNAL);
+        if (r >= 0) {
+            n = static_cast<std::size_t>(r);
+            return io_status::ok;
+        }
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return io_status::would_block;
+        ec = last_errno();
+        return io_status::error;
+    }
 }
 
 std::size_t socket::read_some(std::span<std::uint8_t> buf, std::chrono::milliseconds timeout, std::error_code& ec) {

@@ -8,6 +8,7 @@
 #include <span>
 #include <string>
 #include <system_error>
+#include <vector>
 
 #include "ambisql/wait_hook.hpp"
 
@@ -24,11 +25,24 @@ public:
     bool is_open() const noexcept { return fd_ >= 0; }
     void close() noexcept;
 
-    // Connects; on failure `msg` says what failed. The deadline covers name lookup
-    // (not interruptible) and the TCP connect.
+    // Connects, waiting through the hook (or poll(2)) until `deadline`; on failure `msg`
+    // says what failed. Name lookup is not interruptible.
     std::error_code connect_tcp(const std::string& host, std::uint16_t port, clock::time_point deadline,
                                 std::string& msg);
     std::error_code connect_unix(const std::string& path, clock::time_point deadline, std::string& msg);
+
+    // The same without waiting: start_connect_*() resolves and starts a non-blocking
+    // connect; while `in_progress` is true, wait until the socket is writable and call
+    // finish_connect(), which may start the next address and set `in_progress` again.
+    std::error_code start_connect_tcp(const std::string& host, std::uint16_t port, bool& in_progress,
+                                      std::string& msg);
+    std::error_code start_connect_unix(const std::string& path, bool& in_progress, std::string& msg);
+    std::error_code finish_connect(bool& in_progress, std::string& msg);
+
+    // One non-blocking receive or send: n bytes, or would_block.
+    enum class io_status { ok, would_block, error };
+    io_status try_read(std::span<std::uint8_t> buf, std::size_t& n, std::error_code& ec) noexcept;
+    io_status try_write(std::span<const std::uint8_t> buf, std::size_t& n, std::error_code& ec) noexcept;
 
     // One receive (0 = the peer closed) or one send, waiting up to `timeout` (0 = none)
     // per wait.
@@ -43,8 +57,14 @@ private:
     void set_nonblocking(bool on);
     void set_timeout(int opt, std::chrono::milliseconds t, std::chrono::milliseconds& current);
 
+    std::error_code connect_next(bool& in_progress);
+    std::error_code wait_connected(clock::time_point deadline, std::string& msg);
+
     int fd_ = -1;
     bool nonblocking_ = false;
+    std::vector<std::vector<std::uint8_t>> addrs_;  // resolved addresses still to try
+    std::size_t next_addr_ = 0;
+    std::string target_;  // for messages
     std::chrono::milliseconds rcv_timeout_{0};
     std::chrono::milliseconds snd_timeout_{0};
 };

@@ -1,0 +1,115 @@
+#pragma once
+// The loop-agnostic non-blocking API (libpq / psycopg2 style).
+//
+//   ambisql::nb_connection c(cfg);
+//   c.start_connect();
+//   for (;;) {
+//       auto w = c.poll();                 // does all the I/O it can without blocking
+//       if (w.done()) break;
+//       my_loop_wait(c.fileno(), w.events(), w.deadline());
+//   }
+//   c.check();                             // throws ambisql::error if it failed
+//
+// Every operation of the blocking connection has a start_*() here. Results are read
+// from the connection once poll() says done, without further I/O.
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "ambisql/config.hpp"
+#include "ambisql/error.hpp"
+#include "ambisql/format.hpp"
+#include "ambisql/resultset.hpp"
+#include "ambisql/row.hpp"
+#include "ambisql/wait_hook.hpp"
+
+namespace ambisql {
+
+// What a non-blocking operation needs next.
+class poll_result {
+public:
+    enum class status : std::uint8_t { done, want_read, want_write };
+    poll_result(status s, clock::time_point d) noexcept : s_(s), deadline_(d) {}
+    status state() const noexcept { return s_; }
+    bool done() const noexcept { return s_ == status::done; }
+    // wait_for::read or wait_for::write; 0 when done.
+    unsigned events() const noexcept {
+        return s_ == status::want_read ? wait_for::read : s_ == status::want_write ? wait_for::write : 0;
+    }
+    // Call poll() again at this time even if the socket is not ready (to time out);
+    // clock::time_point::max() when there is no timeout.
+    clock::time_point deadline() const noexcept { return deadline_; }
+
+private:
+    status s_;
+    clock::time_point deadline_;
+};
+
+namespace detail {
+class nb_impl;
+}
+
+class nb_connection {
+public:
+    nb_connection();
+    explicit nb_connection(const config& cfg);
+    ~nb_connection();
+    nb_connection(nb_connection&&) noexcept;
+    nb_connection& operator=(nb_connection&&) noexcept;
+
+    void set_config(const config& cfg);  // for the next start_connect()
+
+    // Starting an operation while one is running throws ambisql::error
+    // (errc::operation_in_progress) and leaves the running one alone.
+    void start_connect();
+    void start_query(std::string_view sql);  // buffers every resultset into result()
+    template <class... Args>
+        requires(sizeof...(Args) > 0)
+    void start_query(std::string_view sql, const Args&... args) {
+        const sql_arg a[] = {sql_arg(args)...};
+        start_query_args(sql, a);
+    }
+    void start_query_args(std::string_view sql, std::span<const sql_arg> args);
+    // Streaming: start_stream() reads the first resultset's header; then each
+    // start_read_rows() delivers a batch (batch_size() == 0 at the end of the resultset),
+    // and start_next_result() moves to the next resultset while more_results().
+    void start_stream(std::string_view sql);
+    void start_read_rows();
+    void start_next_result();
+    void start_discard();
+    void start_ping();
+    void start_select_db(std::string_view database);
+    void start_reset_connection();
+
+    // Moves as many bytes as the socket takes without blocking.
+    poll_result poll();
+    // The socket to wait on; it changes during start_connect() (one per address tried).
+    int fileno() const noexcept;
+    bool busy() const noexcept;
+
+    // ---- after poll() said done
+    bool ok() const noexcept;
+    const diagnostics& error() const noexcept;
+    void check() const;  // throws ambisql::error when the operation failed
+    const results& result() const noexcept;
+    std::span<const column> stream_columns() const noexcept;
+    std::size_t batch_size() const noexcept;
+    row_view batch_row(std::size_t i) const noexcept;
+    bool rows_pending() const noexcept;   // the current resultset has more rows to read
+    bool more_results() const noexcept;   // another resultset follows
+    const ok_info& stream_ok() const noexcept;
+
+    void close() noexcept;
+    bool is_open() const noexcept;
+    std::uint32_t connection_id() const noexcept;
+    const std::string& server_version() const noexcept;
+    bool tls_active() const noexcept;
+    escaping escaping_rules() const noexcept;
+
+private:
+    std::unique_ptr<detail::nb_impl> impl_;
+};
+
+}  // namespace ambisql

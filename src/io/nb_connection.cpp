@@ -1,0 +1,246 @@
+// The non-blocking driver: poll() moves bytes until the socket would block, then says
+// what it waits for. The protocol is the session's; this file only moves bytes.
+#include "ambisql/nb_connection.hpp"
+
+#include "io/channel.hpp"
+
+namespace ambisql {
+
+namespace detail {
+
+class nb_impl : public channel {
+public:
+    enum class phase : std::uint8_t { idle, connecting, running };
+    phase ph = phase::idle;
+    results res;
+    clock::time_point connect_deadline = clock::time_point::max();
+    clock::time_point wait_deadline = clock::time_point::max();
+    bool waiting = false;
+
+    static clock::time_point after(std::chrono::milliseconds t) {
+        return t.count() > 0 ? clock::now() + t : clock::time_point::max();
+    }
+
+    [[noreturn]] static void throw_in_progress() {
+        diagnostics d;
+        d.kind = error_kind::client;
+        d.code = errc::operation_in_progress;
+        d.message = "operation in progress: another operation is running on this connection";
+        throw ambisql::error(std::move(d));
+    }
+
+    // Starts a session operation; a refusal is reported by the next poll() as done.
+    template <class Start>
+    void begin(Start&& start) {
+        if (ph != phase::idle) throw_in_progress();
+        diag.clear();
+        waiting = false;
+        if (!start()) {
+            diag = sess.diag();
+            return;  // ph stays idle: poll() says done at once
+        }
+        ph = phase::running;
+    }
+
+    // The timeout that applies to the wait about to start.
+    std::chrono::milliseconds timeout_for(bool reading) const {
+        if (connect_deadline != clock::time_point::max()) return cfg.connect_timeout;
+        return reading ? cfg.read_timeout : cfg.write_timeout;
+    }
+
+    poll_result want(poll_result::status s, bool reading) {
+        if (!waiting) {
+            waiting = true;
+            wait_deadline = connect_deadline != clock::time_point::max() ? connect_deadline
+                                                                        : after(timeout_for(reading));
+        }
+        return {s, wait_deadline};
+    }
+
+    bool expired() const { return waiting && wait_deadline != clock::time_point::max() && clock::now() >= wait_deadline; }
+
+    poll_result done() {
+        ph = phase::idle;
+        waiting = false;
+        connect_deadline = clock::time_point::max();
+        if (sess.failed()) {
+            diag = sess.diag();
+            if (sess.broken()) sock.close();
+        }
+        return {poll_result::status::done, clock::time_point::max()};
+    }
+
+    poll_result poll() {
+        if (ph == phase::idle) return {poll_result::status::done, clock::time_point::max()};
+        if (ph == phase::connecting) {
+            std::string msg;
+            bool in_progress = false;
+            if (auto ec = sock.finish_connect(in_progress, msg)) {
+                connect_failed(ec, std::move(msg));
+                ph = phase::idle;
+                connect_deadline = clock::time_point::max();
+                return {poll_result::status::done, clock::time_point::max()};
+            }
+            if (in_progress) {
+                if (expired()) {
+                    connect_failed(errc::timeout, "connect timed out after " +
+                                                      std::to_string(cfg.connect_timeout.count()) + " ms");
+                    ph = phase::idle;
+                    return {poll_result::status::done, clock::time_point::max()};
+                }
+                return want(poll_result::status::want_write, false);
+            }
+            waiting = false;
+            if (!start_handshake()) {
+                ph = phase::idle;
+                return {poll_result::status::done, clock::time_point::max()};
+            }
+            ph = phase::running;
+        }
+        for (;;) {
+            switch (sess.resume()) {
+                case proto::next_action::done: return done();
+                case proto::next_action::write: {
+                    std::size_t n = 0;
+                    std::error_code ec;
+                    auto st = sock.try_write(sess.write_buffer(), n, ec);
+                    if (st == io::socket::io_status::would_block) {
+                        if (expired()) {
+                            io_failed(errc::timeout, "write", timeout_for(false));
+                            continue;
+                        }
+                        return want(poll_result::status::want_write, false);
+                    }
+                    waiting = false;
+                    if (st == io::socket::io_status::error)
+                        io_failed(ec, "write", timeout_for(false));
+                    else
+                        sess.on_written(n);
+                    break;
+                }
+                case proto::next_action::read: {
+                    std::size_t n = 0;
+                    std::error_code ec;
+                    auto st = sock.try_read(sess.read_buffer(), n, ec);
+                    if (st == io::socket::io_status::would_block) {
+                        if (expired()) {
+                            io_failed(errc::timeout, "read", timeout_for(true));
+                            continue;
+                        }
+                        return want(poll_result::status::want_read, true);
+                    }
+                    waiting = false;
+                    if (st == io::socket::io_status::error)
+                        io_failed(ec, "read", timeout_for(true));
+                    else
+                        sess.on_read(n);
+                    break;
+                }
+            }
+        }
+    }
+
+    void start_connect() {
+        if (ph != phase::idle) throw_in_progress();
+        channel::close();
+        diag.clear();
+        waiting = false;
+        connect_deadline = after(cfg.connect_timeout);
+        std::string msg;
+        bool in_progress = false;
+        std::error_code ec = cfg.unix_socket.empty()
+                                 ? sock.start_connect_tcp(cfg.host_address.empty() ? cfg.host : cfg.host_address,
+                                                          cfg.port, in_progress, msg)
+                                 : sock.start_connect_unix(cfg.unix_socket, in_progress, msg);
+        if (ec) {
+            connect_failed(ec, std::move(msg));
+            connect_deadline = clock::time_point::max();
+            return;
+        }
+        ph = phase::connecting;  // poll() finishes the TCP connect, then the handshake
+    }
+};
+
+}  // namespace detail
+
+nb_connection::nb_connection() : impl_(std::make_unique<detail::nb_impl>()) {}
+nb_connection::nb_connection(const config& cfg) : nb_connection() { impl_->cfg = cfg; }
+nb_connection::~nb_connection() {
+    if (impl_) impl_->channel::close();
+}
+nb_connection::nb_connection(nb_connection&&) noexcept = default;
+nb_connection& nb_connection::operator=(nb_connection&& o) noexcept {
+    if (this != &o) {
+        if (impl_) impl_->channel::close();
+        impl_ = std::move(o.impl_);
+    }
+    return *this;
+}
+
+void nb_connection::set_config(const config& cfg) {
+    if (impl_->ph != detail::nb_impl::phase::idle) detail::nb_impl::throw_in_progress();
+    impl_->cfg = cfg;
+}
+
+void nb_connection::start_connect() { impl_->start_connect(); }
+void nb_connection::start_query(std::string_view sql) {
+    impl_->begin([&] { return impl_->sess.start_query(sql, &impl_->res); });
+}
+void nb_connection::start_query_args(std::string_view sql, std::span<const sql_arg> args) {
+    impl_->begin([&] { return impl_->sess.start_query(sql, args, &impl_->res); });
+}
+void nb_connection::start_stream(std::string_view sql) {
+    impl_->begin([&] { return impl_->sess.start_query(sql, nullptr); });
+}
+void nb_connection::start_read_rows() {
+    impl_->begin([&] { return impl_->sess.start_read_rows(); });
+}
+void nb_connection::start_next_result() {
+    impl_->begin([&] { return impl_->sess.start_next_result(); });
+}
+void nb_connection::start_discard() {
+    impl_->begin([&] { return impl_->sess.start_discard(); });
+}
+void nb_connection::start_ping() {
+    impl_->begin([&] { return impl_->sess.start_ping(); });
+}
+void nb_connection::start_select_db(std::string_view database) {
+    impl_->begin([&] { return impl_->sess.start_init_db(database); });
+}
+void nb_connection::start_reset_connection() {
+    impl_->begin([&] { return impl_->sess.start_reset_connection(); });
+}
+
+poll_result nb_connection::poll() { return impl_->poll(); }
+int nb_connection::fileno() const noexcept { return impl_->sock.fd(); }
+bool nb_connection::busy() const noexcept { return impl_->ph != detail::nb_impl::phase::idle; }
+bool nb_connection::ok() const noexcept { return !impl_->diag; }
+const diagnostics& nb_connection::error() const noexcept { return impl_->diag; }
+void nb_connection::check() const {
+    if (impl_->diag) throw ambisql::error(impl_->diag);
+}
+const results& nb_connection::result() const noexcept { return impl_->res; }
+std::span<const column> nb_connection::stream_columns() const noexcept {
+    return impl_->sess.stream_header().columns();
+}
+std::size_t nb_connection::batch_size() const noexcept { return impl_->sess.batch_size(); }
+row_view nb_connection::batch_row(std::size_t i) const noexcept { return impl_->sess.batch_row(i); }
+bool nb_connection::rows_pending() const noexcept {
+    return impl_->sess.stream() == proto::session::stream_state::rows;
+}
+bool nb_connection::more_results() const noexcept {
+    return impl_->sess.stream() == proto::session::stream_state::set_done &&
+           (impl_->sess.status() & server_status::more_results_exist);
+}
+const ok_info& nb_connection::stream_ok() const noexcept { return impl_->sess.stream_header().ok(); }
+void nb_connection::close() noexcept {
+    impl_->ph = detail::nb_impl::phase::idle;
+    impl_->channel::close();
+}
+bool nb_connection::is_open() const noexcept { return impl_->sess.connected() && impl_->sock.is_open(); }
+std::uint32_t nb_connection::connection_id() const noexcept { return impl_->sess.connection_id(); }
+const std::string& nb_connection::server_version() const noexcept { return impl_->sess.server_version(); }
+bool nb_connection::tls_active() const noexcept { return impl_->sess.tls_active(); }
+escaping nb_connection::escaping_rules() const noexcept { return impl_->sess.escaping_rules(); }
+
+}  // namespace ambisql

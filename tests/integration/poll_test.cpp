@@ -1,0 +1,220 @@
+// The poll()/fileno() API driven by a raw epoll loop on one thread.
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <functional>
+
+#include "common.hpp"
+
+using namespace ambisql;
+using namespace ambisql::test;
+
+namespace {
+
+// Drives connections through one epoll instance. `next(i)` is called whenever
+// connection i finished an operation; it starts the next one and returns true, or
+// returns false when that connection is finished. Deadlines are honoured.
+void run_epoll(std::vector<nb_connection>& conns, const std::function<bool(std::size_t)>& next) {
+    int ep = ::epoll_create1(EPOLL_CLOEXEC);
+    ASSERT_GE(ep, 0);
+    std::vector<clock::time_point> deadline(conns.size(), clock::time_point::max());
+    std::vector<int> armed_fd(conns.size(), -1);
+    std::size_t left = conns.size();
+    auto advance = [&](std::size_t i) {
+        for (;;) {
+            auto w = conns[i].poll();
+            if (!w.done()) {
+                deadline[i] = w.deadline();
+                epoll_event ev{};
+                ev.events = (w.events() & wait_for::read ? EPOLLIN : EPOLLOUT) | EPOLLONESHOT;
+                ev.data.u64 = i;
+                int fd = conns[i].fileno();
+                if (armed_fd[i] != fd) {
+                    if (armed_fd[i] >= 0) ::epoll_ctl(ep, EPOLL_CTL_DEL, armed_fd[i], nullptr);
+                    ASSERT_EQ(::epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev), 0);
+                    armed_fd[i] = fd;
+                } else {
+                    ASSERT_EQ(::epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev), 0);
+                }
+                return;
+            }
+            deadline[i] = clock::time_point::max();
+            if (!next(i)) {
+                if (armed_fd[i] >= 0) ::epoll_ctl(ep, EPOLL_CTL_DEL, armed_fd[i], nullptr);
+                armed_fd[i] = -1;
+                --left;
+                return;
+            }
+        }
+    };
+    for (std::size_t i = 0; i < conns.size(); ++i) advance(i);
+    epoll_event events[128];
+    while (left > 0) {
+        auto soonest = *std::min_element(deadline.begin(), deadline.end());
+        int ms = 1000;
+        if (soonest != clock::time_point::max())
+            ms = std::max<int>(0, static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(soonest - clock::now()).count()) + 1);
+        int k = ::epoll_wait(ep, events, 128, std::min(ms, 1000));
+        for (int j = 0; j < k; ++j) advance(events[j].data.u64);
+        auto now = clock::now();
+        for (std::size_t i = 0; i < conns.size(); ++i)
+            if (deadline[i] <= now) advance(i);
+    }
+    ::close(ep);
+}
+
+}  // namespace
+
+TEST(Poll, TwoHundredSleepsOnOneEpollLoopFinishInUnderFiveSeconds) {
+    constexpr std::size_t n = 200;
+    std::vector<nb_connection> conns(n);
+    std::vector<int> step(n, 0);
+    std::vector<std::int64_t> got(n, -1);
+    for (std::size_t i = 0; i < n; ++i) {
+        conns[i].set_config(unix_config());
+        conns[i].start_connect();
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    run_epoll(conns, [&](std::size_t i) {
+        conns[i].check();
+        if (step[i]++ == 0) {
+            conns[i].start_query("SELECT SLEEP(0.5), ?", static_cast<std::int64_t>(i));
+            return true;
+        }
+        got[i] = conns[i].result().row(0)[1].as<std::int64_t>();
+        return false;
+    });
+    auto elapsed = std::chrono::steady_clock::now() - t0;
+    EXPECT_LT(elapsed, std::chrono::seconds(5)) << "serialized, 200 sleeps would take 100 s";
+    for (std::size_t i = 0; i < n; ++i) EXPECT_EQ(got[i], static_cast<std::int64_t>(i));
+}
+
+TEST(Poll, HundredConnectionsEachSeeOnlyTheirOwnResults) {
+    constexpr std::size_t n = 100, queries = 20;
+    std::vector<nb_connection> conns(n);
+    std::vector<std::size_t> done(n, 0);
+    std::size_t mismatches = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        config cfg = tcp_config();
+        if (i % 4 == 0) cfg.ssl = ssl_mode::required;  // TLS through the same API
+        conns[i].set_config(cfg);
+        conns[i].start_connect();
+    }
+    run_epoll(conns, [&](std::size_t i) {
+        conns[i].check();
+        if (done[i] > 0) {
+            auto row = conns[i].result().row(0);
+            if (row[0].as<std::uint64_t>() != i || row[1].as<std::uint64_t>() != done[i] - 1) ++mismatches;
+        } else if (i % 4 == 0) {
+            EXPECT_TRUE(conns[i].tls_active());
+        }
+        if (done[i] == queries) return false;
+        conns[i].start_query("SELECT ?, ?, REPEAT('x', ?)", i, done[i], (i * 37 + done[i]) % 3000);
+        ++done[i];
+        return true;
+    });
+    EXPECT_EQ(mismatches, 0u);
+    for (std::size_t i = 0; i < n; ++i) EXPECT_EQ(done[i], queries);
+}
+
+TEST(Poll, StreamingInBatches) {
+    std::vector<nb_connection> conns(1);
+    conns[0].set_config(unix_config());
+    conns[0].start_connect();
+    int step = 0;
+    std::uint64_t rows = 0, sum = 0, batches = 0;
+    run_epoll(conns, [&](std::size_t) {
+        auto& c = conns[0];
+        c.check();
+        switch (step) {
+            case 0:
+                step = 1;
+                c.start_stream("SELECT seq FROM seq_1_to_50000");
+                return true;
+            case 1:
+                EXPECT_EQ(c.stream_columns().size(), 1u);
+                step = 2;
+                c.start_read_rows();
+                return true;
+            default:
+                if (c.batch_size() > 0) ++batches;
+                for (std::size_t k = 0; k < c.batch_size(); ++k) {
+                    sum += c.batch_row(k)[0].as<std::uint64_t>();
+                    ++rows;
+                }
+                if (c.rows_pending()) {
+                    c.start_read_rows();
+                    return true;
+                }
+                return false;
+        }
+    });
+    EXPECT_EQ(rows, 50000u);
+    EXPECT_EQ(sum, 50000ull * 50001 / 2);
+    EXPECT_GT(batches, 1u) << "rows arrived incrementally";
+}
+
+TEST(Poll, SecondOperationWhileBusyIsRefusedAndTheFirstCompletes) {
+    std::vector<nb_connection> conns(1);
+    conns[0].set_config(tcp_config());
+    conns[0].start_connect();
+    int step = 0;
+    run_epoll(conns, [&](std::size_t) {
+        auto& c = conns[0];
+        c.check();
+        if (step++ == 0) {
+            c.start_query("SELECT SLEEP(0.2), 11");
+            try {
+                c.start_ping();
+                ADD_FAILURE() << "a second operation started";
+            } catch (const error& e) {
+                EXPECT_EQ(e.code(), make_error_code(errc::operation_in_progress));
+            }
+            return true;
+        }
+        EXPECT_EQ(c.result().row(0)[1].as<int>(), 11);
+        return false;
+    });
+}
+
+TEST(Poll, ReadTimeoutAndServerErrors) {
+    std::vector<nb_connection> conns(1);
+    config cfg = tcp_config();
+    cfg.read_timeout = std::chrono::milliseconds(300);
+    conns[0].set_config(cfg);
+    conns[0].start_connect();
+    int step = 0;
+    auto t0 = std::chrono::steady_clock::now();
+    run_epoll(conns, [&](std::size_t) {
+        auto& c = conns[0];
+        switch (step++) {
+            case 0:
+                c.check();
+                c.start_query("SELECT * FROM no_such_table_poll");
+                return true;
+            case 1:
+                EXPECT_EQ(c.error().server_code, 1146);
+                EXPECT_TRUE(c.error().connection_usable);
+                t0 = std::chrono::steady_clock::now();
+                c.start_query("SELECT SLEEP(3)");
+                return true;
+            default:
+                EXPECT_EQ(c.error().code, make_error_code(errc::timeout));
+                EXPECT_FALSE(c.is_open());
+                return false;
+        }
+    });
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+}
+
+TEST(Poll, ConnectFailuresAreReportedByPoll) {
+    nb_connection c;
+    config cfg = tcp_config();
+    cfg.port = 1;
+    c.set_config(cfg);
+    c.start_connect();
+    for (int i = 0; i < 100 && !c.poll().done(); ++i) ::usleep(10000);
+    EXPECT_EQ(c.error().kind, error_kind::network);
+    EXPECT_EQ(c.error().code, make_error_code(errc::connect_failed));
+}
