@@ -1,0 +1,259 @@
+#pragma once
+// Asio integration: every operation takes any completion token (callbacks,
+// asio::use_awaitable, asio::use_future, asio::deferred, ...).
+//
+//   asio::awaitable<void> handler(ambisql::async_connection& c) {
+//       co_await c.async_connect(asio::use_awaitable);
+//       co_await c.async_query("SELECT SLEEP(1)", asio::use_awaitable);
+//       auto& rows = c.result();
+//   }
+//
+// It drives the same protocol operations as nb_connection: Asio only waits for the
+// socket to become ready. Per-operation cancellation (cancellation slots, parallel
+// groups, awaitable operators) is supported: a cancelled query is killed on the server
+// with KILL QUERY over a side connection and its response drained, so the connection
+// stays usable; a cancelled connect closes the connection (both complete with
+// asio::error::operation_aborted). Completion: void(boost::system::error_code) (so
+// use_awaitable throws boost::system::system_error on failure), wrapping the
+// ambisql std::error_code; diagnostics in error(), rows in result().
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/compose.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <memory>
+#include <string>
+#include <system_error>
+
+#include "ambisql/nb_connection.hpp"
+
+namespace ambisql {
+
+namespace asio = boost::asio;
+
+class async_connection {
+public:
+    using executor_type = asio::any_io_executor;
+
+    explicit async_connection(executor_type ex, const config& cfg = {})
+        : ex_(ex), desc_(ex), timer_(ex), nb_(cfg), cfg_(cfg) {}
+    ~async_connection() { release_descriptor(); }
+    async_connection(const async_connection&) = delete;
+    async_connection& operator=(const async_connection&) = delete;
+
+    executor_type get_executor() const { return ex_; }
+    void set_config(const config& cfg) {
+        nb_.set_config(cfg);
+        cfg_ = cfg;
+    }
+
+    template <class Token>
+    auto async_connect(Token&& token) {
+        return run([](nb_connection& c) { c.start_connect(); }, op_kind::connect, std::forward<Token>(token));
+    }
+    // Buffers every resultset into result().
+    template <class Token>
+    auto async_query(std::string_view sql, Token&& token) {
+        return run([sql = std::string(sql)](nb_connection& c) { c.start_query(sql); }, op_kind::query,
+                   std::forward<Token>(token));
+    }
+    // With `?` placeholders: the values are escaped now, for this connection.
+    template <class Token, class... Args>
+        requires(sizeof...(Args) > 0)
+    auto async_query_with(Token&& token, std::string_view sql, const Args&... args) {
+        const sql_arg a[] = {sql_arg(args)...};
+        std::string text;
+        auto ec = format_sql(text, sql, a, nb_.escaping_rules());
+        return run(
+            [text = std::move(text), ec](nb_connection& c) {
+                if (ec) throw ambisql::error(format_diag(ec));
+                c.start_query(text);
+            },
+            op_kind::query, std::forward<Token>(token));
+    }
+    template <class Token>
+    auto async_ping(Token&& token) {
+        return run([](nb_connection& c) { c.start_ping(); }, op_kind::query, std::forward<Token>(token));
+    }
+    template <class Token>
+    auto async_select_db(std::string_view db, Token&& token) {
+        return run([db = std::string(db)](nb_connection& c) { c.start_select_db(db); }, op_kind::query,
+                   std::forward<Token>(token));
+    }
+    template <class Token>
+    auto async_reset_connection(Token&& token) {
+        return run([](nb_connection& c) { c.start_reset_connection(); }, op_kind::query,
+                   std::forward<Token>(token));
+    }
+
+    const results& result() const noexcept { return nb_.result(); }
+    const diagnostics& error() const noexcept { return nb_.error(); }
+    bool is_open() const noexcept { return nb_.is_open(); }
+    std::uint32_t connection_id() const noexcept { return nb_.connection_id(); }
+    bool tls_active() const noexcept { return nb_.tls_active(); }
+    nb_connection& lowest_layer() noexcept { return nb_; }
+    void close() noexcept {
+        release_descriptor();
+        nb_.close();
+    }
+
+private:
+    enum class op_kind { connect, query };
+
+    static diagnostics format_diag(std::error_code ec) {
+        diagnostics d;
+        d.kind = error_kind::client;
+        d.code = ec;
+        d.message = ec.message();
+        return d;
+    }
+
+    // Asio waits on the connection's socket without owning it.
+    void sync_descriptor() {
+        int fd = nb_.fileno();
+        if (desc_.is_open() && desc_.native_handle() == fd) return;
+        release_descriptor();
+        if (fd >= 0) desc_.assign(fd);
+    }
+    void release_descriptor() noexcept {
+        if (desc_.is_open()) {
+            boost::system::error_code ignored;
+            desc_.cancel(ignored);
+            (void)desc_.release();
+        }
+    }
+
+    // Killable: a cancelled query is killed over a side connection. The side
+    // connection's own operations are not (that would nest without end).
+    template <class Start, bool Killable>
+    struct op;
+
+    template <class Start, class Token, bool Killable = true>
+    auto run(Start&& start, op_kind kind, Token&& token) {
+        return asio::async_compose<Token, void(boost::system::error_code)>(
+            op<std::decay_t<Start>, Killable>{this, std::forward<Start>(start), kind}, token, ex_);
+    }
+    template <class Token>
+    auto side_connect(Token&& token) {
+        auto start = [](nb_connection& c) { c.start_connect(); };
+        return run<decltype(start), Token, false>(std::move(start), op_kind::connect, std::move(token));
+    }
+    template <class Token>
+    auto side_query(std::string sql, Token&& token) {
+        auto start = [sql = std::move(sql)](nb_connection& c) { c.start_query(sql); };
+        return run<decltype(start), Token, false>(std::move(start), op_kind::query, std::move(token));
+    }
+
+    executor_type ex_;
+    asio::posix::stream_descriptor desc_;
+    asio::steady_timer timer_;
+    nb_connection nb_;
+    config cfg_;
+    bool timed_out_ = false;
+};
+
+// The one composed operation: start, then poll / wait until done. On cancellation of a
+// query: KILL QUERY over a side connection, then drain.
+template <class Start, bool Killable>
+struct async_connection::op {
+    async_connection* c;
+    Start start;
+    op_kind kind;
+    enum class st { init, wait, kill_connect, kill_query, drain } state = st::init;
+    std::shared_ptr<async_connection> side;
+    bool cancelled = false;
+
+    template <class Self>
+    void operator()(Self& self, boost::system::error_code ec = {}) {
+        handle(self, bool(ec), ec == asio::error::operation_aborted);
+    }
+
+    template <class Self>
+    void handle(Self& self, bool failed, bool aborted) {
+        switch (state) {
+            case st::init:
+                if (kind == op_kind::connect) c->release_descriptor();
+                try {
+                    start(c->nb_);
+                } catch (const ambisql::error& e) {
+                    return self.complete(boost::system::error_code(e.code()));
+                }
+                state = st::wait;
+                return step(self);
+            case st::wait:
+                c->timer_.cancel();
+                if (aborted && !c->timed_out_ &&
+                    self.get_cancellation_state().cancelled() != asio::cancellation_type::none)
+                    return on_cancel(self);
+                return step(self);
+            case st::kill_connect:
+                if (failed || !side->is_open()) {
+                    state = st::drain;  // could not reach the server: fall back to closing
+                    c->close();
+                    return finish(self);
+                }
+                state = st::kill_query;
+                if constexpr (Killable)
+                    return side->side_query("KILL QUERY " + std::to_string(c->nb_.connection_id()), std::move(self));
+                return;
+            case st::kill_query:
+                side->close();
+                state = st::drain;
+                return step(self);
+            case st::drain:
+                c->timer_.cancel();
+                return step(self);
+        }
+    }
+
+    template <class Self>
+    void on_cancel(Self& self) {
+        cancelled = true;
+        // From here on the operation finishes by itself; further cancellation is ignored.
+        self.reset_cancellation_state(asio::disable_cancellation());
+        if constexpr (!Killable) {
+            c->close();
+            return finish(self);
+        } else {
+            if (kind == op_kind::connect || !c->nb_.is_open()) {
+                c->close();
+                return finish(self);
+            }
+            side = std::make_shared<async_connection>(c->ex_, c->cfg_);
+            state = st::kill_connect;
+            side->side_connect(std::move(self));
+        }
+    }
+
+    template <class Self>
+    void step(Self& self) {
+        poll_result w = c->nb_.poll();
+        if (w.done()) return finish(self);
+        if (kind == op_kind::connect) c->release_descriptor();  // a new socket may reuse the number
+        c->sync_descriptor();
+        c->timed_out_ = false;
+        if (w.deadline() != clock::time_point::max()) {
+            c->timer_.expires_at(w.deadline());
+            c->timer_.async_wait([conn = c](boost::system::error_code tec) {
+                if (!tec) {
+                    conn->timed_out_ = true;
+                    boost::system::error_code ignored;
+                    conn->desc_.cancel(ignored);
+                }
+            });
+        }
+        c->desc_.async_wait(w.events() & wait_for::read ? asio::posix::stream_descriptor::wait_read
+                                                        : asio::posix::stream_descriptor::wait_write,
+                            std::move(self));
+    }
+
+    template <class Self>
+    void finish(Self& self) {
+        if (!c->nb_.is_open()) c->release_descriptor();  // closed: the number may be reused
+        if (cancelled) return self.complete(boost::system::error_code(asio::error::operation_aborted));
+        self.complete(c->nb_.ok() ? boost::system::error_code() : boost::system::error_code(c->nb_.error().code));
+    }
+};
+
+}  // namespace ambisql

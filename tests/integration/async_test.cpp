@@ -1,0 +1,211 @@
+// C++20 coroutines on Asio: many connections on one thread, cancellation, failures.
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
+#include <chrono>
+
+#include "ambisql/async_connection.hpp"
+#include "common.hpp"
+
+using namespace ambisql;
+using namespace ambisql::test;
+using namespace boost::asio::experimental::awaitable_operators;
+namespace asio = boost::asio;
+using std::chrono::milliseconds;
+
+namespace {
+using boost_ec = boost::system::error_code;
+
+// Runs coroutines to completion on one io_context; rethrows the first failure.
+template <class F>
+void run_coroutines(std::size_t n, F make) {
+    asio::io_context io;
+    std::exception_ptr failure;
+    for (std::size_t i = 0; i < n; ++i)
+        asio::co_spawn(io, make(io, i), [&](std::exception_ptr e) {
+            if (e && !failure) failure = e;
+        });
+    io.run();
+    if (failure) std::rethrow_exception(failure);
+}
+
+std::size_t processlist_count(const std::string& info) {
+    connection admin(tcp_config());
+    return admin.query("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO = ?", info)
+        .row(0)[0]
+        .as<std::size_t>();
+}
+}  // namespace
+
+TEST(Async, TwoHundredSleepsOnOneThreadFinishInUnderFiveSeconds) {
+    std::vector<int> got(200, -1);
+    auto t0 = std::chrono::steady_clock::now();
+    run_coroutines(200, [&](asio::io_context& io, std::size_t i) -> asio::awaitable<void> {
+        async_connection c(io.get_executor(), unix_config());
+        co_await c.async_connect(asio::use_awaitable);
+        co_await c.async_query_with(asio::use_awaitable, "SELECT SLEEP(0.5), ?", i);
+        got[i] = c.result().row(0)[1].as<int>();
+    });
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5)) << "serialized: 100 s";
+    for (std::size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], static_cast<int>(i));
+}
+
+TEST(Async, TwoHundredCoroutinesFiftyQueriesEachSeeOnlyTheirResults) {
+    std::size_t mismatches = 0, total = 0;
+    run_coroutines(200, [&](asio::io_context& io, std::size_t i) -> asio::awaitable<void> {
+        config cfg = i % 2 ? tcp_config() : unix_config();
+        if (i % 10 == 0) cfg.ssl = ssl_mode::required;
+        async_connection c(io.get_executor(), cfg);
+        co_await c.async_connect(asio::use_awaitable);
+        for (std::size_t q = 0; q < 50; ++q) {
+            co_await c.async_query_with(asio::use_awaitable, "SELECT ?, ?", i, q);
+            auto row = c.result().row(0);
+            if (row[0].as<std::size_t>() != i || row[1].as<std::size_t>() != q) ++mismatches;
+            ++total;
+        }
+    });
+    EXPECT_EQ(mismatches, 0u);
+    EXPECT_EQ(total, 200u * 50);
+}
+
+TEST(Async, CancellingASleepKillsItAndKeepsTheConnectionUsable) {
+    const std::string sql = "SELECT SLEEP(10) /* cancel-test */";
+    run_coroutines(1, [&](asio::io_context& io, std::size_t) -> asio::awaitable<void> {
+        async_connection c(io.get_executor(), tcp_config());
+        co_await c.async_connect(asio::use_awaitable);
+        asio::steady_timer timer(io, milliseconds(100));
+        auto t0 = std::chrono::steady_clock::now();
+        // The timer wins the race; the query is cancelled (and its error swallowed by ||).
+        auto r = co_await (c.async_query(sql, asio::use_awaitable) || timer.async_wait(asio::use_awaitable));
+        EXPECT_EQ(r.index(), 1u);
+        EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));
+        EXPECT_TRUE(c.is_open());
+        co_await c.async_query("SELECT 1", asio::use_awaitable);
+        EXPECT_EQ(c.result().row(0)[0].as<int>(), 1);
+        EXPECT_EQ(processlist_count(sql), 0u) << "the query is gone from the server";
+    });
+}
+
+TEST(Async, CancellationThroughASlotReportsOperationCancelled) {
+    run_coroutines(1, [&](asio::io_context& io, std::size_t) -> asio::awaitable<void> {
+        async_connection c(io.get_executor(), unix_config());
+        co_await c.async_connect(asio::use_awaitable);
+        asio::cancellation_signal sig;
+        boost_ec result;
+        bool done = false;
+        c.async_query("SELECT SLEEP(10)", asio::bind_cancellation_slot(sig.slot(), [&](boost_ec ec) {
+                          result = ec;
+                          done = true;
+                      }));
+        asio::steady_timer timer(io, milliseconds(100));
+        co_await timer.async_wait(asio::use_awaitable);
+        auto t0 = std::chrono::steady_clock::now();
+        sig.emit(asio::cancellation_type::terminal);
+        while (!done) {
+            timer.expires_after(milliseconds(5));
+            co_await timer.async_wait(asio::use_awaitable);
+        }
+        EXPECT_EQ(result, asio::error::operation_aborted);
+        EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));
+        co_await c.async_query("SELECT 2", asio::use_awaitable);
+        EXPECT_EQ(c.result().row(0)[0].as<int>(), 2);
+    });
+}
+
+TEST(Async, TimeoutByTimerRaceBehavesLikeCancellation) {
+    const std::string sql = "SELECT SLEEP(10) /* timeout-test */";
+    run_coroutines(1, [&](asio::io_context& io, std::size_t) -> asio::awaitable<void> {
+        async_connection c(io.get_executor(), unix_config());
+        co_await c.async_connect(asio::use_awaitable);
+        asio::steady_timer deadline(io, milliseconds(200));
+        auto r = co_await (deadline.async_wait(asio::use_awaitable) || c.async_query(sql, asio::use_awaitable));
+        EXPECT_EQ(r.index(), 0u);
+        co_await c.async_query("SELECT 3", asio::use_awaitable);
+        EXPECT_EQ(c.result().row(0)[0].as<int>(), 3);
+        EXPECT_EQ(processlist_count(sql), 0u);
+    });
+}
+
+TEST(Async, OtherTokensWork) {
+    asio::io_context io;
+    async_connection c(io.get_executor(), tcp_config());
+    boost_ec connect_ec = boost_ec(make_error_code(errc::not_connected));
+    c.async_connect([&](boost_ec ec) {
+        connect_ec = ec;
+        c.async_ping([&](boost_ec) {});
+    });
+    io.run();
+    EXPECT_FALSE(connect_ec) << connect_ec.message();
+    EXPECT_TRUE(c.is_open());
+    io.restart();
+    std::thread t([&] { io.run_for(std::chrono::seconds(5)); });
+    auto fut = c.async_query("SELECT 9", asio::use_future);
+    fut.get();
+    t.join();
+    EXPECT_EQ(c.result().row(0)[0].as<int>(), 9);
+}
+
+TEST(Async, ServerSideFailuresGiveCleanErrorsAndSpareOtherConnections) {
+    run_coroutines(1, [&](asio::io_context& io, std::size_t) -> asio::awaitable<void> {
+        async_connection bystander(io.get_executor(), unix_config());
+        co_await bystander.async_connect(asio::use_awaitable);
+
+        // Killed by the server mid-query.
+        async_connection victim(io.get_executor(), tcp_config());
+        co_await victim.async_connect(asio::use_awaitable);
+        asio::steady_timer t(io, milliseconds(200));
+        boost_ec victim_ec;
+        bool victim_done = false;
+        victim.async_query("SELECT SLEEP(10)", [&](boost_ec ec) {
+            victim_ec = ec;
+            victim_done = true;
+        });
+        co_await t.async_wait(asio::use_awaitable);
+        co_await bystander.async_query("KILL CONNECTION " + std::to_string(victim.connection_id()), asio::use_awaitable);
+        while (!victim_done) {
+            t.expires_after(milliseconds(10));
+            co_await t.async_wait(asio::use_awaitable);
+        }
+        EXPECT_TRUE(victim_ec);
+        EXPECT_EQ(victim.error().kind, error_kind::network) << victim.error().message;
+        EXPECT_FALSE(victim.is_open());
+
+        // A TLS handshake that fails verification.
+        config bad = tcp_config();
+        bad.ssl = ssl_mode::verify_ca;
+        bad.ssl_ca = env().other_ca;
+        async_connection tls(io.get_executor(), bad);
+        boost_ec tls_ec;
+        try {
+            co_await tls.async_connect(asio::use_awaitable);
+        } catch (const boost::system::system_error& e) {
+            tls_ec = e.code();
+        }
+        EXPECT_TRUE(tls_ec);
+        EXPECT_EQ(tls.error().kind, error_kind::tls);
+
+        // The bystander never noticed.
+        co_await bystander.async_query("SELECT 5", asio::use_awaitable);
+        EXPECT_EQ(bystander.result().row(0)[0].as<int>(), 5);
+    });
+}
+
+TEST(Async, ServerErrorsThrowFromCoroutinesWithTheServerCode) {
+    run_coroutines(1, [&](asio::io_context& io, std::size_t) -> asio::awaitable<void> {
+        async_connection c(io.get_executor(), tcp_config());
+        co_await c.async_connect(asio::use_awaitable);
+        try {
+            co_await c.async_query("SELECT * FROM no_such_table_async", asio::use_awaitable);
+            ADD_FAILURE() << "no exception";
+        } catch (const boost::system::system_error& e) {
+            EXPECT_EQ(std::error_code(e.code()), std::error_code(1146, server_category()));
+        }
+        EXPECT_EQ(c.error().sqlstate, "42S02");
+        co_await c.async_query("SELECT 4", asio::use_awaitable);
+        EXPECT_EQ(c.result().row(0)[0].as<int>(), 4);
+    });
+}
