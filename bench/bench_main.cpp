@@ -18,36 +18,22 @@
 #include <vector>
 
 #include "ambisql/ambisql.hpp"
+#include "bench.hpp"
+
+namespace bench {
 
 namespace {
-
-using clk = std::chrono::steady_clock;
-
 struct measurement {
     std::string workload, driver, metric;
     double value;
 };
 std::vector<measurement> results_out;
+}  // namespace
 
 double cpu_seconds() {
     rusage ru{};
     getrusage(RUSAGE_SELF, &ru);
     return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
-}
-
-struct timing {
-    double wall = 0, cpu = 0;
-};
-
-template <class F>
-timing measure(F&& f) {
-    double c0 = cpu_seconds();
-    auto t0 = clk::now();
-    f();
-    timing t;
-    t.wall = std::chrono::duration<double>(clk::now() - t0).count();
-    t.cpu = cpu_seconds() - c0;
-    return t;
 }
 
 ambisql::config base_config(bool tcp) {
@@ -79,6 +65,23 @@ void ref_query(MYSQL* m, const char* sql, std::size_t len) {
     }
 }
 
+void record(const std::string& w, const std::string& d, const std::string& m, double v) {
+    results_out.push_back({w, d, m, v});
+}
+
+std::vector<int> point_ids() {
+    std::mt19937 rng(12345);
+    std::uniform_int_distribution<int> d(1, 10000);
+    std::vector<int> ids(point_queries);
+    for (auto& i : ids) i = d(rng);
+    return ids;
+}
+
+}  // namespace bench
+
+namespace {
+using namespace bench;
+
 void setup_tables() {
     ambisql::connection c(base_config(false));
     auto have = [&](const char* t, std::uint64_t rows) {
@@ -106,9 +109,6 @@ void setup_tables() {
     c.query("INSERT IGNORE INTO bench_blob VALUES (1, '')");
 }
 
-void record(const std::string& w, const std::string& d, const std::string& m, double v) {
-    results_out.push_back({w, d, m, v});
-}
 
 double median(std::vector<double> v) {
     std::sort(v.begin(), v.end());
@@ -138,15 +138,6 @@ void run_pair(const std::string& name, double units, const char* rate_metric, co
 
 // ---------------------------------------------------------------- point_select
 
-constexpr int point_queries = 20000;  // per run
-
-std::vector<int> point_ids() {
-    std::mt19937 rng(12345);
-    std::uniform_int_distribution<int> d(1, 10000);
-    std::vector<int> ids(point_queries);
-    for (auto& i : ids) i = d(rng);
-    return ids;
-}
 
 void point_select(const std::string& name, bool tcp) {
     auto ids = point_ids();
@@ -280,14 +271,14 @@ void blob(const std::string& name, bool tcp) {
 }
 
 void print_table() {
-    std::printf("\n%-22s %-12s %-24s %14s %8s\n", "workload", "driver", "metric", "value", "ratio");
+    std::printf("\n%-30s %-14s %-24s %14s %8s\n", "workload", "driver", "metric", "value", "ratio");
     for (const auto& m : results_out) {
         double ref = 0;
         for (const auto& r : results_out)
             if (r.workload == m.workload && r.metric == m.metric && r.driver == "libmariadb") ref = r.value;
         char ratio[32] = "";
         if (ref > 0 && m.driver != "libmariadb") std::snprintf(ratio, sizeof ratio, "%.2fx", m.value / ref);
-        std::printf("%-22s %-12s %-24s %14.6g %8s\n", m.workload.c_str(), m.driver.c_str(), m.metric.c_str(), m.value,
+        std::printf("%-30s %-14s %-24s %14.6g %8s\n", m.workload.c_str(), m.driver.c_str(), m.metric.c_str(), m.value,
                     ratio);
     }
 }
@@ -327,12 +318,18 @@ int main(int argc, char** argv) {
             names.push_back(w);
             names.push_back(std::string(w) + "/tcp");
         }
+        for (int c : {1, 4, 16, 64}) names.push_back("concurrent_point_select/c" + std::to_string(c));
     }
     try {
         setup_tables();
         for (const auto& n : names) {
             auto slash = n.find('/');
             std::string base = n.substr(0, slash);
+            if (base == "concurrent_point_select" && slash != std::string::npos && n[slash + 1] == 'c') {
+                std::fprintf(stderr, "running %s\n", n.c_str());
+                concurrent_point_select(n, std::atoi(n.c_str() + slash + 2));
+                continue;
+            }
             bool tcp = slash != std::string::npos && n.substr(slash + 1) == "tcp";
             auto it = workloads.find(base);
             if (it == workloads.end() || (slash != std::string::npos && !tcp)) {

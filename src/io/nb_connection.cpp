@@ -97,6 +97,9 @@ public:
             }
             ph = phase::running;
         }
+        // A response cannot have arrived in the instant after this call sent a request:
+        // wait for it instead of making a receive that would fail with EAGAIN.
+        bool sent = false;
         for (;;) {
             switch (sess.resume()) {
                 case proto::next_action::done: return done();
@@ -112,13 +115,16 @@ public:
                         return want(poll_result::status::want_write, false);
                     }
                     waiting = false;
-                    if (st == io::socket::io_status::error)
+                    if (st == io::socket::io_status::error) {
                         io_failed(ec, "write", timeout_for(false));
-                    else
+                    } else {
                         sess.on_written(n);
+                        sent = true;
+                    }
                     break;
                 }
                 case proto::next_action::read: {
+                    if (sent) return want(poll_result::status::want_read, true);
                     std::size_t n = 0;
                     std::error_code ec;
                     auto st = sock.try_read(sess.read_buffer(), n, ec);
