@@ -1,0 +1,61 @@
+// The server process stopped and restarted under running async queries. Runs alone
+// (RUN_SERIAL): it takes the shared test server down.
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <thread>
+
+#include "ambisql/async_connection.hpp"
+#include "common.hpp"
+
+using namespace ambisql;
+using namespace ambisql::test;
+namespace asio = boost::asio;
+
+TEST(Restart, ServerRestartedMidQueryGivesCleanErrorsThenNewConnectionsWork) {
+    const char* script = std::getenv("AMBISQL_SERVER_SCRIPT");
+    if (!script) GTEST_SKIP() << "AMBISQL_SERVER_SCRIPT is not set (an external server is in use)";
+    asio::io_context io;
+    std::vector<boost::system::error_code> ecs(3);
+    std::vector<bool> done(3, false);
+    std::vector<std::unique_ptr<async_connection>> conns;
+    for (int i = 0; i < 3; ++i) {
+        config cfg = i == 0 ? unix_config() : tcp_config();
+        if (i == 2) cfg.ssl = ssl_mode::required;
+        conns.push_back(std::make_unique<async_connection>(io.get_executor(), cfg));
+    }
+    for (int i = 0; i < 3; ++i) {
+        asio::co_spawn(
+            io,
+            [&, i]() -> asio::awaitable<void> {
+                co_await conns[i]->async_connect(asio::use_awaitable);
+                conns[i]->async_query("SELECT SLEEP(30)", [&, i](boost::system::error_code ec) {
+                    ecs[i] = ec;
+                    done[i] = true;
+                });
+            },
+            asio::detached);
+    }
+    std::thread restarter([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        std::string cmd = std::string(script) + " restart >/dev/null 2>&1";
+        EXPECT_EQ(std::system(cmd.c_str()), 0);
+    });
+    auto t0 = std::chrono::steady_clock::now();
+    io.run_for(std::chrono::seconds(40));
+    restarter.join();
+    for (int i = 0; i < 3; ++i) {
+        EXPECT_TRUE(done[i]) << "connection " << i << " hung";
+        EXPECT_TRUE(ecs[i]) << "connection " << i << " did not report the lost server";
+        EXPECT_EQ(conns[i]->error().kind, error_kind::network) << conns[i]->error().message;
+        EXPECT_FALSE(conns[i]->is_open());
+    }
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(30));
+    // The restarted server takes new connections.
+    connection fresh(tcp_config());
+    EXPECT_EQ(fresh.query("SELECT 1").row(0)[0].as<int>(), 1);
+}
