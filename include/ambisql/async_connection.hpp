@@ -87,6 +87,28 @@ public:
                    std::forward<Token>(token));
     }
 
+    // Streaming: async_stream() reads the first resultset's header; each
+    // async_read_rows() delivers a batch (batch_size() == 0 at the end of the resultset);
+    // async_next_result() moves on while more_results().
+    template <class Token>
+    auto async_stream(std::string_view sql, Token&& token) {
+        return run([sql = std::string(sql)](nb_connection& c) { c.start_stream(sql); }, op_kind::query,
+                   std::forward<Token>(token));
+    }
+    template <class Token>
+    auto async_read_rows(Token&& token) {
+        return run([](nb_connection& c) { c.start_read_rows(); }, op_kind::query, std::forward<Token>(token));
+    }
+    template <class Token>
+    auto async_next_result(Token&& token) {
+        return run([](nb_connection& c) { c.start_next_result(); }, op_kind::query, std::forward<Token>(token));
+    }
+    std::span<const column> stream_columns() const noexcept { return nb_.stream_columns(); }
+    std::size_t batch_size() const noexcept { return nb_.batch_size(); }
+    row_view batch_row(std::size_t i) const noexcept { return nb_.batch_row(i); }
+    bool rows_pending() const noexcept { return nb_.rows_pending(); }
+    bool more_results() const noexcept { return nb_.more_results(); }
+
     const results& result() const noexcept { return nb_.result(); }
     const diagnostics& error() const noexcept { return nb_.error(); }
     bool is_open() const noexcept { return nb_.is_open(); }

@@ -1,6 +1,7 @@
 // C++20 coroutines on Asio: many connections on one thread, cancellation, failures.
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
@@ -147,6 +148,17 @@ TEST(Async, OtherTokensWork) {
     fut.get();
     t.join();
     EXPECT_EQ(c.result().row(0)[0].as<int>(), 9);
+    // asio::deferred: nothing runs until the deferred operation is launched.
+    io.restart();
+    auto op = c.async_query("SELECT 10", asio::deferred);
+    io.poll();
+    EXPECT_EQ(c.result().row(0)[0].as<int>(), 9) << "deferred must not start on its own";
+    boost_ec deferred_ec = boost_ec(make_error_code(errc::not_connected));
+    std::move(op)([&](boost_ec ec) { deferred_ec = ec; });
+    io.restart();  // poll() ran out of work, which stops the io_context
+    io.run();
+    EXPECT_FALSE(deferred_ec) << deferred_ec.message() << " / " << c.error().to_string();
+    EXPECT_EQ(c.result().row(0)[0].as<int>(), 10);
 }
 
 TEST(Async, ServerSideFailuresGiveCleanErrorsAndSpareOtherConnections) {
@@ -208,4 +220,32 @@ TEST(Async, ServerErrorsThrowFromCoroutinesWithTheServerCode) {
         co_await c.async_query("SELECT 4", asio::use_awaitable);
         EXPECT_EQ(c.result().row(0)[0].as<int>(), 4);
     });
+}
+
+TEST(Async, StreamingInBatchesOverCoroutines) {
+    std::uint64_t rows = 0, sum = 0, batches = 0;
+    run_coroutines(1, [&](asio::io_context& io, std::size_t) -> asio::awaitable<void> {
+        async_connection c(io.get_executor(), unix_config());
+        co_await c.async_connect(asio::use_awaitable);
+        co_await c.async_stream("SELECT seq FROM seq_1_to_30000; SELECT 'tail'", asio::use_awaitable);
+        EXPECT_EQ(c.stream_columns().size(), 1u);
+        while (c.rows_pending()) {
+            co_await c.async_read_rows(asio::use_awaitable);
+            if (c.batch_size()) ++batches;
+            for (std::size_t i = 0; i < c.batch_size(); ++i) {
+                sum += c.batch_row(i)[0].as<std::uint64_t>();
+                ++rows;
+            }
+        }
+        EXPECT_TRUE(c.more_results());
+        co_await c.async_next_result(asio::use_awaitable);
+        co_await c.async_read_rows(asio::use_awaitable);
+        EXPECT_EQ(c.batch_row(0)[0].as<std::string_view>(), "tail");
+        co_await c.async_read_rows(asio::use_awaitable);
+        EXPECT_FALSE(c.more_results());
+        co_await c.async_query("SELECT 1", asio::use_awaitable);
+    });
+    EXPECT_EQ(rows, 30000u);
+    EXPECT_EQ(sum, 30000ull * 30001 / 2);
+    EXPECT_GT(batches, 1u);
 }
