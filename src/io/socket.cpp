@@ -192,95 +192,73 @@ std::error_code socket::connect_unix(const std::string& path, clock::time_point 
     return in_progress ? wait_connected(deadline, msg) : std::error_code();
 }
 
-socket::io_status socket::try_read(std::span<std::uint8_t> buf, std::size_t& n, std::error_code& ec) noexcept {
-    set_nonblocking(true);
+namespace {
+// One syscall (recv or send), retried on EINTR.
+template <class Call>
+socket::io_status attempt(Call call, std::size_t& n, std::error_code& ec) noexcept {
     for (;;) {
-        ssize_t r = ::recv(fd_, buf.data(), buf.size(), 0);
+        ssize_t r = call();
         if (r >= 0) {
             n = static_cast<std::size_t>(r);
-            return io_status::ok;
+            return socket::io_status::ok;
         }
         if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return io_status::would_block;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return socket::io_status::would_block;
         ec = last_errno();
-        return io_status::error;
+        return socket::io_status::error;
     }
+}
+}  // namespace
+
+socket::io_status socket::try_read(std::span<std::uint8_t> buf, std::size_t& n, std::error_code& ec) noexcept {
+    set_nonblocking(true);
+    return attempt([&] { return ::recv(fd_, buf.data(), buf.size(), 0); }, n, ec);
 }
 
 socket::io_status socket::try_write(std::span<const std::uint8_t> buf, std::size_t& n, std::error_code& ec) noexcept {
     set_nonblocking(true);
+    return attempt([&] { return ::send(fd_, buf.data(), buf.size(), MSG_NOSIGNAL); }, n, ec);
+}
+
+// With no hook: a blocking call whose socket timeout (SO_RCVTIMEO / SO_SNDTIMEO) bounds
+// the wait. With a hook: non-blocking calls, waiting through the hook in between.
+template <class Call>
+std::size_t socket::blocking_io(Call call, unsigned events, std::chrono::milliseconds timeout, std::error_code& ec) {
+    wait_hook* hook = current_wait_hook();
+    if (!hook) {
+        set_nonblocking(false);
+        if (events == wait_for::read)
+            set_timeout(SO_RCVTIMEO, timeout, rcv_timeout_);
+        else
+            set_timeout(SO_SNDTIMEO, timeout, snd_timeout_);
+    } else {
+        set_nonblocking(true);
+    }
+    clock::time_point deadline = clock::time_point::min();
     for (;;) {
-        ssize_t r = ::send(fd_, buf.data(), buf.size(), MSG_NOSIGNAL);
-        if (r >= 0) {
-            n = static_cast<std::size_t>(r);
-            return io_status::ok;
+        std::size_t n = 0;
+        switch (attempt(call, n, ec)) {
+            case io_status::ok: return n;
+            case io_status::error: return 0;
+            case io_status::would_block: break;
         }
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return io_status::would_block;
-        ec = last_errno();
-        return io_status::error;
+        if (!hook) {  // the socket timeout expired
+            ec = errc::timeout;
+            return 0;
+        }
+        if (deadline == clock::time_point::min()) deadline = deadline_after(timeout);
+        if ((ec = wait(hook, events, deadline))) return 0;
     }
 }
 
 std::size_t socket::read_some(std::span<std::uint8_t> buf, std::chrono::milliseconds timeout, std::error_code& ec) {
-    wait_hook* hook = current_wait_hook();
-    if (!hook) {
-        set_nonblocking(false);
-        set_timeout(SO_RCVTIMEO, timeout, rcv_timeout_);
-    } else {
-        set_nonblocking(true);
-    }
-    clock::time_point deadline{};
-    bool have_deadline = false;
-    for (;;) {
-        ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
-        if (n >= 0) return static_cast<std::size_t>(n);
-        if (errno == EINTR) continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            ec = last_errno();
-            return 0;
-        }
-        if (!hook) {  // SO_RCVTIMEO expired
-            ec = errc::timeout;
-            return 0;
-        }
-        if (!have_deadline) {
-            deadline = deadline_after(timeout);
-            have_deadline = true;
-        }
-        if ((ec = wait(hook, wait_for::read, deadline))) return 0;
-    }
+    return blocking_io([&] { return ::recv(fd_, buf.data(), buf.size(), 0); }, wait_for::read, timeout, ec);
 }
 
 std::size_t socket::write_some(std::span<const std::uint8_t> buf, std::chrono::milliseconds timeout,
                                std::error_code& ec) {
-    wait_hook* hook = current_wait_hook();
-    if (!hook) {
-        set_nonblocking(false);
-        set_timeout(SO_SNDTIMEO, timeout, snd_timeout_);
-    } else {
-        set_nonblocking(true);
-    }
-    clock::time_point deadline{};
-    bool have_deadline = false;
-    for (;;) {
-        ssize_t n = ::send(fd_, buf.data(), buf.size(), MSG_NOSIGNAL);
-        if (n >= 0) return static_cast<std::size_t>(n);
-        if (errno == EINTR) continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            ec = last_errno();
-            return 0;
-        }
-        if (!hook) {
-            ec = errc::timeout;
-            return 0;
-        }
-        if (!have_deadline) {
-            deadline = deadline_after(timeout);
-            have_deadline = true;
-        }
-        if ((ec = wait(hook, wait_for::write, deadline))) return 0;
-    }
+    return blocking_io([&] { return ::send(fd_, buf.data(), buf.size(), MSG_NOSIGNAL); }, wait_for::write, timeout,
+                       ec);
 }
 
 void socket::send_nowait(std::span<const std::uint8_t> buf) noexcept {

@@ -57,6 +57,8 @@ private:
     void set_nonblocking(bool on);
     void set_timeout(int opt, std::chrono::milliseconds t, std::chrono::milliseconds& current);
 
+    template <class Call>
+    std::size_t blocking_io(Call call, unsigned events, std::chrono::milliseconds timeout, std::error_code& ec);
     std::error_code connect_next(bool& in_progress);
     std::error_code wait_connected(clock::time_point deadline, std::string& msg);
 

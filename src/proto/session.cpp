@@ -660,33 +660,19 @@ next_action session::step_query() {
 
 // ---------------------------------------------------------------- simple commands
 
-bool session::start_ping() {
+bool session::start_simple(std::uint8_t cmd, std::string_view arg) {
     if (!can_start()) return false;
     start_op(op::simple, st::simple_reply);
     std::size_t s = out_.size();
-    begin_command(command::ping);
+    begin_command(cmd);
+    out_.insert(out_.end(), arg.begin(), arg.end());
     end_packet(out_, s, seq_);
     return true;
 }
 
-bool session::start_init_db(std::string_view db) {
-    if (!can_start()) return false;
-    start_op(op::simple, st::simple_reply);
-    std::size_t s = out_.size();
-    begin_command(command::init_db);
-    out_.insert(out_.end(), db.begin(), db.end());
-    end_packet(out_, s, seq_);
-    return true;
-}
-
-bool session::start_reset_connection() {
-    if (!can_start()) return false;
-    start_op(op::simple, st::simple_reply);
-    std::size_t s = out_.size();
-    begin_command(command::reset_connection);
-    end_packet(out_, s, seq_);
-    return true;
-}
+bool session::start_ping() { return start_simple(command::ping, {}); }
+bool session::start_init_db(std::string_view db) { return start_simple(command::init_db, db); }
+bool session::start_reset_connection() { return start_simple(command::reset_connection, {}); }
 
 bool session::start_quit() {
     if (op_ != op::none) return false;

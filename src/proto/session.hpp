@@ -114,6 +114,7 @@ private:
     bool output_pending();
     void begin_command(std::uint8_t cmd);
     bool can_start();
+    bool start_simple(std::uint8_t cmd, std::string_view arg);  // a command answered by OK/ERR
     next_action send_packet(std::string_view payload);
     void start_op(op o, st s);
 
