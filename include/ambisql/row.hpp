@@ -32,7 +32,26 @@ public:
 
     // The field decoded to its typed value by the column's type (text protocol).
     // Throws ambisql::error (protocol kind) when the server's text does not parse.
-    value operator[](std::size_t i) const;
+    value operator[](std::size_t i) const {
+        const auto& f = fields_[i];
+        if (f.length == detail::null_field) return value();
+        const column& c = columns_[i];
+        // Text columns need no parsing: the common case stays inline.
+        switch (c.type) {
+            case column_type::varchar:
+            case column_type::var_string:
+            case column_type::string:
+            case column_type::tiny_blob:
+            case column_type::medium_blob:
+            case column_type::long_blob:
+            case column_type::blob:
+            case column_type::json:
+            case column_type::enum_:
+            case column_type::set:
+                return value::from_text(c.is_binary() ? value_kind::blob : value_kind::string, raw(i));
+            default: return decode_at(i);
+        }
+    }
     value at(std::size_t i) const;  // bounds-checked
     // By column name (first match); throws if there is none.
     value at(std::string_view column_name) const;
@@ -46,6 +65,7 @@ public:
     const column& column_at(std::size_t i) const noexcept { return columns_[i]; }
 
 private:
+    value decode_at(std::size_t i) const;  // parses numbers and temporals
     const std::uint8_t* base_ = nullptr;
     const detail::field_ref* fields_ = nullptr;
     const column* columns_ = nullptr;

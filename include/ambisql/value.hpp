@@ -153,11 +153,18 @@ public:
     template <class T>
     T as() const;
 
-    std::int64_t get_int() const;
-    std::uint64_t get_uint() const;
+    std::int64_t get_int() const {
+        return kind_ == value_kind::int64 ? i_ : convert_int();
+    }
+    std::uint64_t get_uint() const {
+        return kind_ == value_kind::uint64 ? u_ : convert_uint();
+    }
     double get_double() const;
     float get_float() const;
-    std::string_view get_text() const;  // string, blob or decimal
+    std::string_view get_text() const {  // string, blob or decimal
+        if (kind_ == value_kind::string || kind_ == value_kind::blob || kind_ == value_kind::decimal) return s_;
+        text_mismatch();
+    }
     std::span<const std::byte> get_bytes() const;
     ambisql::date get_date() const;
     ambisql::datetime get_datetime() const;
@@ -170,6 +177,9 @@ public:
 
 private:
     explicit value(value_kind k) noexcept : kind_(k), i_(0) {}
+    std::int64_t convert_int() const;    // from uint64, or throws
+    std::uint64_t convert_uint() const;  // from int64, or throws
+    [[noreturn]] void text_mismatch() const;
     value_kind kind_;
     union {
         std::int64_t i_;

@@ -215,9 +215,7 @@ bool decode_text_field(const column& c, std::string_view s, value& out) noexcept
     }
 }
 
-value row_view::operator[](std::size_t i) const {
-    const auto& f = fields_[i];
-    if (f.length == detail::null_field) return value();
+value row_view::decode_at(std::size_t i) const {
     value v;
     const column& c = columns_[i];
     if (!decode_text_field(c, raw(i), v)) {
@@ -267,8 +265,7 @@ namespace {
 }
 }  // namespace
 
-std::int64_t value::get_int() const {
-    if (kind_ == value_kind::int64) return i_;
+std::int64_t value::convert_int() const {
     if (kind_ == value_kind::uint64) {
         if (u_ > std::uint64_t(std::numeric_limits<std::int64_t>::max())) throw_out_of_range();
         return static_cast<std::int64_t>(u_);
@@ -276,8 +273,7 @@ std::int64_t value::get_int() const {
     mismatch(kind_, "an integer");
 }
 
-std::uint64_t value::get_uint() const {
-    if (kind_ == value_kind::uint64) return u_;
+std::uint64_t value::convert_uint() const {
     if (kind_ == value_kind::int64) {
         if (i_ < 0) throw_out_of_range();
         return static_cast<std::uint64_t>(i_);
@@ -300,10 +296,7 @@ float value::get_float() const {
     mismatch(kind_, "a float");
 }
 
-std::string_view value::get_text() const {
-    if (kind_ == value_kind::string || kind_ == value_kind::blob || kind_ == value_kind::decimal) return s_;
-    mismatch(kind_, "text");
-}
+void value::text_mismatch() const { mismatch(kind_, "text"); }
 
 std::span<const std::byte> value::get_bytes() const {
     auto t = get_text();
