@@ -1,0 +1,272 @@
+// The fiber hub: Boost.Context fibers resumed from an Asio io_context. Socket waits
+// go through one epoll instance of the hub's (one epoll_ctl per wait), whose own
+// descriptor the io_context watches; deadlines and sleeps are Asio timers.
+#include "ambisql/hub.hpp"
+
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/context/fiber.hpp>
+#include <boost/context/protected_fixedsize_stack.hpp>
+#include <cerrno>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "ambisql/error.hpp"
+#include "ambisql/wait_hook.hpp"
+
+namespace ctx = boost::context;
+namespace asio = boost::asio;
+
+namespace ambisql {
+
+namespace detail {
+
+struct fiber_rec {
+    explicit fiber_rec(asio::io_context& io) : timer(io) {}
+    ctx::fiber self;    // the fiber, while it is suspended
+    ctx::fiber caller;  // the loop, while the fiber runs
+    std::function<void()> body;
+    bool finished = false;
+    std::exception_ptr error;
+    std::vector<std::shared_ptr<fiber_rec>> joiners;
+    asio::steady_timer timer;  // deadlines and sleeps
+    std::error_code wait_result;
+    int waiting_fd = -1;
+    hub_impl* owner = nullptr;
+};
+
+namespace {
+thread_local hub* current_hub = nullptr;
+thread_local fiber_rec* current_fiber = nullptr;
+}  // namespace
+
+class hub_impl final : public wait_hook {
+public:
+    hub_impl(hub& h, asio::io_context& io, std::size_t stack) : h_(h), io_(io), ep_desc_(io), stack_(stack) {
+        ep_ = ::epoll_create1(EPOLL_CLOEXEC);
+        if (ep_ < 0) throw std::system_error(errno, std::system_category(), "epoll_create1");
+        ep_desc_.assign(ep_);
+    }
+    ~hub_impl() override {
+        boost::system::error_code ignored;
+        ep_desc_.cancel(ignored);
+        ep_desc_.close(ignored);  // closes ep_
+    }
+
+    asio::io_context& io() noexcept { return io_; }
+
+    std::shared_ptr<fiber_rec> spawn(std::function<void()> fn) {
+        auto rec = std::make_shared<fiber_rec>(io_);
+        rec->body = std::move(fn);
+        rec->owner = this;
+        fiber_rec* r = rec.get();
+        rec->self = ctx::fiber(std::allocator_arg, ctx::protected_fixedsize_stack(stack_),
+                               [r](ctx::fiber&& caller) {
+                                   r->caller = std::move(caller);
+                                   try {
+                                       r->body();
+                                   } catch (...) {
+                                       r->error = std::current_exception();
+                                   }
+                                   r->finished = true;
+                                   r->body = nullptr;
+                                   return std::move(r->caller);
+                               });
+        live_.push_back(rec);
+        schedule(rec);
+        return rec;
+    }
+
+    // Resumes a fiber from the loop (never from another fiber).
+    void schedule(const std::shared_ptr<fiber_rec>& rec) {
+        asio::post(io_, [this, rec] { resume(rec.get()); });
+    }
+
+    void resume(fiber_rec* f) {
+        if (f->finished || !f->self) return;
+        hub* prev_hub = current_hub;
+        fiber_rec* prev_fiber = current_fiber;
+        wait_hook* prev_hook = set_wait_hook(this);
+        current_hub = &h_;
+        current_fiber = f;
+        f->self = std::move(f->self).resume();
+        current_hub = prev_hub;
+        current_fiber = prev_fiber;
+        set_wait_hook(prev_hook);
+        if (f->finished) finished(f);
+    }
+
+    // On a fiber: back to the loop until resumed.
+    static void suspend() {
+        fiber_rec* f = current_fiber;
+        f->caller = std::move(f->caller).resume();
+    }
+
+    std::error_code wait(int fd, unsigned events, clock::time_point deadline) override {
+        fiber_rec* f = current_fiber;
+        if (!f || f->owner != this) return errc::wait_failed;
+        epoll_event ev{};
+        ev.events = ((events & wait_for::read) ? EPOLLIN : 0u) | ((events & wait_for::write) ? EPOLLOUT : 0u) |
+                    EPOLLONESHOT | EPOLLRDHUP;
+        ev.data.fd = fd;
+        if (::epoll_ctl(ep_, EPOLL_CTL_MOD, fd, &ev) != 0) {
+            if (errno != ENOENT || ::epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &ev) != 0)
+                return {errno, std::system_category()};
+        }
+        if (static_cast<std::size_t>(fd) >= waiters_.size()) waiters_.resize(fd + 1, nullptr);
+        waiters_[fd] = f;
+        f->waiting_fd = fd;
+        f->wait_result.clear();
+        ++waiting_;
+        arm();
+        if (deadline != clock::time_point::max()) {
+            f->timer.expires_at(deadline);
+            f->timer.async_wait([this, f, fd](boost::system::error_code ec) {
+                if (ec || f->waiting_fd != fd) return;
+                release(fd);
+                f->wait_result = errc::timeout;
+                resume(f);
+            });
+        }
+        suspend();
+        return f->wait_result;
+    }
+
+    void sleep(clock::duration d) {
+        fiber_rec* f = current_fiber;
+        f->timer.expires_after(d);
+        f->timer.async_wait([this, f](boost::system::error_code ec) {
+            if (!ec) resume(f);
+        });
+        suspend();
+    }
+
+    void yield() {
+        fiber_rec* f = current_fiber;
+        asio::post(io_, [this, f] { resume(f); });
+        suspend();
+    }
+
+    void join(const std::shared_ptr<fiber_rec>& target) {
+        fiber_rec* me = current_fiber;
+        if (!target->finished) {
+            for (auto& live : live_) {
+                if (live.get() == me) {
+                    target->joiners.push_back(live);
+                    break;
+                }
+            }
+            suspend();
+        }
+    }
+
+private:
+    void arm() {
+        if (armed_ || waiting_ == 0) return;
+        armed_ = true;
+        ep_desc_.async_wait(asio::posix::stream_descriptor::wait_read, [this](boost::system::error_code ec) {
+            armed_ = false;
+            if (ec) return;
+            epoll_event evs[128];
+            int n = ::epoll_wait(ep_, evs, 128, 0);
+            for (int i = 0; i < n; ++i) {
+                int fd = evs[i].data.fd;
+                if (static_cast<std::size_t>(fd) >= waiters_.size()) continue;
+                fiber_rec* f = waiters_[fd];
+                if (!f) continue;  // a wait that already timed out
+                release(fd);
+                f->timer.cancel();
+                resume(f);
+            }
+            arm();
+        });
+    }
+
+    void release(int fd) {
+        fiber_rec* f = waiters_[fd];
+        waiters_[fd] = nullptr;
+        if (f) {
+            f->waiting_fd = -1;
+            --waiting_;
+        }
+        if (waiting_ == 0 && armed_) {
+            // Nothing left to wait for: do not keep the loop alive on the epoll descriptor.
+            boost::system::error_code ignored;
+            ep_desc_.cancel(ignored);
+        }
+    }
+
+    void finished(fiber_rec* f) {
+        for (auto& j : f->joiners) schedule(j);
+        f->joiners.clear();
+        for (std::size_t i = 0; i < live_.size(); ++i) {
+            if (live_[i].get() == f) {
+                live_[i] = std::move(live_.back());
+                live_.pop_back();
+                break;
+            }
+        }
+    }
+
+    hub& h_;
+    asio::io_context& io_;
+    asio::posix::stream_descriptor ep_desc_;
+    int ep_ = -1;
+    std::size_t stack_;
+    bool armed_ = false;
+    std::size_t waiting_ = 0;
+    std::vector<fiber_rec*> waiters_;  // by fd
+    std::vector<std::shared_ptr<fiber_rec>> live_;
+};
+
+}  // namespace detail
+
+hub::hub(asio::io_context& io, std::size_t stack_size)
+    : impl_(std::make_unique<detail::hub_impl>(*this, io, stack_size)) {}
+hub::~hub() = default;
+
+fiber hub::spawn(std::function<void()> fn) { return fiber(impl_->spawn(std::move(fn))); }
+asio::io_context& hub::context() noexcept { return impl_->io(); }
+hub* hub::current() noexcept { return detail::current_hub; }
+
+bool fiber::done() const noexcept { return rec_ && rec_->finished; }
+
+void fiber::join() {
+    if (!rec_) throw std::logic_error("ambisql::fiber::join: no fiber");
+    if (!rec_->finished) {
+        if (!detail::current_fiber || detail::current_fiber->owner != rec_->owner)
+            throw std::logic_error(
+                "ambisql::fiber::join: the fiber has not finished, and waiting for it here would block the loop "
+                "that runs it; join from a fiber of the same hub, or after the loop ran");
+        if (detail::current_fiber == rec_.get()) throw std::logic_error("ambisql::fiber::join: a fiber cannot join itself");
+        rec_->owner->join(rec_);
+    }
+    if (rec_->error) std::rethrow_exception(rec_->error);
+}
+
+namespace this_fiber {
+
+bool active() noexcept { return detail::current_fiber != nullptr; }
+
+void yield() {
+    if (detail::current_fiber)
+        detail::current_fiber->owner->yield();
+    else
+        std::this_thread::yield();
+}
+
+void sleep_for(std::chrono::steady_clock::duration d) {
+    if (detail::current_fiber)
+        detail::current_fiber->owner->sleep(d);
+    else
+        std::this_thread::sleep_for(d);
+}
+
+}  // namespace this_fiber
+
+}  // namespace ambisql
