@@ -249,6 +249,12 @@ void fiber::join() {
     if (rec_->error) std::rethrow_exception(rec_->error);
 }
 
+namespace detail {
+fiber_rec* running_fiber() noexcept { return current_fiber; }
+void suspend_running_fiber() { hub_impl::suspend(); }
+void resume_fiber(fiber_rec* f) { f->owner->resume(f); }
+}  // namespace detail
+
 namespace this_fiber {
 
 bool active() noexcept { return detail::current_fiber != nullptr; }

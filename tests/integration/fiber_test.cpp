@@ -187,3 +187,82 @@ TEST(Fiber, SleepsAndTimeoutsUseTheLoop) {
     EXPECT_LT(steady::now() - t0, milliseconds(1500));
     EXPECT_EQ(timed_out, make_error_code(errc::timeout));
 }
+
+// ---------------------------------------------------------------- the bridge
+
+#include "ambisql/async_connection.hpp"
+#include "ambisql/bridge.hpp"
+
+TEST(Bridge, TwoHundredCoroutinesCallSyncCodeThroughRunSync) {
+    asio::io_context io;
+    hub h(io);
+    std::vector<std::int64_t> got(200, -1);
+    for (std::size_t i = 0; i < got.size(); ++i) {
+        asio::co_spawn(
+            io,
+            [&, i]() -> asio::awaitable<void> {
+                got[i] = co_await run_sync(h, [&] { return sleepy_lookup(unix_config(), static_cast<std::int64_t>(i)); });
+            },
+            asio::detached);
+    }
+    auto t0 = steady::now();
+    io.run();
+    EXPECT_LT(steady::now() - t0, std::chrono::seconds(5));
+    for (std::size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], static_cast<std::int64_t>(i));
+}
+
+TEST(Bridge, ExceptionsCrossBothWays) {
+    asio::io_context io;
+    hub h(io);
+    int server_code = 0;
+    std::string from_awaitable;
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+            // Sync code throws; the coroutine catches.
+            try {
+                co_await run_sync(h, [] {
+                    connection c(tcp_config());
+                    c.query("SELECT * FROM no_such_table_bridge");
+                });
+            } catch (const error& e) {
+                server_code = e.server_code();
+            }
+            // An awaitable throws; the sync code on the fiber catches.
+            co_await run_sync(h, [&] {
+                try {
+                    await_([]() -> asio::awaitable<int> {
+                        throw std::runtime_error("from the coroutine side");
+                        co_return 1;
+                    }());
+                } catch (const std::runtime_error& e) {
+                    from_awaitable = e.what();
+                }
+            });
+        },
+        asio::detached);
+    io.run();
+    EXPECT_EQ(server_code, 1146);
+    EXPECT_EQ(from_awaitable, "from the coroutine side");
+}
+
+TEST(Bridge, SyncCodeOnAFiberAwaitsAsyncDatabaseCalls) {
+    asio::io_context io;
+    hub h(io);
+    std::int64_t sum = 0;
+    auto f = h.spawn([&] {
+        async_connection ac(io.get_executor(), unix_config());
+        await_(ac.async_connect(asio::use_awaitable));
+        await_(ac.async_query("SELECT 40 + 2", asio::use_awaitable));
+        sum = ac.result().row(0)[0].as<std::int64_t>();
+    });
+    io.run();
+    f.join();
+    EXPECT_EQ(sum, 42);
+}
+
+TEST(Bridge, AwaitOutsideAFiberFailsClearlyInsteadOfDeadlocking) {
+    auto t0 = steady::now();
+    EXPECT_THROW(await_([]() -> asio::awaitable<int> { co_return 1; }()), std::logic_error);
+    EXPECT_LT(steady::now() - t0, milliseconds(100));
+}
