@@ -15,6 +15,9 @@
 #include <thread>
 
 #include "ambisql/async_connection.hpp"
+#include "ambisql/bridge.hpp"
+#include "ambisql/connection.hpp"
+#include "ambisql/hub.hpp"
 #include "ambisql/nb_connection.hpp"
 #include "bench.hpp"
 
@@ -184,12 +187,78 @@ void run_poll(const std::string& name, int n) {
     report(name, "ambisql-poll", total, t);
 }
 
+// N fibers on one thread, each running plain blocking-API code.
+void run_fiber(const std::string& name, int n) {
+    asio::io_context io(1);
+    ambisql::hub hub(io);
+    std::vector<std::unique_ptr<ambisql::connection>> conns(n);
+    for (int i = 0; i < n; ++i) hub.spawn([&, i] { conns[i] = std::make_unique<ambisql::connection>(base_config(false)); });
+    io.run();
+    io.restart();
+    std::uint64_t total = 0;
+    auto t = measure([&] {
+        const auto end = clk::now() + std::chrono::duration<double>(seconds);
+        for (int i = 0; i < n; ++i) {
+            hub.spawn([&, i] {
+                std::mt19937 rng(i);
+                char sql[96];
+                ambisql::results r;
+                while (clk::now() < end) {
+                    int len = point_sql(sql, sizeof sql, rng);
+                    conns[i]->query(std::string_view(sql, len), r);
+                    for (auto row : r.rows()) (void)row.raw(0);
+                    ++total;
+                }
+            });
+        }
+        io.run();
+    });
+    report(name, "ambisql-fiber", total, t);
+}
+
+// N coroutines, each calling synchronous code through run_sync for every query.
+void run_bridge(const std::string& name, int n) {
+    asio::io_context io(1);
+    ambisql::hub hub(io);
+    std::vector<std::unique_ptr<ambisql::connection>> conns(n);
+    for (int i = 0; i < n; ++i) hub.spawn([&, i] { conns[i] = std::make_unique<ambisql::connection>(base_config(false)); });
+    io.run();
+    io.restart();
+    std::uint64_t total = 0;
+    auto t = measure([&] {
+        const auto end = clk::now() + std::chrono::duration<double>(seconds);
+        for (int i = 0; i < n; ++i) {
+            asio::co_spawn(
+                io,
+                [&, i]() -> asio::awaitable<void> {
+                    std::mt19937 rng(i);
+                    char sql[96];
+                    ambisql::results r;
+                    while (clk::now() < end) {
+                        int len = point_sql(sql, sizeof sql, rng);
+                        // The "legacy" synchronous routine, called from the coroutine.
+                        co_await ambisql::run_sync(hub, [&] {
+                            conns[i]->query(std::string_view(sql, len), r);
+                            for (auto row : r.rows()) (void)row.raw(0);
+                        });
+                        ++total;
+                    }
+                },
+                asio::detached);
+        }
+        io.run();
+    });
+    report(name, "ambisql-bridge", total, t);
+}
+
 }  // namespace
 
 void concurrent_point_select(const std::string& name, int n) {
     run_libmariadb(name, n);
     run_coro(name, n);
     run_poll(name, n);
+    run_fiber(name, n);
+    run_bridge(name, n);
 }
 
 }  // namespace bench

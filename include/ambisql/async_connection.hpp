@@ -248,6 +248,11 @@ struct async_connection::op {
         }
     }
 
+    // poll() reports want_read right after sending a request, without a receive that
+    // would fail with EAGAIN. Asio's reactor is edge-triggered, so input that arrived
+    // while the connection was idle is not seen by that wait; the server sends nothing
+    // unsolicited but a close, and a closed peer answers the request with a reset (TCP)
+    // or fails the send (unix socket), which ends the wait.
     template <class Self>
     void step(Self& self) {
         poll_result w = c->nb_.poll();

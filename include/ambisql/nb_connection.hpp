@@ -83,8 +83,13 @@ public:
     void start_select_db(std::string_view database);
     void start_reset_connection();
 
-    // Moves as many bytes as the socket takes without blocking.
+    // Moves as many bytes as the socket takes without blocking. Right after sending a
+    // request it reports want_read without trying to receive (the response cannot be
+    // there yet), which is right for level-triggered waits; an edge-triggered driver
+    // that saw the socket become readable while idle calls expect_input() before the
+    // next operation, so that poll() tries the receive first.
     poll_result poll();
+    void expect_input() noexcept;
     // The socket to wait on; it changes during start_connect() (one per address tried).
     int fileno() const noexcept;
     bool busy() const noexcept;

@@ -4,13 +4,13 @@
 #include "ambisql/hub.hpp"
 
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/context/fiber.hpp>
-#include <boost/context/protected_fixedsize_stack.hpp>
 #include <cerrno>
 #include <stdexcept>
 #include <thread>
@@ -43,11 +43,56 @@ struct fiber_rec {
 namespace {
 thread_local hub* current_hub = nullptr;
 thread_local fiber_rec* current_fiber = nullptr;
+
+// Fiber stacks with a PROT_NONE guard page below each (an overflow faults at once),
+// kept for reuse: spawning a fiber per call (run_sync) must not cost an mmap each time.
+class stack_pool {
+public:
+    explicit stack_pool(std::size_t size)
+        : page_(static_cast<std::size_t>(::sysconf(_SC_PAGESIZE))), size_((size + page_ - 1) / page_ * page_) {}
+    ~stack_pool() {
+        for (void* b : free_) ::munmap(b, size_ + page_);
+    }
+    ctx::stack_context allocate() {
+        void* base;
+        if (!free_.empty()) {
+            base = free_.back();
+            free_.pop_back();
+        } else {
+            base = ::mmap(nullptr, size_ + page_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+            if (base == MAP_FAILED) throw std::bad_alloc();
+            ::mprotect(base, page_, PROT_NONE);
+        }
+        ctx::stack_context sc;
+        sc.size = size_;
+        sc.sp = static_cast<char*>(base) + page_ + size_;
+        return sc;
+    }
+    void deallocate(ctx::stack_context& sc) noexcept {
+        void* base = static_cast<char*>(sc.sp) - size_ - page_;
+        if (free_.size() < 256)
+            free_.push_back(base);
+        else
+            ::munmap(base, size_ + page_);
+    }
+
+private:
+    std::size_t page_;
+    std::size_t size_;
+    std::vector<void*> free_;
+};
+
+// What Boost.Context copies into each fiber: a reference to the pool.
+struct pooled_stack {
+    stack_pool* pool;
+    ctx::stack_context allocate() { return pool->allocate(); }
+    void deallocate(ctx::stack_context& sc) noexcept { pool->deallocate(sc); }
+};
 }  // namespace
 
 class hub_impl final : public wait_hook {
 public:
-    hub_impl(hub& h, asio::io_context& io, std::size_t stack) : h_(h), io_(io), ep_desc_(io), stack_(stack) {
+    hub_impl(hub& h, asio::io_context& io, std::size_t stack) : h_(h), io_(io), ep_desc_(io), stacks_(stack) {
         ep_ = ::epoll_create1(EPOLL_CLOEXEC);
         if (ep_ < 0) throw std::system_error(errno, std::system_category(), "epoll_create1");
         ep_desc_.assign(ep_);
@@ -65,7 +110,7 @@ public:
         rec->body = std::move(fn);
         rec->owner = this;
         fiber_rec* r = rec.get();
-        rec->self = ctx::fiber(std::allocator_arg, ctx::protected_fixedsize_stack(stack_),
+        rec->self = ctx::fiber(std::allocator_arg, pooled_stack{&stacks_},
                                [r](ctx::fiber&& caller) {
                                    r->caller = std::move(caller);
                                    try {
@@ -217,7 +262,7 @@ private:
     asio::io_context& io_;
     asio::posix::stream_descriptor ep_desc_;
     int ep_ = -1;
-    std::size_t stack_;
+    stack_pool stacks_;
     bool armed_ = false;
     std::size_t waiting_ = 0;
     std::vector<fiber_rec*> waiters_;  // by fd

@@ -16,6 +16,7 @@ public:
     clock::time_point connect_deadline = clock::time_point::max();
     clock::time_point wait_deadline = clock::time_point::max();
     bool waiting = false;
+    bool read_first = false;  // expect_input(): input may already be waiting
 
     static clock::time_point after(std::chrono::milliseconds t) {
         return t.count() > 0 ? clock::now() + t : clock::time_point::max();
@@ -62,6 +63,7 @@ public:
     poll_result done() {
         ph = phase::idle;
         waiting = false;
+        read_first = false;
         connect_deadline = clock::time_point::max();
         if (sess.failed()) {
             diag = sess.diag();
@@ -124,7 +126,7 @@ public:
                     break;
                 }
                 case proto::next_action::read: {
-                    if (sent) return want(poll_result::status::want_read, true);
+                    if (sent && !read_first) return want(poll_result::status::want_read, true);
                     std::size_t n = 0;
                     std::error_code ec;
                     auto st = sock.try_read(sess.read_buffer(), n, ec);
@@ -218,6 +220,7 @@ void nb_connection::start_reset_connection() {
 }
 
 poll_result nb_connection::poll() { return impl_->poll(); }
+void nb_connection::expect_input() noexcept { impl_->read_first = true; }
 int nb_connection::fileno() const noexcept { return impl_->sock.fd(); }
 bool nb_connection::busy() const noexcept { return impl_->ph != detail::nb_impl::phase::idle; }
 bool nb_connection::ok() const noexcept { return !impl_->diag; }

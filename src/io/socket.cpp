@@ -28,6 +28,7 @@ void socket::close() noexcept {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
     nonblocking_ = false;
+    just_sent_ = false;
     rcv_timeout_ = snd_timeout_ = std::chrono::milliseconds(0);
 }
 
@@ -235,13 +236,20 @@ std::size_t socket::blocking_io(Call call, unsigned events, std::chrono::millise
         set_nonblocking(true);
     }
     clock::time_point deadline = clock::time_point::min();
+    // Right after a request went out its response cannot be there yet: with a hook,
+    // wait first instead of making a receive that fails with EAGAIN.
+    bool try_first = !(hook && events == wait_for::read && just_sent_);
+    just_sent_ = events == wait_for::write;
     for (;;) {
         std::size_t n = 0;
-        switch (attempt(call, n, ec)) {
-            case io_status::ok: return n;
-            case io_status::error: return 0;
-            case io_status::would_block: break;
+        if (try_first) {
+            switch (attempt(call, n, ec)) {
+                case io_status::ok: return n;
+                case io_status::error: return 0;
+                case io_status::would_block: break;
+            }
         }
+        try_first = true;
         if (!hook) {  // the socket timeout expired
             ec = errc::timeout;
             return 0;

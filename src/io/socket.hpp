@@ -64,6 +64,7 @@ private:
 
     int fd_ = -1;
     bool nonblocking_ = false;
+    bool just_sent_ = false;  // the last call was a send
     std::vector<std::vector<std::uint8_t>> addrs_;  // resolved addresses still to try
     std::size_t next_addr_ = 0;
     std::string target_;  // for messages

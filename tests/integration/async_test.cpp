@@ -249,3 +249,26 @@ TEST(Async, StreamingInBatchesOverCoroutines) {
     EXPECT_EQ(sum, 30000ull * 30001 / 2);
     EXPECT_GT(batches, 1u);
 }
+
+TEST(Async, AConnectionKilledWhileIdleFailsItsNextQueryWithoutHanging) {
+    for (bool tcp : {true, false}) {
+        run_coroutines(1, [&](asio::io_context& io, std::size_t) -> asio::awaitable<void> {
+            async_connection c(io.get_executor(), tcp ? tcp_config() : unix_config());
+            co_await c.async_connect(asio::use_awaitable);
+            connection admin(tcp_config());
+            admin.query("KILL CONNECTION ?", c.connection_id());
+            asio::steady_timer t(io, milliseconds(100));
+            co_await t.async_wait(asio::use_awaitable);  // the close arrives while idle
+            auto t0 = std::chrono::steady_clock::now();
+            boost_ec ec;
+            try {
+                co_await c.async_query("SELECT 1", asio::use_awaitable);
+            } catch (const boost::system::system_error& e) {
+                ec = e.code();
+            }
+            EXPECT_TRUE(ec);
+            EXPECT_EQ(c.error().kind, error_kind::network) << c.error().message;
+            EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));
+        });
+    }
+}
