@@ -29,6 +29,11 @@ const resultset& results::at(std::size_t i) const {
     return sets_[i];
 }
 
+resultset results::take_first() {
+    if (count_ == 0) throw_range("resultset index out of range");
+    return std::move(sets_[0]);
+}
+
 resultset& results::add() {
     if (count_ == sets_.size()) sets_.emplace_back();
     resultset& r = sets_[count_++];

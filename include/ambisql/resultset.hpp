@@ -106,12 +106,16 @@ public:
     const resultset* end() const noexcept { return sets_.data() + count_; }
 
     // The first resultset's rows and metadata, for the common one-statement case.
-    const resultset& first() const { return at(0); }
+    const resultset& first() const& { return at(0); }
+    // On a temporary (`for (auto row : conn.query(...).rows())`) the resultset is moved
+    // out, so the loop does not walk a destroyed object.
+    resultset first() && { return take_first(); }
     std::span<const column> columns() const { return first().columns(); }
     std::size_t row_count() const { return first().size(); }
     row_view row(std::size_t i) const { return first().at(i); }
     resultset::iterator rows_begin() const { return first().begin(); }
-    const resultset& rows() const { return first(); }
+    const resultset& rows() const& { return first(); }
+    resultset rows() && { return take_first(); }
     std::uint64_t affected_rows() const { return count_ ? sets_[count_ - 1].affected_rows() : 0; }
     std::uint64_t last_insert_id() const { return count_ ? sets_[count_ - 1].last_insert_id() : 0; }
 
@@ -120,6 +124,7 @@ public:
     resultset& add();
 
 private:
+    resultset take_first();
     std::vector<resultset> sets_;  // sets_[0..count_) are live; the rest keep capacity
     std::size_t count_ = 0;
 };

@@ -271,3 +271,10 @@ TEST(Query, HookTimeoutFailsTheOperation) {
         EXPECT_EQ(e.code(), make_error_code(errc::timeout));
     }
 }
+
+TEST(Query, LoopingOverTheRowsOfATemporaryResultIsSafe) {
+    connection c(tcp_config());
+    std::int64_t sum = 0;
+    for (auto row : c.query("SELECT seq FROM seq_1_to_100").rows()) sum += row[0].as<std::int64_t>();
+    EXPECT_EQ(sum, 5050);
+}
