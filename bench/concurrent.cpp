@@ -187,26 +187,37 @@ void run_poll(const std::string& name, int n) {
     report(name, "ambisql-poll", total, t);
 }
 
-// N fibers on one thread, each running plain blocking-API code.
-void run_fiber(const std::string& name, int n) {
-    asio::io_context io(1);
-    ambisql::hub hub(io);
+// Blocking connections, opened on the hub's fibers so that connecting never blocks the loop.
+std::vector<std::unique_ptr<ambisql::connection>> open_on_fibers(asio::io_context& io, ambisql::hub& hub, int n) {
     std::vector<std::unique_ptr<ambisql::connection>> conns(n);
     for (int i = 0; i < n; ++i) hub.spawn([&, i] { conns[i] = std::make_unique<ambisql::connection>(base_config(false)); });
     io.run();
     io.restart();
+    return conns;
+}
+
+// The synchronous routine the fiber and bridge drivers run for each query.
+void sync_point_select(ambisql::connection& c, std::mt19937& rng, ambisql::results& r) {
+    char sql[96];
+    int len = point_sql(sql, sizeof sql, rng);
+    c.query(std::string_view(sql, len), r);
+    for (auto row : r.rows()) (void)row.raw(0);
+}
+
+// N fibers on one thread, each running plain blocking-API code.
+void run_fiber(const std::string& name, int n) {
+    asio::io_context io(1);
+    ambisql::hub hub(io);
+    auto conns = open_on_fibers(io, hub, n);
     std::uint64_t total = 0;
     auto t = measure([&] {
         const auto end = clk::now() + std::chrono::duration<double>(seconds);
         for (int i = 0; i < n; ++i) {
             hub.spawn([&, i] {
                 std::mt19937 rng(i);
-                char sql[96];
                 ambisql::results r;
                 while (clk::now() < end) {
-                    int len = point_sql(sql, sizeof sql, rng);
-                    conns[i]->query(std::string_view(sql, len), r);
-                    for (auto row : r.rows()) (void)row.raw(0);
+                    sync_point_select(*conns[i], rng, r);
                     ++total;
                 }
             });
@@ -220,10 +231,7 @@ void run_fiber(const std::string& name, int n) {
 void run_bridge(const std::string& name, int n) {
     asio::io_context io(1);
     ambisql::hub hub(io);
-    std::vector<std::unique_ptr<ambisql::connection>> conns(n);
-    for (int i = 0; i < n; ++i) hub.spawn([&, i] { conns[i] = std::make_unique<ambisql::connection>(base_config(false)); });
-    io.run();
-    io.restart();
+    auto conns = open_on_fibers(io, hub, n);
     std::uint64_t total = 0;
     auto t = measure([&] {
         const auto end = clk::now() + std::chrono::duration<double>(seconds);
@@ -232,15 +240,10 @@ void run_bridge(const std::string& name, int n) {
                 io,
                 [&, i]() -> asio::awaitable<void> {
                     std::mt19937 rng(i);
-                    char sql[96];
                     ambisql::results r;
                     while (clk::now() < end) {
-                        int len = point_sql(sql, sizeof sql, rng);
                         // The "legacy" synchronous routine, called from the coroutine.
-                        co_await ambisql::run_sync(hub, [&] {
-                            conns[i]->query(std::string_view(sql, len), r);
-                            for (auto row : r.rows()) (void)row.raw(0);
-                        });
+                        co_await ambisql::run_sync(hub, [&] { sync_point_select(*conns[i], rng, r); });
                         ++total;
                     }
                 },

@@ -76,6 +76,13 @@ public:
     // start_read_rows() delivers a batch (batch_size() == 0 at the end of the resultset),
     // and start_next_result() moves to the next resultset while more_results().
     void start_stream(std::string_view sql);
+    template <class... Args>
+        requires(sizeof...(Args) > 0)
+    void start_stream(std::string_view sql, const Args&... args) {
+        const sql_arg a[] = {sql_arg(args)...};
+        start_stream_args(sql, a);
+    }
+    void start_stream_args(std::string_view sql, std::span<const sql_arg> args);
     void start_read_rows();
     void start_next_result();
     void start_discard();

@@ -200,6 +200,9 @@ void nb_connection::start_query_args(std::string_view sql, std::span<const sql_a
 void nb_connection::start_stream(std::string_view sql) {
     impl_->begin([&] { return impl_->sess.start_query(sql, nullptr); });
 }
+void nb_connection::start_stream_args(std::string_view sql, std::span<const sql_arg> args) {
+    impl_->begin([&] { return impl_->sess.start_query(sql, args, nullptr); });
+}
 void nb_connection::start_read_rows() {
     impl_->begin([&] { return impl_->sess.start_read_rows(); });
 }

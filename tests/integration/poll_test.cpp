@@ -130,7 +130,7 @@ TEST(Poll, StreamingInBatches) {
         switch (step) {
             case 0:
                 step = 1;
-                c.start_stream("SELECT seq FROM seq_1_to_50000");
+                c.start_stream("SELECT seq FROM seq_1_to_50000 WHERE seq <= ?", 50000);
                 return true;
             case 1:
                 EXPECT_EQ(c.stream_columns().size(), 1u);
