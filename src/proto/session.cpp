@@ -454,7 +454,6 @@ bool session::start_query(std::string_view sql, results* out) {
     stream_ = stream_state::idle;
     batch_rows_ = 0;
     batch_fields_.clear();
-    infile_refused_ = false;
     std::size_t s = out_.size();
     begin_command(command::query);
     out_.insert(out_.end(), sql.begin(), sql.end());
@@ -536,7 +535,6 @@ next_action session::step_query() {
                 if (h == 0xFF) return fail_server(p);
                 if (h == 0xFB) {
                     // LOCAL INFILE request: not enabled, so answer with an empty file.
-                    infile_refused_ = true;
                     std::size_t s = begin_packet(out_);
                     end_packet(out_, s, seq_);
                     st_ = st::infile_ack;

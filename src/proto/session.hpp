@@ -171,7 +171,6 @@ private:
     std::vector<detail::field_ref> batch_fields_;
     std::size_t batch_rows_ = 0;
     std::string sql_scratch_;
-    bool infile_refused_ = false;
 };
 
 }  // namespace ambisql::proto
