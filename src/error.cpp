@@ -49,6 +49,7 @@ public:
             case errc::local_infile_refused: return "LOCAL INFILE request refused";
             case errc::wait_failed: return "wait hook failed";
             case errc::result_pending: return "a result is still being read";
+            case errc::cancelled: return "the operation was cancelled";
         }
         return "unknown ambisql error";
     }

@@ -10,6 +10,7 @@
 //
 // Database calls inside the synchronous code suspend only its fiber; the loop serves
 // everything else meanwhile. Exceptions cross the bridge both ways.
+#include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -32,45 +33,66 @@ void suspend_running_fiber();
 void resume_fiber(fiber_rec* f);  // from the loop, never from a fiber
 }  // namespace detail
 
+namespace detail {
+template <class R>
+struct run_sync_signature {
+    using type = void(std::exception_ptr, R);
+};
+template <>
+struct run_sync_signature<void> {
+    using type = void(std::exception_ptr);
+};
+
+// The initiation of run_sync: spawns the fiber, connects the handler's cancellation slot
+// to fiber::cancel(), and completes on the loop with (exception_ptr[, result]).
+template <class R, class F>
+struct run_sync_init {
+    hub& h;
+    F fn;
+
+    template <class Handler>
+    void operator()(Handler handler) {
+        namespace asio = boost::asio;
+        auto slot = asio::get_associated_cancellation_slot(handler);
+        auto hp = std::make_shared<Handler>(std::move(handler));
+        fiber fb = h.spawn([&hh = h, hp, fn = std::move(fn)]() mutable {
+            std::exception_ptr e;
+            std::optional<std::conditional_t<std::is_void_v<R>, bool, R>> r;
+            try {
+                if constexpr (std::is_void_v<R>) {
+                    fn();
+                    r.emplace(true);
+                } else {
+                    r.emplace(fn());
+                }
+            } catch (...) {
+                e = std::current_exception();
+            }
+            asio::post(hh.context(), [hp, e, r = std::move(r)]() mutable {
+                asio::get_associated_cancellation_slot(*hp).clear();
+                if constexpr (std::is_void_v<R>)
+                    std::move(*hp)(e);
+                else
+                    std::move(*hp)(e, r ? std::move(*r) : R{});
+            });
+        });
+        // Cancelling the awaiting coroutine cancels the fiber's database operation: the
+        // command is killed on the server and fn sees errc::cancelled.
+        if (slot.is_connected()) slot.assign([fb](asio::cancellation_type) mutable { fb.cancel(); });
+    }
+};
+}  // namespace detail
+
 // Runs fn() on a new fiber of `h`; the awaitable completes with its result (or its
-// exception).
+// exception). Cancellation of the awaiting coroutine (a cancellation slot, awaitable
+// operators such as `run_sync(...) || timer`) reaches fn's current database operation
+// through fiber::cancel().
 template <class F, class R = std::invoke_result_t<F&>>
 boost::asio::awaitable<R> run_sync(hub& h, F fn) {
     namespace asio = boost::asio;
-    if constexpr (std::is_void_v<R>) {
-        co_return co_await asio::async_initiate<const asio::use_awaitable_t<>, void(std::exception_ptr)>(
-            [&h, fn = std::move(fn)](auto handler) mutable {
-                auto hp = std::make_shared<decltype(handler)>(std::move(handler));
-                h.spawn([&h, hp, fn = std::move(fn)]() mutable {
-                    std::exception_ptr e;
-                    try {
-                        fn();
-                    } catch (...) {
-                        e = std::current_exception();
-                    }
-                    asio::post(h.context(), [hp, e]() mutable { std::move (*hp)(e); });
-                });
-            },
-            asio::use_awaitable);
-    } else {
-        co_return co_await asio::async_initiate<const asio::use_awaitable_t<>, void(std::exception_ptr, R)>(
-            [&h, fn = std::move(fn)](auto handler) mutable {
-                auto hp = std::make_shared<decltype(handler)>(std::move(handler));
-                h.spawn([&h, hp, fn = std::move(fn)]() mutable {
-                    std::exception_ptr e;
-                    std::optional<R> r;
-                    try {
-                        r.emplace(fn());
-                    } catch (...) {
-                        e = std::current_exception();
-                    }
-                    asio::post(h.context(), [hp, e, r = std::move(r)]() mutable {
-                        std::move(*hp)(e, r ? std::move(*r) : R{});
-                    });
-                });
-            },
-            asio::use_awaitable);
-    }
+    using sig = typename detail::run_sync_signature<R>::type;
+    co_return co_await asio::async_initiate<const asio::use_awaitable_t<>, sig>(
+        detail::run_sync_init<R, F>{h, std::move(fn)}, asio::use_awaitable);
 }
 
 // On a fiber: suspends it until `aw` has completed on the loop, then returns its value

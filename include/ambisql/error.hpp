@@ -51,6 +51,7 @@ enum class errc {
     local_infile_refused,
     wait_failed,
     result_pending,
+    cancelled,
 };
 
 const std::error_category& client_category() noexcept;

@@ -12,7 +12,9 @@
 //
 // While a fiber runs, the hub's wait hook is installed on the thread, so every wait of
 // the blocking API registers the socket with the loop and suspends the fiber. The same
-// code on a plain thread blocks that thread, as always.
+// code on a plain thread blocks that thread, as always. The hub's io_context must be run
+// by one thread at a time. fiber_sync.hpp has the mutex, condition variable and event
+// that suspend a fiber instead of its thread.
 #include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstddef>
@@ -36,6 +38,12 @@ public:
     // rethrows its exception if it threw. Elsewhere: only once done() (else throws
     // std::logic_error: waiting would block the loop that runs the fiber).
     void join();
+    // Cancels the fiber's current database operation (or its next one, if it is not
+    // waiting on a socket now): that wait reports errc::cancelled, which makes the
+    // blocking connection kill the command on the server and fail the call with
+    // errc::cancelled, the connection staying usable (a connect is closed instead).
+    // Call it on the hub's thread.
+    void cancel();
 
 private:
     friend class hub;

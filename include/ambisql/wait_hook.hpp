@@ -22,8 +22,13 @@ public:
     virtual ~wait_hook() = default;
     // Waits until fd is ready for `events` (wait_for::read / wait_for::write) or until
     // `deadline` (clock::time_point::max() for none). Return {} when ready (spurious
-    // wake-ups are fine), errc::timeout at the deadline, or any other error to fail
-    // the operation (the connection is then closed).
+    // wake-ups are fine), errc::timeout at the deadline, errc::cancelled to cancel the
+    // operation, or any other error to fail the operation (the connection is then closed).
+    //
+    // errc::cancelled (return it once per cancellation): a running command is killed on
+    // the server (KILL QUERY over a second connection, whose waits come through this
+    // hook too), the rest of its response is read, and the call fails with
+    // errc::cancelled while the connection stays usable; a cancelled connect closes.
     virtual std::error_code wait(int fd, unsigned events, clock::time_point deadline) = 0;
 };
 

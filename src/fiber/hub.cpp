@@ -7,11 +7,13 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/context/fiber.hpp>
 #include <cerrno>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -26,17 +28,19 @@ namespace ambisql {
 
 namespace detail {
 
-struct fiber_rec {
-    explicit fiber_rec(asio::io_context& io) : timer(io) {}
+struct fiber_rec : std::enable_shared_from_this<fiber_rec> {
+    explicit fiber_rec(asio::io_context& io) { timer.emplace(io); }
     ctx::fiber self;    // the fiber, while it is suspended
     ctx::fiber caller;  // the loop, while the fiber runs
     std::function<void()> body;
     bool finished = false;
     std::exception_ptr error;
     std::vector<std::shared_ptr<fiber_rec>> joiners;
-    asio::steady_timer timer;  // deadlines and sleeps
+    // Deadlines and sleeps; gone once the fiber finished (a handle may outlive the loop).
+    std::optional<asio::steady_timer> timer;
     std::error_code wait_result;
     int waiting_fd = -1;
+    bool cancel_requested = false;  // the next socket wait reports errc::cancelled
     hub_impl* owner = nullptr;
 };
 
@@ -98,6 +102,19 @@ public:
         ep_desc_.assign(ep_);
     }
     ~hub_impl() override {
+        *alive_ = false;
+        // Fibers still suspended are unwound (their destructors run) before their
+        // records go away.
+        auto live = std::move(live_);
+        for (auto& rec : live) {
+            if (!rec->finished && rec->self) {
+                rec->self = ctx::fiber();
+                rec->timer.reset();
+                rec->finished = true;
+                if (!rec->error)
+                    rec->error = std::make_exception_ptr(std::logic_error("ambisql::hub destroyed before the fiber finished"));
+            }
+        }
         boost::system::error_code ignored;
         ep_desc_.cancel(ignored);
         ep_desc_.close(ignored);  // closes ep_
@@ -115,6 +132,8 @@ public:
                                    r->caller = std::move(caller);
                                    try {
                                        r->body();
+                                   } catch (const ctx::detail::forced_unwind&) {
+                                       throw;  // the hub is unwinding this fiber's stack
                                    } catch (...) {
                                        r->error = std::current_exception();
                                    }
@@ -155,6 +174,10 @@ public:
     std::error_code wait(int fd, unsigned events, clock::time_point deadline) override {
         fiber_rec* f = current_fiber;
         if (!f || f->owner != this) return errc::wait_failed;
+        if (f->cancel_requested) {
+            f->cancel_requested = false;
+            return errc::cancelled;
+        }
         epoll_event ev{};
         ev.events = ((events & wait_for::read) ? EPOLLIN : 0u) | ((events & wait_for::write) ? EPOLLOUT : 0u) |
                     EPOLLONESHOT | EPOLLRDHUP;
@@ -170,8 +193,8 @@ public:
         ++waiting_;
         arm();
         if (deadline != clock::time_point::max()) {
-            f->timer.expires_at(deadline);
-            f->timer.async_wait([this, f, fd](boost::system::error_code ec) {
+            f->timer->expires_at(deadline);
+            f->timer->async_wait([this, keep = f->shared_from_this(), f, fd](boost::system::error_code ec) {
                 if (ec || f->waiting_fd != fd) return;
                 release(fd);
                 f->wait_result = errc::timeout;
@@ -182,10 +205,34 @@ public:
         return f->wait_result;
     }
 
+    // From the loop or a fiber of this hub: the fiber's current socket wait (or its next
+    // one) reports errc::cancelled.
+    void cancel(const std::shared_ptr<fiber_rec>& rec) {
+        fiber_rec* f = rec.get();
+        if (f->finished) return;
+        if (f->waiting_fd < 0) {
+            f->cancel_requested = true;
+            return;
+        }
+        release(f->waiting_fd);
+        f->timer->cancel();
+        f->wait_result = errc::cancelled;
+        schedule(rec);
+    }
+
+    // While a fiber is parked on a primitive that another thread may release, the loop
+    // must not run out of work.
+    void hold_loop() {
+        if (parked_++ == 0) work_.emplace(io_.get_executor());
+    }
+    void release_loop() {
+        if (--parked_ == 0) work_.reset();
+    }
+
     void sleep(clock::duration d) {
         fiber_rec* f = current_fiber;
-        f->timer.expires_after(d);
-        f->timer.async_wait([this, f](boost::system::error_code ec) {
+        f->timer->expires_after(d);
+        f->timer->async_wait([this, keep = f->shared_from_this(), f](boost::system::error_code ec) {
             if (!ec) resume(f);
         });
         suspend();
@@ -214,20 +261,24 @@ private:
     void arm() {
         if (armed_ || waiting_ == 0) return;
         armed_ = true;
-        ep_desc_.async_wait(asio::posix::stream_descriptor::wait_read, [this](boost::system::error_code ec) {
+        ep_desc_.async_wait(asio::posix::stream_descriptor::wait_read, [this, alive = alive_](boost::system::error_code ec) {
+            if (!*alive) return;  // the hub is gone
             armed_ = false;
-            if (ec) return;
-            epoll_event evs[128];
-            int n = ::epoll_wait(ep_, evs, 128, 0);
-            for (int i = 0; i < n; ++i) {
-                int fd = evs[i].data.fd;
-                if (static_cast<std::size_t>(fd) >= waiters_.size()) continue;
-                fiber_rec* f = waiters_[fd];
-                if (!f) continue;  // a wait that already timed out
-                release(fd);
-                f->timer.cancel();
-                resume(f);
+            if (!ec) {
+                epoll_event evs[128];
+                int n = ::epoll_wait(ep_, evs, 128, 0);
+                for (int i = 0; i < n; ++i) {
+                    int fd = evs[i].data.fd;
+                    if (static_cast<std::size_t>(fd) >= waiters_.size()) continue;
+                    fiber_rec* f = waiters_[fd];
+                    if (!f) continue;  // a wait that already timed out or was cancelled
+                    release(fd);
+                    f->timer->cancel();
+                    resume(f);
+                }
             }
+            // Also after a cancellation by release(): a fiber may have started waiting
+            // since, and found armed_ still set.
             arm();
         });
     }
@@ -247,6 +298,7 @@ private:
     }
 
     void finished(fiber_rec* f) {
+        f->timer.reset();
         for (auto& j : f->joiners) schedule(j);
         f->joiners.clear();
         for (std::size_t i = 0; i < live_.size(); ++i) {
@@ -267,6 +319,9 @@ private:
     std::size_t waiting_ = 0;
     std::vector<fiber_rec*> waiters_;  // by fd
     std::vector<std::shared_ptr<fiber_rec>> live_;
+    std::size_t parked_ = 0;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
 };
 
 }  // namespace detail
@@ -280,6 +335,10 @@ asio::io_context& hub::context() noexcept { return impl_->io(); }
 hub* hub::current() noexcept { return detail::current_hub; }
 
 bool fiber::done() const noexcept { return rec_ && rec_->finished; }
+
+void fiber::cancel() {
+    if (rec_) rec_->owner->cancel(rec_);
+}
 
 void fiber::join() {
     if (!rec_) throw std::logic_error("ambisql::fiber::join: no fiber");
@@ -298,6 +357,19 @@ namespace detail {
 fiber_rec* running_fiber() noexcept { return current_fiber; }
 void suspend_running_fiber() { hub_impl::suspend(); }
 void resume_fiber(fiber_rec* f) { f->owner->resume(f); }
+void post_resume(fiber_rec* f) {
+    hub_impl* h = f->owner;
+    asio::post(h->io(), [h, f] { h->resume(f); });
+}
+void start_fiber_timer(fiber_rec* f, clock::time_point deadline, std::function<void()> on_expiry) {
+    f->timer->expires_at(deadline);
+    f->timer->async_wait([keep = f->shared_from_this(), fn = std::move(on_expiry)](boost::system::error_code ec) {
+        if (!ec) fn();
+    });
+}
+void cancel_fiber_timer(fiber_rec* f) { f->timer->cancel(); }
+void hold_loop(fiber_rec* f) { f->owner->hold_loop(); }
+void release_loop(fiber_rec* f) { f->owner->release_loop(); }
 }  // namespace detail
 
 namespace this_fiber {

@@ -12,11 +12,15 @@ public:
     std::atomic<bool> busy{false};
 
     // Drives the session's current operation to its end, blocking (or waiting through
-    // the thread's wait hook).
-    bool run(std::chrono::milliseconds read_timeout, std::chrono::milliseconds write_timeout) {
+    // the thread's wait hook). A wait that reports errc::cancelled kills the command on
+    // the server, reads the rest of its response, and fails with errc::cancelled; a
+    // second cancellation (or one during connect, `killable` false) closes instead.
+    bool run(std::chrono::milliseconds read_timeout, std::chrono::milliseconds write_timeout, bool killable = true) {
+        bool cancelled = false;
         for (;;) {
             switch (sess.resume()) {
                 case proto::next_action::done:
+                    if (cancelled) return finish_cancelled(read_timeout, write_timeout);
                     if (sess.failed()) {
                         diag = sess.diag();
                         if (sess.broken()) sock.close();
@@ -26,23 +30,61 @@ public:
                 case proto::next_action::write: {
                     std::error_code ec;
                     std::size_t n = sock.write_some(sess.write_buffer(), write_timeout, ec);
-                    if (ec)
-                        io_failed(ec, "write", write_timeout);
-                    else
+                    if (!ec)
                         sess.on_written(n);
+                    else if (ec == errc::cancelled && killable && !cancelled)
+                        cancelled = kill_running_command();
+                    else
+                        io_failed(ec, "write", write_timeout);
                     break;
                 }
                 case proto::next_action::read: {
                     std::error_code ec;
                     std::size_t n = sock.read_some(sess.read_buffer(), read_timeout, ec);
-                    if (ec)
-                        io_failed(ec, "read", read_timeout);
-                    else
+                    if (!ec)
                         sess.on_read(n);
+                    else if (ec == errc::cancelled && killable && !cancelled)
+                        cancelled = kill_running_command();
+                    else
+                        io_failed(ec, "read", read_timeout);
                     break;
                 }
             }
         }
+    }
+
+    // KILL QUERY for this connection's thread over a second connection. When that fails
+    // the connection is closed (it cannot be brought back to a known state otherwise).
+    bool kill_running_command() {
+        connection_impl side;
+        results ignored;
+        bool ok = side.connect(cfg) && side.op([&] {
+            return side.sess.start_query("KILL QUERY " + std::to_string(sess.connection_id()), &ignored);
+        });
+        side.close();
+        if (!ok) {
+            sess.on_io_error(error_kind::client, errc::cancelled,
+                             "operation cancelled; the command could not be killed on the server (" +
+                                 side.diag.message + "), so the connection was closed");
+            sock.close();
+        }
+        return ok;
+    }
+
+    bool finish_cancelled(std::chrono::milliseconds read_timeout, std::chrono::milliseconds write_timeout) {
+        diagnostics d = sess.diag();
+        // A cancelled stream is read to its end so the connection can take a command.
+        if (sess.connected() && sess.result_pending() && sess.start_discard()) run(read_timeout, write_timeout, false);
+        if (d.code != errc::cancelled) {
+            d.clear();
+            d.kind = error_kind::client;
+            d.code = errc::cancelled;
+            d.message = "operation cancelled: the command was killed on the server";
+        }
+        d.connection_usable = sess.connected() && sock.is_open();
+        if (!d.connection_usable) sock.close();
+        diag = std::move(d);
+        return false;
     }
 
     // Starts an operation with `start` and runs it; false with diag set on failure.
@@ -71,7 +113,7 @@ public:
             return false;
         }
         if (!start_handshake()) return false;
-        return run(cfg.connect_timeout, cfg.connect_timeout);
+        return run(cfg.connect_timeout, cfg.connect_timeout, false);
     }
 };
 

@@ -173,7 +173,7 @@ std::error_code socket::wait_connected(clock::time_point deadline, std::string& 
             msg = "cannot connect to " + target_ + ": " +
                   (ec == errc::timeout ? std::string("timed out") : ec.message());
             close();
-            return ec == errc::timeout ? ec : std::error_code(errc::connect_failed);
+            return ec == errc::timeout || ec == errc::cancelled ? ec : std::error_code(errc::connect_failed);
         }
         if (auto ec = finish_connect(in_progress, msg)) return ec;
     }

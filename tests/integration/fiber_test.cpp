@@ -6,6 +6,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 
+#include "ambisql/fiber_sync.hpp"
 #include "ambisql/hub.hpp"
 #include "common.hpp"
 
@@ -190,8 +191,12 @@ TEST(Fiber, SleepsAndTimeoutsUseTheLoop) {
 
 // ---------------------------------------------------------------- the bridge
 
+#include <boost/asio/experimental/awaitable_operators.hpp>
+
 #include "ambisql/async_connection.hpp"
 #include "ambisql/bridge.hpp"
+
+using namespace boost::asio::experimental::awaitable_operators;
 
 TEST(Bridge, TwoHundredCoroutinesCallSyncCodeThroughRunSync) {
     asio::io_context io;
@@ -265,4 +270,142 @@ TEST(Bridge, AwaitOutsideAFiberFailsClearlyInsteadOfDeadlocking) {
     auto t0 = steady::now();
     EXPECT_THROW(await_([]() -> asio::awaitable<int> { co_return 1; }()), std::logic_error);
     EXPECT_LT(steady::now() - t0, milliseconds(100));
+}
+
+namespace {
+// Whether connection `id` still runs a statement, asked over another connection.
+bool still_running(std::uint32_t id) {
+    connection probe(tcp_config());
+    return probe.query("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = ? AND INFO IS NOT NULL", id)
+               .row(0)[0]
+               .as<std::int64_t>() != 0;
+}
+}  // namespace
+
+TEST(Bridge, CancellingTheAwaitingCoroutineKillsTheFibersQuery) {
+    asio::io_context io;
+    hub h(io);
+    std::error_code seen;
+    bool usable = false;
+    bool timer_won = false;
+    std::int64_t after = 0;
+    std::uint32_t id = 0;
+    auto t0 = steady::now();
+    steady::duration cancel_took{};
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+            connection c = co_await run_sync(h, [] { return connection(unix_config()); });
+            id = c.connection_id();
+            asio::steady_timer t(io, milliseconds(100));
+            auto which = co_await (run_sync(h,
+                                            [&] {
+                                                try {
+                                                    c.query("SELECT SLEEP(10)");
+                                                } catch (const error& e) {
+                                                    seen = e.code();
+                                                    usable = e.connection_usable();
+                                                    throw;
+                                                }
+                                            }) ||
+                                   t.async_wait(asio::use_awaitable));
+            timer_won = which.index() == 1;
+            cancel_took = steady::now() - t0;
+            after = co_await run_sync(h, [&] { return c.query("SELECT 6 * 7").row(0)[0].as<std::int64_t>(); });
+        },
+        asio::detached);
+    io.run();
+    EXPECT_TRUE(timer_won);
+    EXPECT_LT(cancel_took, milliseconds(1500)) << "the SLEEP(10) was waited out";
+    EXPECT_EQ(seen, make_error_code(errc::cancelled));
+    EXPECT_TRUE(usable);
+    EXPECT_EQ(after, 42) << "the connection is in sync after the cancelled query";
+    EXPECT_FALSE(still_running(id));
+}
+
+TEST(Fiber, CancelReachesTheFibersNextOperationOrItsCurrentWait) {
+    asio::io_context io;
+    hub h(io);
+    std::error_code first, second;
+    std::int64_t after = 0;
+    bool open_after = false;
+    fiber_event connected;
+    fiber worker = h.spawn([&] {
+        connection c(tcp_config());
+        connected.set();
+        this_fiber::sleep_for(milliseconds(50));  // cancelled meanwhile: applies to the next wait
+        try {
+            c.query("SELECT SLEEP(5)");
+        } catch (const error& e) {
+            first = e.code();
+        }
+        try {  // cancelled while it waits for a streamed result
+            auto s = c.stream("SELECT SLEEP(5)");
+            row_view r;
+            while (s.next(r)) {
+            }
+        } catch (const error& e) {
+            second = e.code();
+        }
+        open_after = c.is_open();
+        after = c.query("SELECT 1 + 1").row(0)[0].as<std::int64_t>();
+    });
+    h.spawn([&] {
+        connected.wait();
+        worker.cancel();
+        this_fiber::sleep_for(milliseconds(300));
+        worker.cancel();
+    });
+    auto t0 = steady::now();
+    io.run();
+    worker.join();
+    EXPECT_LT(steady::now() - t0, milliseconds(2500));
+    EXPECT_EQ(first, make_error_code(errc::cancelled));
+    EXPECT_EQ(second, make_error_code(errc::cancelled));
+    EXPECT_TRUE(open_after);
+    EXPECT_EQ(after, 2);
+}
+
+TEST(Fiber, CancellingAConnectClosesIt) {
+    asio::io_context io;
+    hub h(io);
+    std::error_code seen;
+    fiber worker = h.spawn([&] {
+        config cfg = tcp_config();
+        cfg.ssl = ssl_mode::required;
+        cfg.ssl_ca = env().ca;
+        connection c;
+        try {
+            c.connect(cfg);
+        } catch (const error& e) {
+            seen = e.code();
+        }
+        EXPECT_FALSE(c.is_open());
+    });
+    worker.cancel();  // pending before its first wait
+    io.run();
+    worker.join();
+    EXPECT_EQ(seen, make_error_code(errc::cancelled));
+}
+
+TEST(Fiber, DestroyingTheHubUnwindsFibersStillWaiting) {
+    bool unwound = false;
+    fiber f;  // outlives the hub and the loop
+    {
+        asio::io_context io;
+        hub h(io);
+        f = h.spawn([&] {
+            struct on_exit {
+                bool& flag;
+                ~on_exit() { flag = true; }
+            } guard{unwound};
+            connection c(unix_config());
+            c.query("SELECT SLEEP(5)");
+        });
+        io.run_for(milliseconds(200));
+        EXPECT_FALSE(f.done());
+    }
+    EXPECT_TRUE(unwound) << "the suspended fiber's destructors did not run";
+    EXPECT_TRUE(f.done());
+    EXPECT_THROW(f.join(), std::logic_error);
 }

@@ -1,0 +1,146 @@
+// Another green-thread library, not ambisql's hub, drives the blocking API through the
+// public wait hook: a tiny scheduler made of Boost.Context fibers, a run queue and poll(2).
+#include <poll.h>
+
+#include <boost/context/fiber.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "common.hpp"
+
+using namespace ambisql;
+using namespace ambisql::test;
+namespace ctx = boost::context;
+using std::chrono::milliseconds;
+
+namespace {
+
+class tiny_scheduler final : public wait_hook {
+public:
+    void spawn(std::function<void()> fn) {
+        auto t = std::make_unique<task>();
+        task* raw = t.get();
+        raw->body = std::move(fn);
+        raw->self = ctx::fiber([raw](ctx::fiber&& sched) {
+            raw->sched = std::move(sched);
+            raw->body();
+            raw->done = true;
+            return std::move(raw->sched);
+        });
+        tasks_.push_back(std::move(t));
+    }
+
+    // Runs every task to its end on the calling thread.
+    void run() {
+        scoped_wait_hook hook(this);
+        for (;;) {
+            bool any = false;
+            for (auto& t : tasks_) {
+                if (t->done) continue;
+                any = true;
+                if (t->fd < 0) {
+                    current_ = t.get();
+                    t->self = std::move(t->self).resume();
+                    current_ = nullptr;
+                }
+            }
+            if (!any) return;
+            poll_waiters();
+        }
+    }
+
+    std::error_code wait(int fd, unsigned events, clock::time_point deadline) override {
+        task* t = current_;
+        if (!t) return errc::wait_failed;
+        ++waits;
+        t->fd = fd;
+        t->events = static_cast<short>(((events & wait_for::read) ? POLLIN : 0) | ((events & wait_for::write) ? POLLOUT : 0));
+        t->deadline = deadline;
+        t->timed_out = false;
+        t->sched = std::move(t->sched).resume();  // to the scheduler until ready
+        return t->timed_out ? std::error_code(errc::timeout) : std::error_code();
+    }
+
+    int waits = 0;
+
+private:
+    struct task {
+        ctx::fiber self, sched;
+        std::function<void()> body;
+        bool done = false;
+        int fd = -1;  // waiting on fd when >= 0
+        short events = 0;
+        clock::time_point deadline;
+        bool timed_out = false;
+    };
+
+    void poll_waiters() {
+        std::vector<pollfd> fds;
+        std::vector<task*> who;
+        clock::time_point next = clock::time_point::max();
+        for (auto& t : tasks_) {
+            if (t->done || t->fd < 0) continue;
+            fds.push_back({t->fd, t->events, 0});
+            who.push_back(t.get());
+            next = std::min(next, t->deadline);
+        }
+        if (fds.empty()) return;
+        int timeout = -1;
+        if (next != clock::time_point::max())
+            timeout = static_cast<int>(std::max<long long>(
+                0, std::chrono::duration_cast<milliseconds>(next - clock::now()).count() + 1));
+        ::poll(fds.data(), fds.size(), timeout);
+        auto now = clock::now();
+        for (std::size_t i = 0; i < fds.size(); ++i) {
+            if (fds[i].revents != 0) {
+                who[i]->fd = -1;
+            } else if (now >= who[i]->deadline) {
+                who[i]->timed_out = true;
+                who[i]->fd = -1;
+            }
+        }
+    }
+
+    std::vector<std::unique_ptr<task>> tasks_;
+    task* current_ = nullptr;
+};
+
+}  // namespace
+
+TEST(GreenThreads, AHandMadeSchedulerRunsTwentyBlockingSleepsConcurrentlyOnOneThread) {
+    tiny_scheduler sched;
+    std::vector<std::int64_t> got(20, -1);
+    for (std::size_t i = 0; i < got.size(); ++i) {
+        sched.spawn([&, i] {
+            config cfg = i % 2 ? tcp_config() : unix_config();
+            connection c(cfg);  // connect, handshake, query: every wait goes to the scheduler
+            got[i] = c.query("SELECT SLEEP(0.5), ?", static_cast<std::int64_t>(i)).row(0)[1].as<std::int64_t>();
+        });
+    }
+    auto t0 = clock::now();
+    sched.run();
+    EXPECT_LT(clock::now() - t0, std::chrono::seconds(3)) << "serialized: 10 s";
+    for (std::size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], static_cast<std::int64_t>(i));
+    EXPECT_GE(sched.waits, 20);
+}
+
+TEST(GreenThreads, TheSchedulersDeadlinesBecomeReadTimeouts) {
+    tiny_scheduler sched;
+    std::error_code ec;
+    bool usable = true;
+    sched.spawn([&] {
+        config cfg = unix_config();
+        cfg.read_timeout = milliseconds(200);
+        connection c(cfg);
+        results r;
+        c.query("SELECT SLEEP(3)", r, ec);
+        usable = c.is_open();
+    });
+    auto t0 = clock::now();
+    sched.run();
+    EXPECT_LT(clock::now() - t0, milliseconds(1500));
+    EXPECT_EQ(ec, make_error_code(errc::timeout));
+    EXPECT_FALSE(usable) << "a timed-out read leaves the stream mid-response: closed";
+}
