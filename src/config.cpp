@@ -177,6 +177,11 @@ config config::from_url(std::string_view url) {
             c.multi_statements = flag(key, v);
         } else if (key == "deprecate-eof") {
             c.deprecate_eof = flag(key, v);
+        } else if (key == "statement-cache-size") {
+            std::size_t n = 0;
+            auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+            if (ec != std::errc() || end != v.data() + v.size() || v.empty()) bad_url("bad statement-cache-size");
+            c.statement_cache_size = n;
         } else {
             bad_url("unknown parameter '" + key + "'");
         }

@@ -2,6 +2,7 @@
 
 #include "ambisql/error.hpp"
 #include "ambisql/resultset.hpp"
+#include "proto/binary.hpp"
 #include "proto/packets.hpp"
 #include "proto/result_builder.hpp"
 
@@ -47,6 +48,7 @@ void resultset::builder::reset(resultset& r) noexcept {
     r.data_.clear();
     r.fields_.clear();
     r.row_count_ = 0;
+    r.binary_ = false;
     r.ok_.affected_rows = r.ok_.last_insert_id = 0;
     r.ok_.status = r.ok_.warnings = 0;
     r.ok_.info.clear();
@@ -75,20 +77,38 @@ bool resultset::builder::finish_columns(resultset& r, std::size_t n) {
     return true;
 }
 
-bool resultset::builder::add_text_row(resultset& r, proto::byte_span p) {
-    std::size_t at = r.data_.size();
+namespace {
+template <class Parse>
+bool add_row(std::vector<std::uint8_t>& data, std::vector<detail::field_ref>& fields, proto::byte_span p,
+             Parse parse) {
+    std::size_t at = data.size();
     if (p.size() >= detail::null_field - at) return false;  // offsets are 32-bit
-    r.data_.insert(r.data_.end(), p.begin(), p.end());
-    std::size_t before = r.fields_.size();
-    // Offsets are relative to data_'s start, so they survive its reallocation.
-    if (!proto::parse_text_row(proto::byte_span(r.data_.data() + at, p.size()), r.columns_.size(), r.data_.data(),
-                               r.fields_)) {
-        r.fields_.resize(before);
-        r.data_.resize(at);
+    data.insert(data.end(), p.begin(), p.end());
+    std::size_t before = fields.size();
+    // Offsets are relative to data's start, so they survive its reallocation.
+    if (!parse(proto::byte_span(data.data() + at, p.size()), data.data())) {
+        fields.resize(before);
+        data.resize(at);
         return false;
     }
-    ++r.row_count_;
     return true;
+}
+}  // namespace
+
+bool resultset::builder::add_text_row(resultset& r, proto::byte_span p) {
+    bool ok = add_row(r.data_, r.fields_, p, [&](proto::byte_span row, const std::uint8_t* base) {
+        return proto::parse_text_row(row, r.columns_.size(), base, r.fields_);
+    });
+    if (ok) ++r.row_count_;
+    return ok;
+}
+
+bool resultset::builder::add_binary_row(resultset& r, proto::byte_span p) {
+    bool ok = add_row(r.data_, r.fields_, p, [&](proto::byte_span row, const std::uint8_t* base) {
+        return proto::parse_binary_row(row, r.columns_, base, r.fields_);
+    });
+    if (ok) ++r.row_count_;
+    return ok;
 }
 
 }  // namespace ambisql

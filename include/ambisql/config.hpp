@@ -47,12 +47,16 @@ struct config {
     std::string server_rsa_public_key;  // PEM, for caching_sha2_password without TLS
     std::uint32_t max_packet_size = 1u << 30;  // largest reassembled packet accepted
     std::vector<std::pair<std::string, std::string>> connect_attributes;
+    // Prepared statements kept per connection by execute(sql, ...) (least recently used
+    // are closed on the server); 0 closes each one right after its execution.
+    std::size_t statement_cache_size = 64;
 
     // mysql://user:password@host:port/database?key=value&...
     //   host: name, IPv4, [IPv6], or a percent-encoded unix socket path (%2Ftmp%2Fs.sock)
     //   keys: ssl-mode (disabled|preferred|required|verify-ca|verify-identity), ssl-ca,
     //   ssl-cert, ssl-key, socket, host-address, charset, connect-timeout, read-timeout, write-timeout
-    //   (seconds, decimals allowed), multi-statements (0/1), deprecate-eof (0/1).
+    //   (seconds, decimals allowed), multi-statements (0/1), deprecate-eof (0/1),
+    //   statement-cache-size.
     // Throws ambisql::error (errc::bad_url) on anything it does not understand.
     static config from_url(std::string_view url);
 };

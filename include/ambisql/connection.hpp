@@ -15,6 +15,7 @@
 #include "ambisql/format.hpp"
 #include "ambisql/resultset.hpp"
 #include "ambisql/row.hpp"
+#include "ambisql/statement.hpp"
 
 namespace ambisql {
 
@@ -94,6 +95,45 @@ public:
         return stream_args(sql, a);
     }
     row_stream stream_args(std::string_view sql, std::span<const sql_arg> args);
+
+    // ---- prepared statements (binary protocol: values travel typed, rows come binary)
+    // Through the connection's statement cache (config::statement_cache_size): the first
+    // execution of `sql` prepares it (in the same round trip on MariaDB), later ones reuse
+    // it; the least recently used statements are closed on the server.
+    template <class... Args>
+        requires(!(detail::is_error_code_v<Args> || ...) && !(detail::is_results_v<Args> || ...))
+    results execute(std::string_view sql, const Args&... args) {
+        const sql_arg a[] = {sql_arg(args)..., sql_arg(nullptr)};
+        results r;
+        execute_args(sql, std::span<const sql_arg>(a, sizeof...(Args)), r);
+        return r;
+    }
+    void execute_args(std::string_view sql, std::span<const sql_arg> args, results& out);
+    void execute_args(std::string_view sql, std::span<const sql_arg> args, results& out,
+                      std::error_code& ec) noexcept;
+    template <class... Args>
+    row_stream stream_execute(std::string_view sql, const Args&... args) {
+        const sql_arg a[] = {sql_arg(args)..., sql_arg(nullptr)};
+        return stream_execute_args(sql, std::span<const sql_arg>(a, sizeof...(Args)));
+    }
+    row_stream stream_execute_args(std::string_view sql, std::span<const sql_arg> args);
+
+    // Explicit statements: yours to close (they are not in the cache).
+    statement prepare(std::string_view sql);
+    template <class... Args>
+        requires(!(detail::is_error_code_v<Args> || ...) && !(detail::is_results_v<Args> || ...))
+    results execute(const statement& st, const Args&... args) {
+        const sql_arg a[] = {sql_arg(args)..., sql_arg(nullptr)};
+        results r;
+        execute_args(st, std::span<const sql_arg>(a, sizeof...(Args)), r);
+        return r;
+    }
+    void execute_args(const statement& st, std::span<const sql_arg> args, results& out);
+    void execute_args(const statement& st, std::span<const sql_arg> args, results& out,
+                      std::error_code& ec) noexcept;
+    void close_statement(const statement& st);  // COM_STMT_CLOSE (no round trip)
+    void reset_statement(const statement& st);  // COM_STMT_RESET
+    std::size_t cached_statements() const noexcept;
 
     void ping();
     void ping(std::error_code& ec) noexcept;

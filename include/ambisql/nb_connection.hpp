@@ -22,6 +22,7 @@
 #include "ambisql/error.hpp"
 #include "ambisql/format.hpp"
 #include "ambisql/resultset.hpp"
+#include "ambisql/statement.hpp"
 #include "ambisql/row.hpp"
 #include "ambisql/wait_hook.hpp"
 
@@ -89,6 +90,20 @@ public:
     void start_ping();
     void start_select_db(std::string_view database);
     void start_reset_connection();
+
+    // Prepared statements (see connection::execute): through the statement cache...
+    template <class... Args>
+    void start_execute(std::string_view sql, const Args&... args) {
+        const sql_arg a[] = {sql_arg(args)..., sql_arg(nullptr)};
+        start_execute_args(sql, std::span<const sql_arg>(a, sizeof...(Args)));
+    }
+    void start_execute_args(std::string_view sql, std::span<const sql_arg> args);
+    void start_stream_execute_args(std::string_view sql, std::span<const sql_arg> args);
+    // ...or explicit: start_prepare() then prepared() once done.
+    void start_prepare(std::string_view sql);
+    const statement& prepared() const noexcept;
+    void start_execute_args(const statement& st, std::span<const sql_arg> args);
+    void start_close_statement(const statement& st);
 
     // Moves as many bytes as the socket takes without blocking. Right after sending a
     // request it reports want_read without trying to receive (the response cannot be

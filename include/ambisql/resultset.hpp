@@ -53,7 +53,8 @@ public:
     std::size_t size() const noexcept { return row_count_; }
     bool empty() const noexcept { return row_count_ == 0; }
     row_view operator[](std::size_t i) const noexcept {
-        return row_view(data_.data(), fields_.data() + i * columns_.size(), columns_.data(), columns_.size());
+        return row_view(data_.data(), fields_.data() + i * columns_.size(), columns_.data(), columns_.size(),
+                        binary_);
     }
     row_view at(std::size_t i) const;
 
@@ -94,6 +95,7 @@ private:
     std::vector<detail::field_ref> fields_;
     std::size_t row_count_ = 0;
     ok_info ok_;
+    bool binary_ = false;  // rows in the binary protocol (prepared statements)
 };
 
 // Everything a query returned: one resultset per statement.

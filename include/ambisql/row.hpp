@@ -23,14 +23,14 @@ inline constexpr std::uint32_t null_field = 0xFFFFFFFFu;
 class row_view {
 public:
     row_view() = default;
-    row_view(const std::uint8_t* base, const detail::field_ref* fields, const column* columns,
-             std::size_t n) noexcept
-        : base_(base), fields_(fields), columns_(columns), size_(n) {}
+    row_view(const std::uint8_t* base, const detail::field_ref* fields, const column* columns, std::size_t n,
+             bool binary = false) noexcept
+        : base_(base), fields_(fields), columns_(columns), size_(n), binary_(binary) {}
 
     std::size_t size() const noexcept { return size_; }
     bool is_null(std::size_t i) const noexcept { return fields_[i].length == detail::null_field; }
 
-    // The field decoded to its typed value by the column's type (text protocol).
+    // The field decoded to its typed value by the column's type (text or binary protocol).
     // Throws ambisql::error (protocol kind) when the server's text does not parse.
     value operator[](std::size_t i) const {
         const auto& f = fields_[i];
@@ -56,7 +56,8 @@ public:
     // By column name (first match); throws if there is none.
     value at(std::string_view column_name) const;
 
-    // The field's bytes as sent (text protocol); empty for NULL.
+    // The field's bytes as sent; empty for NULL. In a binary row (prepared statements)
+    // numbers and temporals are in their binary encoding.
     std::string_view raw(std::size_t i) const noexcept {
         const auto& f = fields_[i];
         if (f.length == detail::null_field) return {};
@@ -70,9 +71,12 @@ private:
     const detail::field_ref* fields_ = nullptr;
     const column* columns_ = nullptr;
     std::size_t size_ = 0;
+    bool binary_ = false;  // a binary-protocol row
 };
 
 // Decodes one text-protocol field of column c. Returns false when the text does not parse.
 bool decode_text_field(const column& c, std::string_view text, value& out) noexcept;
+// Decodes one binary-protocol field of column c (as row_view::raw() shows it).
+bool decode_binary_field(const column& c, std::string_view bytes, value& out) noexcept;
 
 }  // namespace ambisql

@@ -230,6 +230,67 @@ row_stream connection::stream_args(std::string_view sql, std::span<const sql_arg
     return row_stream(*this);
 }
 
+void connection::execute_args(std::string_view sql, std::span<const sql_arg> args, results& out) {
+    op_guard g(*impl_);
+    if (!g.ok) detail::throw_in_progress();
+    check(*impl_, impl_->op([&] { return impl_->sess.start_execute(sql, args, &out); }));
+}
+
+void connection::execute_args(std::string_view sql, std::span<const sql_arg> args, results& out,
+                              std::error_code& ec) noexcept {
+    op_guard g(*impl_);
+    if (!g.ok) {
+        ec = errc::operation_in_progress;
+        return;
+    }
+    ec = impl_->op([&] { return impl_->sess.start_execute(sql, args, &out); }) ? std::error_code() : impl_->diag.code;
+}
+
+row_stream connection::stream_execute_args(std::string_view sql, std::span<const sql_arg> args) {
+    op_guard g(*impl_);
+    if (!g.ok) detail::throw_in_progress();
+    check(*impl_, impl_->op([&] { return impl_->sess.start_execute(sql, args, nullptr); }));
+    return row_stream(*this);
+}
+
+statement connection::prepare(std::string_view sql) {
+    op_guard g(*impl_);
+    if (!g.ok) detail::throw_in_progress();
+    statement st;
+    check(*impl_, impl_->op([&] { return impl_->sess.start_prepare(sql, &st); }));
+    return st;
+}
+
+void connection::execute_args(const statement& st, std::span<const sql_arg> args, results& out) {
+    op_guard g(*impl_);
+    if (!g.ok) detail::throw_in_progress();
+    check(*impl_, impl_->op([&] { return impl_->sess.start_execute(st, args, &out); }));
+}
+
+void connection::execute_args(const statement& st, std::span<const sql_arg> args, results& out,
+                              std::error_code& ec) noexcept {
+    op_guard g(*impl_);
+    if (!g.ok) {
+        ec = errc::operation_in_progress;
+        return;
+    }
+    ec = impl_->op([&] { return impl_->sess.start_execute(st, args, &out); }) ? std::error_code() : impl_->diag.code;
+}
+
+void connection::close_statement(const statement& st) {
+    op_guard g(*impl_);
+    if (!g.ok) detail::throw_in_progress();
+    check(*impl_, impl_->op([&] { return impl_->sess.start_close_statement(st.id); }));
+}
+
+void connection::reset_statement(const statement& st) {
+    op_guard g(*impl_);
+    if (!g.ok) detail::throw_in_progress();
+    check(*impl_, impl_->op([&] { return impl_->sess.start_reset_statement(st.id); }));
+}
+
+std::size_t connection::cached_statements() const noexcept { return impl_->sess.cached_statements(); }
+
 void connection::ping() {
     op_guard g(*impl_);
     if (!g.ok) detail::throw_in_progress();

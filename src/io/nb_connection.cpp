@@ -13,6 +13,7 @@ public:
     enum class phase : std::uint8_t { idle, connecting, running };
     phase ph = phase::idle;
     results res;
+    statement prepared;
     clock::time_point connect_deadline = clock::time_point::max();
     clock::time_point wait_deadline = clock::time_point::max();
     bool waiting = false;
@@ -220,6 +221,22 @@ void nb_connection::start_select_db(std::string_view database) {
 }
 void nb_connection::start_reset_connection() {
     impl_->begin([&] { return impl_->sess.start_reset_connection(); });
+}
+void nb_connection::start_execute_args(std::string_view sql, std::span<const sql_arg> args) {
+    impl_->begin([&] { return impl_->sess.start_execute(sql, args, &impl_->res); });
+}
+void nb_connection::start_stream_execute_args(std::string_view sql, std::span<const sql_arg> args) {
+    impl_->begin([&] { return impl_->sess.start_execute(sql, args, nullptr); });
+}
+void nb_connection::start_prepare(std::string_view sql) {
+    impl_->begin([&] { return impl_->sess.start_prepare(sql, &impl_->prepared); });
+}
+const statement& nb_connection::prepared() const noexcept { return impl_->prepared; }
+void nb_connection::start_execute_args(const statement& st, std::span<const sql_arg> args) {
+    impl_->begin([&] { return impl_->sess.start_execute(st, args, &impl_->res); });
+}
+void nb_connection::start_close_statement(const statement& st) {
+    impl_->begin([&] { return impl_->sess.start_close_statement(st.id); });
 }
 
 poll_result nb_connection::poll() { return impl_->poll(); }

@@ -44,6 +44,11 @@ inline constexpr std::uint8_t quit = 0x01;
 inline constexpr std::uint8_t init_db = 0x02;
 inline constexpr std::uint8_t query = 0x03;
 inline constexpr std::uint8_t ping = 0x0E;
+inline constexpr std::uint8_t stmt_prepare = 0x16;
+inline constexpr std::uint8_t stmt_execute = 0x17;
+inline constexpr std::uint8_t stmt_send_long_data = 0x18;
+inline constexpr std::uint8_t stmt_close = 0x19;
+inline constexpr std::uint8_t stmt_reset = 0x1A;
 inline constexpr std::uint8_t reset_connection = 0x1F;
 }  // namespace command
 

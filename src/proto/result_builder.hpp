@@ -12,6 +12,9 @@ struct resultset::builder {
     static void add_column(resultset& r, proto::byte_span payload);
     static bool finish_columns(resultset& r, std::size_t n);
     static bool add_text_row(resultset& r, proto::byte_span payload);
+    static bool add_binary_row(resultset& r, proto::byte_span payload);
+    static void set_binary(resultset& r, bool binary) noexcept { r.binary_ = binary; }
+    static bool binary(const resultset& r) noexcept { return r.binary_; }
     static void set_ok(resultset& r, const ok_info& ok) { r.ok_ = ok; }
     static std::vector<column>& columns(resultset& r) noexcept { return r.columns_; }
 };

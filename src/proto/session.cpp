@@ -1,6 +1,7 @@
 #include "proto/session.hpp"
 
 #include "proto/auth.hpp"
+#include "proto/binary.hpp"
 #include "proto/result_builder.hpp"
 
 namespace ambisql::proto {
@@ -118,6 +119,7 @@ next_action session::resume() {
         case op::query: return step_query();
         case op::simple:
         case op::quit: return step_simple();
+        case op::prepare: return step_prepare();
     }
     return next_action::done;
 }
@@ -135,6 +137,7 @@ next_action session::fail(error_kind kind, errc code, std::string message, bool 
         broken_ = true;
         connected_ = false;
         stream_ = stream_state::idle;
+        deferred_.clear();
     }
     op_ = op::none;
     return next_action::done;
@@ -151,11 +154,17 @@ next_action session::fail_server(byte_span payload, error_kind kind) {
     diag_.server_code = e.code;
     diag_.sqlstate.assign(e.sqlstate);
     if (!fatal && stream_ != stream_state::idle) stream_ = stream_state::idle;
+    if (!fatal && deferred_.kind != error_kind::none) diag_ = std::move(deferred_);  // the first failure counts
+    deferred_.clear();
     return next_action::done;
 }
 
 next_action session::finish() noexcept {
     op_ = op::none;
+    if (deferred_.kind != error_kind::none) {
+        diag_ = std::move(deferred_);
+        deferred_.clear();
+    }
     return next_action::done;
 }
 
@@ -175,11 +184,27 @@ bool session::can_start() {
              "a streamed result is still being read; read or discard it first", true);
         return false;
     }
+    write_pending_closes();
     return true;
+}
+
+// Statements closed (evicted from the cache) go out ahead of the next command: the
+// server does not answer COM_STMT_CLOSE.
+void session::write_pending_closes() {
+    for (std::uint32_t id : pending_closes_) {
+        std::uint8_t seq = 0;
+        std::size_t s = begin_packet(out_);
+        writer w(out_);
+        w.u8(command::stmt_close);
+        w.u32(id);
+        end_packet(out_, s, seq);
+    }
+    pending_closes_.clear();
 }
 
 void session::start_op(op o, st s) {
     diag_.clear();
+    deferred_.clear();
     op_ = o;
     st_ = s;
 }
@@ -218,6 +243,10 @@ bool session::start_connect(const config& cfg, std::string_view host, bool secur
     switched_ = false;
     sha2_key_requested_ = false;
     stream_ = stream_state::idle;
+    cache_.clear();
+    cache_index_.clear();
+    pending_closes_.clear();
+    cache_capacity_ = cfg.statement_cache_size;
     cfg_ = &cfg;
     host_.assign(host);
     secure_transport_ = secure_transport;
@@ -448,17 +477,22 @@ next_action session::step_connect() {
 bool session::start_query(std::string_view sql, results* out) {
     if (!can_start()) return false;
     start_op(op::query, st::first);
+    begin_results(out, false);
+    std::size_t s = out_.size();
+    begin_command(command::query);
+    out_.insert(out_.end(), sql.begin(), sql.end());
+    end_packet(out_, s, seq_);
+    return true;
+}
+
+void session::begin_results(results* out, bool binary) {
     mode_ = out ? mode::buffered : mode::stream;
     out_results_ = out;
     if (out) out->clear();
     stream_ = stream_state::idle;
     batch_rows_ = 0;
     batch_fields_.clear();
-    std::size_t s = out_.size();
-    begin_command(command::query);
-    out_.insert(out_.end(), sql.begin(), sql.end());
-    end_packet(out_, s, seq_);
-    return true;
+    binary_rows_ = binary;
 }
 
 bool session::start_query(std::string_view sql, std::span<const sql_arg> args, results* out) {
@@ -552,6 +586,7 @@ next_action session::step_query() {
                     cur_ = &stream_set_;
                     resultset::builder::reset(stream_set_);
                 }
+                resultset::builder::set_binary(*cur_, binary_rows_);
                 st_ = st::columns;
                 continue;
             }
@@ -619,9 +654,11 @@ next_action session::step_query() {
                     }
                     bool good = true;
                     if (mode_ == mode::buffered) {
-                        good = resultset::builder::add_text_row(*cur_, p);
+                        good = binary_rows_ ? resultset::builder::add_binary_row(*cur_, p)
+                                            : resultset::builder::add_text_row(*cur_, p);
                     } else if (mode_ == mode::stream) {
-                        good = parse_text_row(p, ncols_, reader_.base(), batch_fields_);
+                        good = binary_rows_ ? parse_binary_row(p, stream_set_.columns(), reader_.base(), batch_fields_)
+                                            : parse_text_row(p, ncols_, reader_.base(), batch_fields_);
                         ++batch_rows_;
                     }
                     if (!good) return fail(error_kind::protocol, errc::protocol_error, "malformed row", false);
@@ -661,6 +698,7 @@ next_action session::step_query() {
 bool session::start_simple(std::uint8_t cmd, std::string_view arg) {
     if (!can_start()) return false;
     start_op(op::simple, st::simple_reply);
+    simple_cmd_ = cmd;
     std::size_t s = out_.size();
     begin_command(cmd);
     out_.insert(out_.end(), arg.begin(), arg.end());
@@ -688,6 +726,9 @@ bool session::start_quit() {
 
 void session::close() noexcept {
     op_ = op::none;
+    cache_.clear();
+    cache_index_.clear();
+    pending_closes_.clear();
     connected_ = false;
     stream_ = stream_state::idle;
     out_.clear();
@@ -700,9 +741,10 @@ void session::close() noexcept {
 }
 
 next_action session::step_simple() {
-    if (st_ == st::flush) {
+    if (st_ == st::flush || st_ == st::flush_only) {
         if (output_pending()) return next_action::write;
-        connected_ = false;
+        if (op_ == op::none) return next_action::done;  // TLS failed
+        if (st_ == st::flush) connected_ = false;
         return finish();
     }
     byte_span p;
@@ -713,7 +755,195 @@ next_action session::step_simple() {
     if (p[0] != 0x00 || !parse_ok(p, caps_ & cap::session_track, ok))
         return fail(error_kind::protocol, errc::protocol_error, "expected an OK packet", false);
     status_ = ok.status;
+    if (simple_cmd_ == command::reset_connection) {
+        // The server dropped every prepared statement of the session.
+        cache_.clear();
+        cache_index_.clear();
+        pending_closes_.clear();
+    }
     return finish();
+}
+
+// ---------------------------------------------------------------- prepared statements
+
+bool session::start_prepare(std::string_view sql, statement* out) {
+    if (!can_start()) return false;
+    start_op(op::prepare, st::prep_ok);
+    prep_out_ = out;
+    then_execute_ = exec_pipelined_ = cache_result_ = false;
+    std::size_t s = out_.size();
+    begin_command(command::stmt_prepare);
+    out_.insert(out_.end(), sql.begin(), sql.end());
+    end_packet(out_, s, seq_);
+    return true;
+}
+
+bool session::start_execute(const statement& st, std::span<const sql_arg> args, results* out) {
+    if (!can_start()) return false;
+    if (args.size() != st.params) {
+        fail(error_kind::client, errc::placeholder_mismatch,
+             "the statement has " + std::to_string(st.params) + " parameters, " + std::to_string(args.size()) +
+                 " values given",
+             true);
+        return false;
+    }
+    seq_ = 0;
+    const std::size_t s = begin_packet(out_);
+    if (write_execute(out_, st.id, args)) {
+        out_.resize(s);
+        fail(error_kind::client, errc::bad_value, "an identifier cannot be bound to a statement parameter", true);
+        return false;
+    }
+    end_packet(out_, s, seq_);
+    start_op(op::query, st::first);
+    begin_results(out, true);
+    return true;
+}
+
+bool session::start_execute(std::string_view sql, std::span<const sql_arg> args, results* out) {
+    if (auto it = cache_index_.find(sql); it != cache_index_.end()) {
+        cache_.splice(cache_.begin(), cache_, it->second);  // most recently used
+        return start_execute(it->second->second, args, out);
+    }
+    // Make room first: the victim's close goes out ahead of this prepare, so the server
+    // never holds more statements than the cache.
+    if (cache_capacity_ > 0 && cache_.size() >= cache_capacity_ && op_ == op::none) {
+        pending_closes_.push_back(cache_.back().second.id);
+        cache_index_.erase(cache_.back().first);
+        cache_.pop_back();
+    }
+    if (!can_start()) return false;
+    exec_payload_.clear();
+    if (write_execute(exec_payload_, last_prepared_statement, args)) {
+        fail(error_kind::client, errc::bad_value, "an identifier cannot be bound to a statement parameter", true);
+        return false;
+    }
+    start_op(op::prepare, st::prep_ok);
+    begin_results(out, true);
+    prep_out_ = nullptr;
+    prep_sql_.assign(sql);
+    then_execute_ = cache_result_ = true;
+    // MariaDB executes "the statement just prepared" (id 0xFFFFFFFF): one round trip.
+    exec_pipelined_ = hs_.is_mariadb;
+    std::size_t s = out_.size();
+    begin_command(command::stmt_prepare);
+    out_.insert(out_.end(), sql.begin(), sql.end());
+    end_packet(out_, s, seq_);
+    if (exec_pipelined_) {
+        std::uint8_t seq = 0;
+        s = begin_packet(out_);
+        out_.insert(out_.end(), exec_payload_.begin(), exec_payload_.end());
+        end_packet(out_, s, seq);
+    }
+    return true;
+}
+
+bool session::start_close_statement(std::uint32_t id) {
+    if (!can_start()) return false;
+    start_op(op::simple, st::flush_only);
+    simple_cmd_ = command::stmt_close;
+    pending_closes_.push_back(id);
+    write_pending_closes();
+    return true;
+}
+
+bool session::start_reset_statement(std::uint32_t id) {
+    std::uint8_t le[4] = {static_cast<std::uint8_t>(id), static_cast<std::uint8_t>(id >> 8),
+                          static_cast<std::uint8_t>(id >> 16), static_cast<std::uint8_t>(id >> 24)};
+    return start_simple(command::stmt_reset, std::string_view(reinterpret_cast<const char*>(le), 4));
+}
+
+void session::cache_insert(std::string_view sql, const statement& st) {
+    if (cache_capacity_ == 0) {
+        pending_closes_.push_back(st.id);  // used once
+        return;
+    }
+    cache_.emplace_front(std::string(sql), st);
+    cache_index_[cache_.front().first] = cache_.begin();
+    while (cache_.size() > cache_capacity_) {
+        auto& victim = cache_.back();
+        pending_closes_.push_back(victim.second.id);
+        cache_index_.erase(victim.first);
+        cache_.pop_back();
+    }
+}
+
+next_action session::step_prepare() {
+    for (;;) {
+        byte_span p;
+        switch (st_) {
+            case st::prep_ok: {
+                if (!take(p)) return op_ == op::none ? next_action::done : wait_input();
+                if (p.empty()) return fail(error_kind::protocol, errc::protocol_error, "empty response packet", false);
+                if (p[0] == 0xFF) {
+                    if (!exec_pipelined_) return fail_server(p);
+                    // The execute sent behind it fails as well: read its answer, then
+                    // report this failure.
+                    fail_server(p);
+                    if (!connected()) return next_action::done;
+                    deferred_ = diag_;
+                    diag_.clear();
+                    op_ = op::query;
+                    st_ = st::first;
+                    mode_ = mode::discard;
+                    seq_ = 1;
+                    return step_query();
+                }
+                prepare_ok ok;
+                if (!parse_prepare_ok(p, ok))
+                    return fail(error_kind::protocol, errc::protocol_error, "malformed prepare response", false);
+                prep_ = statement{ok.statement_id, ok.params, ok.columns};
+                prep_defs_left_ = ok.params;
+                st_ = st::prep_params;
+                continue;
+            }
+            case st::prep_params:
+            case st::prep_columns: {
+                while (prep_defs_left_ > 0) {  // the definitions come again with each execute
+                    if (!take(p)) return op_ == op::none ? next_action::done : wait_input();
+                    --prep_defs_left_;
+                }
+                const bool params = st_ == st::prep_params;
+                if ((params ? prep_.params : prep_.columns) > 0 && !(caps_ & cap::deprecate_eof)) {
+                    st_ = params ? st::prep_params_eof : st::prep_columns_eof;
+                    continue;
+                }
+                if (!params) return prepared();
+                prep_defs_left_ = prep_.columns;
+                st_ = st::prep_columns;
+                continue;
+            }
+            case st::prep_params_eof:
+            case st::prep_columns_eof: {
+                if (!take(p)) return op_ == op::none ? next_action::done : wait_input();
+                if (!is_eof_packet(p))
+                    return fail(error_kind::protocol, errc::protocol_error, "expected EOF after definitions", false);
+                if (st_ == st::prep_columns_eof) return prepared();
+                prep_defs_left_ = prep_.columns;
+                st_ = st::prep_columns;
+                continue;
+            }
+            default: return fail(error_kind::protocol, errc::protocol_error, "bad prepare state", false);
+        }
+    }
+}
+
+next_action session::prepared() {
+    if (prep_out_) *prep_out_ = prep_;
+    if (cache_result_) cache_insert(prep_sql_, prep_);
+    if (!then_execute_) return finish();
+    if (exec_pipelined_) {
+        seq_ = 1;  // the execute's response follows, numbered from its own request
+    } else {
+        for (int i = 0; i < 4; ++i) exec_payload_[1 + i] = static_cast<std::uint8_t>(prep_.id >> (8 * i));
+        seq_ = 0;
+        std::size_t s = begin_packet(out_);
+        out_.insert(out_.end(), exec_payload_.begin(), exec_payload_.end());
+        end_packet(out_, s, seq_);
+    }
+    op_ = op::query;
+    st_ = st::first;
+    return step_query();
 }
 
 }  // namespace ambisql::proto

@@ -7,7 +7,9 @@
 // on_read(). Nothing here touches a socket, a clock or a thread.
 #include <cstddef>
 #include <cstdint>
+#include <list>
 #include <span>
+#include <unordered_map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,6 +18,7 @@
 #include "ambisql/error.hpp"
 #include "ambisql/format.hpp"
 #include "ambisql/resultset.hpp"
+#include "ambisql/statement.hpp"
 #include "proto/framing.hpp"
 #include "proto/packets.hpp"
 #include "proto/tls.hpp"
@@ -55,6 +58,17 @@ public:
     bool start_init_db(std::string_view db);
     bool start_reset_connection();
     bool start_quit();
+
+    // ---- prepared statements (binary protocol)
+    bool start_prepare(std::string_view sql, statement* out);
+    // out as for start_query (nullptr: stream the binary rows).
+    bool start_execute(const statement& st, std::span<const sql_arg> args, results* out);
+    // Through the statement cache: a cached statement is executed at once; otherwise it is
+    // prepared and executed in the same round trip on MariaDB (two elsewhere) and cached.
+    bool start_execute(std::string_view sql, std::span<const sql_arg> args, results* out);
+    bool start_close_statement(std::uint32_t id);  // no response; done once sent
+    bool start_reset_statement(std::uint32_t id);
+    std::size_t cached_statements() const noexcept { return cache_index_.size(); }
     // Abandons whatever is in flight: the connection is closed.
     void close() noexcept;
 
@@ -77,7 +91,7 @@ public:
     std::size_t batch_size() const noexcept { return batch_rows_; }
     row_view batch_row(std::size_t i) const noexcept {
         std::size_t n = stream_set_.column_count();
-        return row_view(reader_.base(), batch_fields_.data() + i * n, stream_set_.columns().data(), n);
+        return row_view(reader_.base(), batch_fields_.data() + i * n, stream_set_.columns().data(), n, binary_rows_);
     }
 
     // ---- connection facts
@@ -93,7 +107,7 @@ public:
     }
 
 private:
-    enum class op : std::uint8_t { none, connect, query, simple, quit };
+    enum class op : std::uint8_t { none, connect, query, simple, quit, prepare };
     enum class mode : std::uint8_t { buffered, stream, discard };
     enum class st : std::uint8_t {
         // connect
@@ -101,7 +115,9 @@ private:
         // query
         first, columns, columns_eof, rows, infile_ack,
         // simple
-        simple_reply, flush,
+        simple_reply, flush, flush_only,
+        // prepare
+        prep_ok, prep_params, prep_params_eof, prep_columns, prep_columns_eof,
     };
 
     next_action fail(error_kind kind, errc code, std::string message, bool usable);
@@ -121,6 +137,11 @@ private:
     next_action step_connect();
     next_action step_query();
     next_action step_simple();
+    next_action step_prepare();
+    next_action prepared();
+    void begin_results(results* out, bool binary);
+    void write_pending_closes();
+    void cache_insert(std::string_view sql, const statement& st);
     next_action send_handshake_response();
     bool auth_response(std::string_view plugin, std::string_view data, std::string& out, errc& err,
                        std::string& why);
@@ -171,6 +192,24 @@ private:
     std::vector<detail::field_ref> batch_fields_;
     std::size_t batch_rows_ = 0;
     std::string sql_scratch_;
+    bool binary_rows_ = false;  // the rows being read are binary-protocol rows
+    std::uint8_t simple_cmd_ = 0;
+
+    // prepared statements
+    statement* prep_out_ = nullptr;  // where start_prepare reports the statement
+    statement prep_;
+    std::size_t prep_defs_left_ = 0;
+    bool then_execute_ = false;      // an execute follows the prepare in this operation
+    bool exec_pipelined_ = false;    // ... already sent with id 0xFFFFFFFF (MariaDB)
+    bool cache_result_ = false;      // put the prepared statement into the cache
+    std::vector<std::uint8_t> exec_payload_;  // the execute to send once the id is known
+    std::string prep_sql_;
+    diagnostics deferred_;           // a failure to report once the pipeline is read
+    std::vector<std::uint32_t> pending_closes_;  // sent ahead of the next command
+    // LRU statement cache: most recent at the front.
+    std::list<std::pair<std::string, statement>> cache_;
+    std::unordered_map<std::string_view, std::list<std::pair<std::string, statement>>::iterator> cache_index_;
+    std::size_t cache_capacity_ = 64;
 };
 
 }  // namespace ambisql::proto

@@ -218,12 +218,16 @@ bool decode_text_field(const column& c, std::string_view s, value& out) noexcept
 value row_view::decode_at(std::size_t i) const {
     value v;
     const column& c = columns_[i];
-    if (!decode_text_field(c, raw(i), v)) {
+    if (!(binary_ ? decode_binary_field(c, raw(i), v) : decode_text_field(c, raw(i), v))) {
         diagnostics d;
         d.kind = error_kind::protocol;
         d.code = errc::protocol_error;
-        d.message = "cannot decode column '" + std::string(c.name) + "' (type " +
-                    std::to_string(static_cast<int>(c.type)) + ") from '" + std::string(raw(i).substr(0, 64)) + "'";
+        d.message = "cannot decode column '";
+        d.message.append(c.name).append("' (type ").append(std::to_string(static_cast<int>(c.type))).append(") from ");
+        if (binary_)
+            d.message.append(std::to_string(raw(i).size())).append(" bytes of a binary row");
+        else
+            d.message.append("'").append(raw(i).substr(0, 64)).append("'");
         throw error(std::move(d));
     }
     return v;

@@ -272,3 +272,23 @@ TEST(Async, AConnectionKilledWhileIdleFailsItsNextQueryWithoutHanging) {
         });
     }
 }
+
+TEST(Async, PreparedStatementsFromCoroutines) {
+    std::vector<std::string> got(50);
+    run_coroutines(50, [&](asio::io_context& io, std::size_t i) -> asio::awaitable<void> {
+        async_connection c(io.get_executor(), unix_config());
+        co_await c.async_connect(asio::use_awaitable);
+        for (int k = 0; k < 20; ++k) {
+            std::string tag = "c" + std::to_string(i) + "-" + std::to_string(k);  // dies before the op ends
+            auto op = c.async_execute_with(asio::deferred, "SELECT CONCAT(?, ?)", tag, k);
+            tag.assign(tag.size(), '#');
+            co_await std::move(op)(asio::use_awaitable);
+            got[i] = c.result().row(0)[0].get_text();
+        }
+        co_await c.async_prepare("SELECT ? - 1", asio::use_awaitable);
+        co_await c.async_execute_statement_with(asio::use_awaitable, c.prepared(), 43);
+        if (c.result().row(0)[0].get_int() != 42) got[i] = "wrong";
+        co_await c.async_close_statement(c.prepared(), asio::use_awaitable);
+    });
+    for (std::size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], "c" + std::to_string(i) + "-1919") << i;
+}

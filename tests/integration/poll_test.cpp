@@ -218,3 +218,39 @@ TEST(Poll, ConnectFailuresAreReportedByPoll) {
     EXPECT_EQ(c.error().kind, error_kind::network);
     EXPECT_EQ(c.error().code, make_error_code(errc::connect_failed));
 }
+
+TEST(Poll, PreparedStatementsOnAnEpollLoop) {
+    std::vector<nb_connection> conns;
+    for (int i = 0; i < 20; ++i) conns.emplace_back(i % 2 ? tcp_config() : unix_config());
+    std::vector<int> step(conns.size(), 0);
+    std::vector<std::int64_t> sum(conns.size(), 0);
+    std::size_t failures = 0;
+    run_epoll(conns, [&](std::size_t i) {
+        auto& c = conns[i];
+        if (!c.ok()) {
+            ++failures;
+            return false;
+        }
+        int s = step[i]++;
+        if (s >= 2 && s <= 50) sum[i] += c.result().row(0)[0].get_int();
+        if (s == 0) {
+            c.start_connect();
+        } else if (s < 50) {
+            c.start_execute("SELECT ? + SLEEP(0.001) * 0", static_cast<std::int64_t>(i * 1000 + s));
+        } else if (s == 50) {
+            c.start_prepare("SELECT ? * 2");
+        } else if (s == 51) {
+            c.start_execute_args(c.prepared(), std::vector<sql_arg>{sql_arg(21)});
+        } else {
+            EXPECT_EQ(c.result().row(0)[0].get_int(), 42);
+            return false;
+        }
+        return true;
+    });
+    EXPECT_EQ(failures, 0u);
+    for (std::size_t i = 0; i < conns.size(); ++i) {
+        std::int64_t expect = 0;
+        for (int s = 1; s < 50; ++s) expect += static_cast<std::int64_t>(i * 1000 + s);
+        EXPECT_EQ(sum[i], expect) << i;
+    }
+}

@@ -1,0 +1,40 @@
+#pragma once
+// The binary protocol of prepared statements: COM_STMT_PREPARE's response, the
+// COM_STMT_EXECUTE request, and binary result rows.
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "ambisql/error.hpp"
+#include "ambisql/format.hpp"
+#include "ambisql/row.hpp"
+#include "ambisql/value.hpp"
+#include "proto/wire.hpp"
+
+namespace ambisql::proto {
+
+// The statement id MariaDB accepts for "the statement this pipeline just prepared".
+inline constexpr std::uint32_t last_prepared_statement = 0xFFFFFFFFu;
+
+struct prepare_ok {
+    std::uint32_t statement_id = 0;
+    std::uint16_t columns = 0;
+    std::uint16_t params = 0;
+    std::uint16_t warnings = 0;
+};
+// The first packet of a successful COM_STMT_PREPARE response (header 0x00).
+bool parse_prepare_ok(byte_span payload, prepare_ok& out) noexcept;
+
+// Appends a whole COM_STMT_EXECUTE payload (command byte included) binding args by
+// their own types. Fails (nothing usable appended) for an argument that cannot be bound.
+std::error_code write_execute(std::vector<std::uint8_t>& out, std::uint32_t statement_id,
+                              std::span<const sql_arg> args);
+
+// Splits a binary row (header 0x00, NULL bitmap at bit offset 2, then the non-NULL
+// values) into field references relative to base. A fixed-size value's bytes are its
+// little-endian encoding; a temporal's are the bytes after its length byte; strings,
+// DECIMAL and BIT are their bytes after the length-encoded length.
+bool parse_binary_row(byte_span payload, std::span<const column> columns, const std::uint8_t* base,
+                      std::vector<detail::field_ref>& out);
+
+}  // namespace ambisql::proto

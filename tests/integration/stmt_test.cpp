@@ -1,0 +1,250 @@
+// Prepared statements: the binary protocol, the statement cache, and the one-round-trip
+// prepare + execute of MariaDB.
+#include <cmath>
+#include <fstream>
+
+#include "common.hpp"
+
+using namespace ambisql;
+using namespace ambisql::test;
+
+namespace {
+
+std::vector<std::string> expressions() {
+    std::ifstream in(AMBISQL_TEST_DATA_DIR "/expressions.txt");
+    std::vector<std::string> out;
+    for (std::string line; std::getline(in, line);)
+        if (!line.empty() && line[0] != '#') out.push_back(line);
+    return out;
+}
+
+// `text` from the text protocol, `bin` from the binary one. The server renders FLOAT in
+// text with 6 significant digits, and FLOAT/DOUBLE of fixed scale (decimals < 31) with
+// that many decimals; everything else must match exactly.
+bool same(const column& c, const value& text, const value& bin) {
+    if (text.kind() == value_kind::float32 && bin.kind() == value_kind::float32)
+        return std::fabs(text.get_float() - bin.get_float()) <= 1e-5 * std::fabs(bin.get_float());
+    if (text.kind() == value_kind::float64 && bin.kind() == value_kind::float64 && c.decimals < 31)
+        return std::fabs(text.get_double() - bin.get_double()) <= 0.5000001 * std::pow(10.0, -c.decimals);
+    return text == bin;
+}
+
+// Prepared statements this connection holds on the server (performance schema).
+std::int64_t server_statements(connection& probe, std::uint32_t id) {
+    return probe
+        .query("SELECT COUNT(*) FROM performance_schema.prepared_statements_instances p JOIN "
+               "performance_schema.threads t ON p.OWNER_THREAD_ID = t.THREAD_ID WHERE t.PROCESSLIST_ID = ?",
+               id)
+        .row(0)[0]
+        .as<std::int64_t>();
+}
+
+}  // namespace
+
+TEST(Statements, EveryCorpusExpressionDecodesTheSameInTextAndBinary) {
+    connection c(unix_config());
+    auto corpus = expressions();
+    ASSERT_GE(corpus.size(), 300u);
+    for (const auto& e : corpus) {
+        const std::string sql = "SELECT " + e;
+        results text = c.query(sql);
+        results bin = c.execute(sql);
+        ASSERT_EQ(bin.row_count(), 1u) << sql;
+        ASSERT_EQ(bin.columns().size(), text.columns().size()) << sql;
+        for (std::size_t i = 0; i < text.columns().size(); ++i) {
+            value t = text.row(0)[i], b = bin.row(0)[i];
+            EXPECT_EQ(text.columns()[i].type, bin.columns()[i].type) << sql;
+            EXPECT_TRUE(same(text.columns()[i], t, b)) << sql << "\n  text:   " << to_string(t.kind()) << " " << t.to_string()
+                                    << "\n  binary: " << to_string(b.kind()) << " " << b.to_string();
+        }
+    }
+}
+
+TEST(Statements, EveryColumnTypeOfATableInBinary) {
+    connection c(tcp_config());
+    std::string t = unique_table("stmt_types");
+    c.query("CREATE TEMPORARY TABLE " + t +
+            " (ti TINYINT, tu TINYINT UNSIGNED, si SMALLINT, mi MEDIUMINT, mu MEDIUMINT UNSIGNED, i INT, "
+            "iu INT UNSIGNED, bi BIGINT, bu BIGINT UNSIGNED, y YEAR, b BIT(64), fl FLOAT, db DOUBLE, "
+            "d DECIMAL(65,30), dt DATE, ts TIMESTAMP(6) NULL, dtm DATETIME(6), tm TIME(6), ch CHAR(5), vc VARCHAR(20), "
+            "bn BINARY(3), vb VARBINARY(10), tx TEXT, bl BLOB, e ENUM('x','y'), st SET('p','q'), j JSON)");
+    c.query("INSERT INTO " + t +
+            " VALUES (-128, 255, -32768, -8388608, 16777215, -2147483648, 4294967295, -9223372036854775808, "
+            "18446744073709551615, 2155, b'1111111111111111111111111111111111111111111111111111111111111111', "
+            "-3.5, 1.7976931348623157e308, '-12345678901234567890123456789012345.123456789012345678901234567890', "
+            "'0000-00-00', '2038-01-19 03:14:07.999999', '9999-12-31 23:59:59.999999', '-838:59:59.000000', 'ab', "
+            "'it''s', X'000102', X'FF00', 'text', X'DEADBEEF', 'y', 'p,q', '{\"k\": [1, 2]}'),"
+            "(127, 0, 32767, 8388607, 0, 2147483647, 0, 9223372036854775807, 0, 1901, b'0', 0, 0, 0, "
+            "'2024-02-29', NULL, '1000-01-01 00:00:00', '00:00:00.000001', '', '', X'', X'', '', X'', 'x', '', "
+            "'[]'),"
+            "(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
+            "NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)");
+    results text = c.query("SELECT * FROM " + t);
+    results bin = c.execute("SELECT * FROM " + t);
+    ASSERT_EQ(bin.row_count(), 3u);
+    for (std::size_t r = 0; r < 3; ++r)
+        for (std::size_t i = 0; i < text.columns().size(); ++i)
+            EXPECT_TRUE(same(text.columns()[i], text.row(r)[i], bin.row(r)[i]))
+                << "row " << r << " column " << text.columns()[i].name << ": text " << text.row(r)[i].to_string()
+                << " binary " << bin.row(r)[i].to_string();
+    EXPECT_EQ(bin.row(0).at("bu").get_uint(), UINT64_MAX);
+    EXPECT_EQ(bin.row(0).at("tm").get_time(), (sql_time{true, 838, 59, 59, 0}));
+    EXPECT_EQ(bin.row(0).at("dt").get_date(), (date{0, 0, 0}));
+    EXPECT_EQ(bin.row(0).at("bl").kind(), value_kind::blob);
+    for (std::size_t i = 0; i < bin.columns().size(); ++i) EXPECT_TRUE(bin.row(2)[i].is_null()) << i;
+}
+
+TEST(Statements, ParametersOfEveryTypeRoundTrip) {
+    connection c(unix_config());
+    const std::string big(1 << 20, 'q');
+    const std::uint8_t raw[] = {0, 1, 0x27, 0x5C, 0xFF};
+    results r = c.execute("SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?", std::int64_t(INT64_MIN), std::uint64_t(UINT64_MAX),
+                          2.5, "it's \\ \"quoted\"", bytes{std::as_bytes(std::span(raw))}, date{2024, 2, 29},
+                          datetime{1999, 12, 31, 23, 59, 59, 999999}, sql_time{true, 100, 2, 3, 4}, nullptr, true,
+                          std::string_view(big), -7);
+    auto row = r.row(0);
+    EXPECT_EQ(row[0].get_int(), INT64_MIN);
+    EXPECT_EQ(row[1].get_uint(), UINT64_MAX);
+    EXPECT_EQ(row[2].get_double(), 2.5);
+    EXPECT_EQ(row[3].get_text(), "it's \\ \"quoted\"");
+    EXPECT_EQ(row[4].get_text(), std::string_view(reinterpret_cast<const char*>(raw), sizeof raw));
+    EXPECT_EQ(row[5].to_string(), "2024-02-29");
+    EXPECT_EQ(row[6].get_datetime(), (datetime{1999, 12, 31, 23, 59, 59, 999999}));
+    EXPECT_EQ(row[7].get_time(), (sql_time{true, 100, 2, 3, 4}));
+    EXPECT_TRUE(row[8].is_null());
+    EXPECT_EQ(row[9].get_int(), 1);
+    EXPECT_EQ(row[10].get_text().size(), big.size());
+    EXPECT_EQ(row[11].get_int(), -7);
+}
+
+TEST(Statements, ExplicitPrepareExecuteResetClose) {
+    connection c(tcp_config());
+    std::string t = unique_table("stmt_explicit");
+    c.query("CREATE TEMPORARY TABLE " + t + " (id INT PRIMARY KEY, v VARCHAR(10))");
+    statement ins = c.prepare("INSERT INTO " + t + " VALUES (?, ?)");
+    EXPECT_TRUE(ins.valid());
+    EXPECT_EQ(ins.params, 2);
+    EXPECT_EQ(ins.columns, 0);
+    for (int i = 0; i < 10; ++i) EXPECT_EQ(c.execute(ins, i, "v" + std::to_string(i)).affected_rows(), 1u);
+    statement sel = c.prepare("SELECT v FROM " + t + " WHERE id = ?");
+    EXPECT_EQ(sel.columns, 1);
+    EXPECT_EQ(c.execute(sel, 7).row(0)[0].get_text(), "v7");
+    EXPECT_EQ(c.execute(sel, 70).row_count(), 0u);
+    // Misuse is reported and changes nothing.
+    try {
+        c.execute(sel, 1, 2);
+        ADD_FAILURE() << "a wrong parameter count was accepted";
+    } catch (const error& e) {
+        EXPECT_EQ(e.code(), make_error_code(errc::placeholder_mismatch));
+        EXPECT_TRUE(e.connection_usable());
+    }
+    try {
+        c.execute(ins, 1, "dup");
+        ADD_FAILURE() << "a duplicate key was accepted";
+    } catch (const error& e) {
+        EXPECT_EQ(e.server_code(), 1062);
+    }
+    c.reset_statement(sel);
+    EXPECT_EQ(c.execute(sel, 3).row(0)[0].get_text(), "v3");
+    std::uint32_t id = c.connection_id();
+    connection probe(tcp_config());
+    EXPECT_EQ(server_statements(probe, id), 2);
+    c.close_statement(ins);
+    c.close_statement(sel);
+    EXPECT_EQ(server_statements(probe, id), 0);
+    try {
+        c.execute(sel, 3);
+        ADD_FAILURE() << "a closed statement executed";
+    } catch (const error& e) {
+        EXPECT_EQ(e.server_code(), 1243);  // unknown prepared statement handler
+    }
+    EXPECT_EQ(c.query("SELECT 1").row(0)[0].get_int(), 1);
+}
+
+TEST(Statements, TenThousandExecutesThroughACacheOf64NeverExceedIt) {
+    config cfg = unix_config();
+    cfg.statement_cache_size = 64;
+    connection c(cfg);
+    connection probe(unix_config());
+    const std::uint32_t id = c.connection_id();
+    std::int64_t worst = 0;
+    for (int i = 0; i < 10000; ++i) {
+        const int k = (i * 7919) % 100;  // 100 distinct statements, in a scattered order
+        auto r = c.execute("SELECT ? + " + std::to_string(k), i);
+        ASSERT_EQ(r.row(0)[0].get_int(), i + k);
+        if (i % 1000 == 999) worst = std::max(worst, server_statements(probe, id));
+    }
+    EXPECT_EQ(c.cached_statements(), 64u);
+    EXPECT_LE(worst, 64);
+    EXPECT_GE(worst, 63);  // the cache is used, not bypassed
+    EXPECT_LE(server_statements(probe, id), 64);
+}
+
+TEST(Statements, AFailedPrepareInTheSameRoundTripLeavesTheConnectionInStep) {
+    connection c(unix_config());
+    for (int i = 0; i < 3; ++i) {
+        try {
+            c.execute("SELEC ?", 1);
+            ADD_FAILURE() << "a syntax error was accepted";
+        } catch (const error& e) {
+            EXPECT_EQ(e.server_code(), 1064) << e.what();
+            EXPECT_TRUE(e.connection_usable());
+        }
+        EXPECT_EQ(c.execute("SELECT ? * 2", 21).row(0)[0].get_int(), 42);
+    }
+    EXPECT_EQ(c.cached_statements(), 1u);
+    try {  // a statement that prepares but fails when it runs
+        c.execute("SELECT * FROM no_such_table_stmt WHERE a = ?", 1);
+        ADD_FAILURE();
+    } catch (const error& e) {
+        EXPECT_EQ(e.server_code(), 1146);
+    }
+    EXPECT_EQ(c.query("SELECT 5").row(0)[0].get_int(), 5);
+}
+
+TEST(Statements, ResetConnectionClearsTheCache) {
+    connection c(unix_config());
+    connection probe(unix_config());
+    c.execute("SELECT ?", 1);
+    c.execute("SELECT ?, ?", 1, 2);
+    EXPECT_EQ(c.cached_statements(), 2u);
+    c.reset_connection();
+    EXPECT_EQ(c.cached_statements(), 0u);
+    EXPECT_EQ(server_statements(probe, c.connection_id()), 0);
+    EXPECT_EQ(c.execute("SELECT ?", 9).row(0)[0].get_int(), 9);
+}
+
+TEST(Statements, CacheSizeZeroClosesEachStatementAfterUse) {
+    config cfg = unix_config();
+    cfg.statement_cache_size = 0;
+    connection c(cfg);
+    connection probe(unix_config());
+    for (int i = 0; i < 20; ++i) EXPECT_EQ(c.execute("SELECT ?", i).row(0)[0].get_int(), i);
+    c.ping();  // carries the last pending close
+    EXPECT_EQ(c.cached_statements(), 0u);
+    EXPECT_EQ(server_statements(probe, c.connection_id()), 0);
+}
+
+TEST(Statements, StoredProcedureResultsAndStreaming) {
+    connection c(tcp_config());
+    std::string p = unique_table("stmt_proc");
+    c.query("CREATE PROCEDURE " + p + "(IN n INT) BEGIN SELECT n AS a; SELECT n + 1 AS b, 'x' AS c; END");
+    results r = c.execute("CALL " + p + "(?)", 41);
+    c.query("DROP PROCEDURE " + p);
+    ASSERT_GE(r.size(), 3u);  // two resultsets and the CALL's own status
+    EXPECT_EQ(r[0].at(0)[0].get_int(), 41);
+    EXPECT_EQ(r[1].at(0)[0].get_int(), 42);
+    EXPECT_EQ(r[1].at(0)[1].get_text(), "x");
+
+    auto s = c.stream_execute("SELECT seq, CAST(seq AS DOUBLE) / 2, CONCAT('r', seq) FROM seq_1_to_50000 WHERE seq > ?", 0);
+    row_view row;
+    std::int64_t n = 0, sum = 0;
+    while (s.next(row)) {
+        ++n;
+        sum += row[0].get_int();
+        ASSERT_EQ(row[1].get_double(), row[0].get_int() / 2.0);
+    }
+    EXPECT_EQ(n, 50000);
+    EXPECT_EQ(sum, 50000LL * 50001 / 2);
+    EXPECT_EQ(c.execute("SELECT ?", "after").row(0)[0].get_text(), "after");
+}

@@ -1,0 +1,260 @@
+// The binary protocol from byte vectors: execute requests, binary rows and their values,
+// and the prepare/execute exchanges of the session.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <deque>
+
+#include "proto/binary.hpp"
+#include "scripted.hpp"
+
+using namespace ambisql;
+using namespace ambisql::proto;
+using namespace ambisql::test;
+
+namespace {
+
+column col(column_type t, bool uns = false, std::uint16_t charset = 45) {
+    column c;
+    c.type = t;
+    c.flags = uns ? column_flag::unsigned_ : 0;
+    c.charset = charset;
+    return c;
+}
+
+// Decodes the field of a one-column binary row whose value bytes are `v`. The row is
+// kept for the whole test program: text values are views into it.
+value decode_one(const column& c, const bytes_t& v) {
+    static std::deque<bytes_t> rows;
+    const bytes_t& row = rows.emplace_back(cat({{0x00, 0x00}, v}));
+    std::vector<detail::field_ref> f;
+    EXPECT_TRUE(parse_binary_row(row, std::span<const column>(&c, 1), row.data(), f));
+    if (f.size() != 1) return value();
+    value out;
+    EXPECT_TRUE(decode_binary_field(c, std::string_view(reinterpret_cast<const char*>(row.data() + f[0].offset),
+                                                        f[0].length),
+                                    out));
+    return out;
+}
+
+bytes_t le(std::uint64_t v, int n) {
+    bytes_t b;
+    for (int i = 0; i < n; ++i) b.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+    return b;
+}
+
+}  // namespace
+
+TEST(Binary, ExecuteRequestBindsEachTypeWithItsCode) {
+    const std::uint8_t raw[] = {0xAB, 0x00};
+    const sql_arg args[] = {sql_arg(-2), sql_arg(std::uint64_t(7)), sql_arg(nullptr), sql_arg("hi"),
+                            sql_arg(bytes{std::as_bytes(std::span(raw))}), sql_arg(1.0),
+                            sql_arg(date{2024, 2, 29}), sql_arg(datetime{2001, 2, 3, 4, 5, 6, 7}),
+                            sql_arg(sql_time{true, 49, 2, 3, 0})};
+    std::vector<std::uint8_t> out;
+    ASSERT_FALSE(write_execute(out, 0x01020304, args));
+    bytes_t want = {0x17, 4, 3, 2, 1, 0, 1, 0, 0, 0,
+                    0x04, 0x00,  // NULL bitmap: parameter 2
+                    1,           // types follow
+                    8, 0, 8, 0x80, 6, 0, 254, 0, 252, 0, 5, 0, 10, 0, 12, 0, 11, 0};
+    bytes_t values = cat({le(static_cast<std::uint64_t>(-2), 8), le(7, 8), {2, 'h', 'i'}, {2, 0xAB, 0x00},
+                          {0, 0, 0, 0, 0, 0, 0xF0, 0x3F},  // 1.0
+                          {4, 0xE8, 0x07, 2, 29},          // date
+                          {11, 0xD1, 0x07, 2, 3, 4, 5, 6, 7, 0, 0, 0},
+                          {8, 1, 2, 0, 0, 0, 1, 2, 3}});  // -49:02:03 = 2 days 1 h
+    want.insert(want.end(), values.begin(), values.end());
+    EXPECT_EQ(out, want);
+
+    out.clear();
+    const sql_arg bad[] = {sql_arg(identifier{"t"})};
+    EXPECT_TRUE(write_execute(out, 1, bad));
+    out.clear();
+    ASSERT_FALSE(write_execute(out, 9, {}));
+    EXPECT_EQ(out, (bytes_t{0x17, 9, 0, 0, 0, 0, 1, 0, 0, 0}));  // no parameters: no bitmap
+}
+
+TEST(Binary, IntegersBySizeAndSignedness) {
+    EXPECT_EQ(decode_one(col(column_type::tiny), {0x80}).get_int(), -128);
+    EXPECT_EQ(decode_one(col(column_type::tiny, true), {0xFF}).get_uint(), 255u);
+    EXPECT_EQ(decode_one(col(column_type::short_), le(0x8000, 2)).get_int(), -32768);
+    EXPECT_EQ(decode_one(col(column_type::year, true), le(2155, 2)).get_uint(), 2155u);
+    EXPECT_EQ(decode_one(col(column_type::int24), le(static_cast<std::uint32_t>(-8388608), 4)).get_int(), -8388608);
+    EXPECT_EQ(decode_one(col(column_type::long_, true), le(0xFFFFFFFF, 4)).get_uint(), 0xFFFFFFFFu);
+    EXPECT_EQ(decode_one(col(column_type::longlong), le(0x8000000000000000ull, 8)).get_int(), INT64_MIN);
+    EXPECT_EQ(decode_one(col(column_type::longlong, true), le(~0ull, 8)).get_uint(), UINT64_MAX);
+}
+
+TEST(Binary, FloatsDecimalsBitsAndStrings) {
+    float f = -3.5f;
+    double d = 1.7976931348623157e308;
+    bytes_t fb(4), db(8);
+    std::memcpy(fb.data(), &f, 4);
+    std::memcpy(db.data(), &d, 8);
+    EXPECT_EQ(decode_one(col(column_type::float_), fb).get_float(), -3.5f);
+    EXPECT_EQ(decode_one(col(column_type::double_), db).get_double(), d);
+    value dec = decode_one(col(column_type::newdecimal), lenenc_str("-1.50"));
+    EXPECT_EQ(dec.kind(), value_kind::decimal);
+    EXPECT_EQ(dec.get_text(), "-1.50");
+    EXPECT_EQ(decode_one(col(column_type::bit, true, 63), {3, 0x01, 0x02, 0x03}).get_uint(), 0x010203u);
+    value s = decode_one(col(column_type::var_string), lenenc_str("héllo"));
+    EXPECT_EQ(s.kind(), value_kind::string);
+    EXPECT_EQ(s.get_text(), "héllo");
+    EXPECT_EQ(decode_one(col(column_type::blob, false, 63), lenenc_str("b")).kind(), value_kind::blob);
+    std::string big(300, 'z');  // a 0xFC length prefix
+    EXPECT_EQ(decode_one(col(column_type::var_string), lenenc_str(big)).get_text(), big);
+}
+
+TEST(Binary, TemporalsOfEveryLength) {
+    EXPECT_EQ(decode_one(col(column_type::date), {0}).get_date(), (date{0, 0, 0}));  // zero date
+    EXPECT_EQ(decode_one(col(column_type::date), {4, 0xE8, 0x07, 2, 29}).get_date(), (date{2024, 2, 29}));
+    EXPECT_EQ(decode_one(col(column_type::datetime), {4, 0xE8, 0x07, 2, 29}).get_datetime(),
+              (datetime{2024, 2, 29, 0, 0, 0, 0}));
+    EXPECT_EQ(decode_one(col(column_type::timestamp), {7, 0xE8, 0x07, 2, 29, 23, 59, 58}).get_datetime(),
+              (datetime{2024, 2, 29, 23, 59, 58, 0}));
+    EXPECT_EQ(decode_one(col(column_type::datetime), cat({{11, 0x0F, 0x27, 12, 31, 23, 59, 59}, le(999999, 4)}))
+                  .get_datetime(),
+              (datetime{9999, 12, 31, 23, 59, 59, 999999}));
+    EXPECT_EQ(decode_one(col(column_type::time), {0}).get_time(), (sql_time{}));
+    // -838:59:59 = 34 days 22 h
+    EXPECT_EQ(decode_one(col(column_type::time), cat({{8, 1}, le(34, 4), {22, 59, 59}})).get_time(),
+              (sql_time{true, 838, 59, 59, 0}));
+    EXPECT_EQ(decode_one(col(column_type::time), cat({{12, 0}, le(0, 4), {12, 34, 56}, le(789000, 4)})).get_time(),
+              (sql_time{false, 12, 34, 56, 789000}));
+    value bad;
+    EXPECT_FALSE(decode_binary_field(col(column_type::time), std::string_view("\x01\x02\x03", 3), bad));
+    EXPECT_FALSE(decode_binary_field(col(column_type::date), std::string_view("\x01\x02", 2), bad));
+    EXPECT_FALSE(decode_binary_field(col(column_type::longlong), std::string_view("\x01\x02\x03", 3), bad));
+}
+
+TEST(Binary, NullBitmapStartsAtBitTwo) {
+    // 9 columns: the bitmap takes (9 + 9) / 8 = 2 bytes; columns 0 and 7 are NULL.
+    std::vector<column> cols(9, col(column_type::tiny));
+    bytes_t row = {0x00, 0x04, 0x02};  // bit 2 -> column 0, bit 9 -> column 7
+    for (int i = 0; i < 7; ++i) row.push_back(static_cast<std::uint8_t>(i + 1));
+    std::vector<detail::field_ref> f;
+    ASSERT_TRUE(parse_binary_row(row, cols, row.data(), f));
+    ASSERT_EQ(f.size(), 9u);
+    row_view v(row.data(), f.data(), cols.data(), cols.size(), true);
+    EXPECT_TRUE(v[0].is_null());
+    EXPECT_TRUE(v[7].is_null());
+    EXPECT_EQ(v[1].get_int(), 1);
+    EXPECT_EQ(v[6].get_int(), 6);
+    EXPECT_EQ(v[8].get_int(), 7);
+}
+
+TEST(Binary, TruncatedOrOverlongRowsAreRejected) {
+    const column cols[] = {col(column_type::longlong), col(column_type::var_string)};
+    bytes_t good = cat({{0x00, 0x00}, le(5, 8), lenenc_str("abc")});
+    std::vector<detail::field_ref> f;
+    EXPECT_TRUE(parse_binary_row(good, cols, good.data(), f));
+    for (std::size_t n = 0; n < good.size(); ++n) {
+        f.clear();
+        EXPECT_FALSE(parse_binary_row(byte_span(good.data(), n), cols, good.data(), f)) << n;
+    }
+    bytes_t extra = good;
+    extra.push_back(0);
+    EXPECT_FALSE(parse_binary_row(extra, cols, extra.data(), f));
+    bytes_t header = good;
+    header[0] = 0x01;
+    EXPECT_FALSE(parse_binary_row(header, cols, header.data(), f));
+}
+
+namespace {
+bytes_t prepare_ok_payload(std::uint32_t id, std::uint16_t cols, std::uint16_t params) {
+    return cat({{0x00}, le(id, 4), le(cols, 2), le(params, 2), {0}, le(0, 2)});
+}
+}  // namespace
+
+TEST(Binary, MariaDbPreparesAndExecutesInOneRoundTripAndCachesTheStatement) {
+    scripted t;
+    config cfg;
+    cfg.user = "u";
+    cfg.ssl = ssl_mode::disabled;
+    cfg.statement_cache_size = 1;
+    t.connect(cfg);
+    results out;
+    const sql_arg args[] = {sql_arg(5)};
+    ASSERT_TRUE(t.s.start_execute("SELECT ?", args, &out));
+    ASSERT_EQ(t.run(), next_action::read);
+    auto sent = t.take_sent_packets();
+    ASSERT_EQ(sent.size(), 2u) << "PREPARE and EXECUTE go out together";
+    EXPECT_EQ(sent[0], cat({{0x16}, to_bytes("SELECT ?")}));
+    EXPECT_EQ(bytes_t(sent[1].begin(), sent[1].begin() + 5), (bytes_t{0x17, 0xFF, 0xFF, 0xFF, 0xFF}));
+    bytes_t response = cat({packet(1, prepare_ok_payload(7, 1, 1)), packet(2, column_def("?", 8)),
+                            packet(3, column_def("?", 8)),
+                            // the execute's response, numbered from its own request
+                            packet(1, {1}), packet(2, column_def("?", 8)), packet(3, cat({{0, 0}, le(5, 8)})),
+                            packet(4, ok_payload(0, 0, 2, 0xFE))});
+    ASSERT_EQ(t.feed(response, 3), next_action::done);
+    ASSERT_FALSE(t.s.failed()) << t.s.diag().message;
+    EXPECT_EQ(out[0][0][0].get_int(), 5);
+    EXPECT_EQ(t.s.cached_statements(), 1u);
+
+    // Cached: EXECUTE only, with the server's id.
+    ASSERT_TRUE(t.s.start_execute("SELECT ?", args, &out));
+    t.run();
+    sent = t.take_sent_packets();
+    ASSERT_EQ(sent.size(), 1u);
+    EXPECT_EQ(bytes_t(sent[0].begin(), sent[0].begin() + 5), (bytes_t{0x17, 7, 0, 0, 0}));
+    t.feed(cat({packet(1, {1}), packet(2, column_def("?", 8)), packet(3, cat({{0, 0}, le(6, 8)})),
+                packet(4, ok_payload(0, 0, 2, 0xFE))}));
+    EXPECT_EQ(out[0][0][0].get_int(), 6);
+
+    // Another statement evicts it (cache of 1): its close goes out first, then the prepare.
+    ASSERT_TRUE(t.s.start_execute("SELECT ? + 1", args, &out));
+    t.run();
+    sent = t.take_sent_packets();
+    ASSERT_EQ(sent.size(), 3u);
+    EXPECT_EQ(sent[0], (bytes_t{0x19, 7, 0, 0, 0}));
+    EXPECT_EQ(sent[1][0], 0x16);
+    EXPECT_EQ(sent[2][0], 0x17);
+}
+
+TEST(Binary, AFailedPipelinedPrepareReadsTheExecutesErrorAndReportsThePrepares) {
+    scripted t;
+    config cfg;
+    cfg.user = "u";
+    cfg.ssl = ssl_mode::disabled;
+    t.connect(cfg);
+    results out;
+    ASSERT_TRUE(t.s.start_execute("SELEC 1", {}, &out));
+    t.run();
+    t.take_sent_packets();
+    ASSERT_EQ(t.feed(cat({packet(1, err_payload(1064, "42000", "syntax")),
+                          packet(1, err_payload(1243, "HY000", "unknown statement"))})),
+              next_action::done);
+    EXPECT_EQ(t.s.diag().server_code, 1064);
+    EXPECT_TRUE(t.s.connected());
+    EXPECT_EQ(t.s.cached_statements(), 0u);
+    ASSERT_TRUE(t.s.start_ping());  // in step: the next command works
+    t.run();
+    EXPECT_EQ(t.feed(packet(1, ok_payload())), next_action::done);
+    EXPECT_FALSE(t.s.failed());
+}
+
+TEST(Binary, ExplicitPrepareWithEofPacketsReportsTheStatement) {
+    scripted t;
+    config cfg;
+    cfg.user = "u";
+    cfg.ssl = ssl_mode::disabled;
+    t.connect(cfg, 0xF7FEF7FE & ~(1u << 24));  // no DEPRECATE_EOF
+    statement st;
+    ASSERT_TRUE(t.s.start_prepare("SELECT ?, ?", &st));
+    t.run();
+    EXPECT_EQ(t.take_sent_packets()[0], cat({{0x16}, to_bytes("SELECT ?, ?")}));
+    ASSERT_EQ(t.feed(cat({packet(1, prepare_ok_payload(3, 2, 2)), packet(2, column_def("?", 8)),
+                          packet(3, column_def("?", 8)), packet(4, eof_payload()), packet(5, column_def("a", 8)),
+                          packet(6, column_def("b", 8)), packet(7, eof_payload())}),
+                     2),
+              next_action::done);
+    ASSERT_FALSE(t.s.failed()) << t.s.diag().message;
+    EXPECT_EQ(st.id, 3u);
+    EXPECT_EQ(st.params, 2);
+    EXPECT_EQ(st.columns, 2);
+    const sql_arg one[] = {sql_arg(1)};
+    EXPECT_FALSE(t.s.start_execute(st, one, nullptr));  // wrong count: refused before sending
+    EXPECT_EQ(t.s.diag().code, make_error_code(errc::placeholder_mismatch));
+    ASSERT_TRUE(t.s.start_close_statement(st.id));
+    EXPECT_EQ(t.run(), next_action::done);  // nothing to wait for
+    EXPECT_EQ(t.take_sent_packets()[0], (bytes_t{0x19, 3, 0, 0, 0}));
+}
