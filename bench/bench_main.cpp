@@ -1,6 +1,6 @@
 // Side-by-side benchmarks: ambisql against libmariadb (MariaDB Connector/C), same server,
 // same run. Usage: ambisql_bench [--json FILE] [WORKLOAD...]
-//   workloads: point_select scan blob, each also as <name>/tcp (plain names: unix socket)
+//   workloads: point_select stmt_point_select pipeline_point_select scan blob, each also as <name>/tcp (plain names: unix socket)
 // Server from AMBISQL_TEST_URL (TCP) and AMBISQL_TEST_SOCKET.
 #include <mysql.h>
 #include <sys/resource.h>
@@ -181,6 +181,115 @@ void point_select(const std::string& name, bool tcp) {
     mysql_close(m);
 }
 
+// ---------------------------------------------------------------- stmt_point_select
+
+// The same point selects through prepared statements: libmariadb's mysql_stmt API (one
+// statement, parameter and result bound once) against execute() with its statement cache.
+void stmt_point_select(const std::string& name, bool tcp) {
+    auto ids = point_ids();
+    const char* sql = "SELECT c FROM sbtest1 WHERE id = ?";
+    MYSQL* m = ref_connect(tcp);
+    MYSQL_STMT* st = mysql_stmt_init(m);
+    if (mysql_stmt_prepare(st, sql, std::strlen(sql)) != 0) {
+        std::fprintf(stderr, "libmariadb prepare: %s\n", mysql_stmt_error(st));
+        std::exit(1);
+    }
+    int param = 0;
+    MYSQL_BIND pb{};
+    pb.buffer_type = MYSQL_TYPE_LONG;
+    pb.buffer = &param;
+    mysql_stmt_bind_param(st, &pb);
+    char cbuf[256];
+    unsigned long clen = 0;
+    my_bool cnull = 0;
+    MYSQL_BIND rb{};
+    rb.buffer_type = MYSQL_TYPE_STRING;
+    rb.buffer = cbuf;
+    rb.buffer_length = sizeof cbuf;
+    rb.length = &clen;
+    rb.is_null = &cnull;
+    mysql_stmt_bind_result(st, &rb);
+    ambisql::connection c(base_config(tcp));
+    ambisql::results res;
+    run_pair(
+        name, point_queries, "qps", "client_cpu_s_per_query",
+        [&] {
+            std::size_t total = 0;
+            auto t = measure([&] {
+                for (int id : ids) {
+                    param = id;
+                    if (mysql_stmt_execute(st) != 0) {
+                        std::fprintf(stderr, "libmariadb execute: %s\n", mysql_stmt_error(st));
+                        std::exit(1);
+                    }
+                    while (mysql_stmt_fetch(st) == 0) total += clen + 1;
+                    mysql_stmt_free_result(st);
+                }
+            });
+            if (total == 0) std::exit(1);
+            return t;
+        },
+        [&] {
+            std::size_t total = 0;
+            auto t = measure([&] {
+                for (int id : ids) {
+                    const ambisql::sql_arg arg[] = {id};
+                    c.execute_args(sql, arg, res);
+                    for (auto row : res.rows()) total += row[0].as<std::string_view>().size() + 1;
+                }
+            });
+            if (total == 0) std::exit(1);
+            return t;
+        });
+    mysql_stmt_close(st);
+    mysql_close(m);
+}
+
+// ---------------------------------------------------------------- pipeline_point_select
+
+// The point selects of point_select, 64 per pipeline (one write, responses in order),
+// through the statement cache. libmariadb has no pipelining: its figure in this workload
+// is its point_select loop again, for scale.
+void pipeline_point_select(const std::string& name, bool tcp) {
+    auto ids = point_ids();
+    MYSQL* m = ref_connect(tcp);
+    ambisql::connection c(base_config(tcp));
+    ambisql::pipeline p;
+    char sql[128];
+    run_pair(
+        name, point_queries, "qps", "client_cpu_s_per_query",
+        [&] {
+            std::size_t total = 0;
+            auto t = measure([&] {
+                for (int id : ids) {
+                    int n = std::snprintf(sql, sizeof sql, "SELECT c FROM sbtest1 WHERE id = %d", id);
+                    ref_query(m, sql, n);
+                    MYSQL_RES* r = mysql_store_result(m);
+                    while (MYSQL_ROW row = mysql_fetch_row(r)) total += mysql_fetch_lengths(r)[0] + (row[0] != nullptr);
+                    mysql_free_result(r);
+                }
+            });
+            if (total == 0) std::exit(1);
+            return t;
+        },
+        [&] {
+            std::size_t total = 0;
+            auto t = measure([&] {
+                for (std::size_t i = 0; i < ids.size(); i += 64) {
+                    p.clear();
+                    for (std::size_t k = i; k < std::min(ids.size(), i + 64); ++k)
+                        p.execute("SELECT c FROM sbtest1 WHERE id = ?", ids[k]);
+                    c.run(p);
+                    for (std::size_t k = 0; k < p.size(); ++k)
+                        for (auto row : p[k].result().first()) total += row[0].as<std::string_view>().size() + 1;
+                }
+            });
+            if (total == 0) std::exit(1);
+            return t;
+        });
+    mysql_close(m);
+}
+
 // ---------------------------------------------------------------- scan
 
 void scan(const std::string& name, bool tcp) {
@@ -317,9 +426,10 @@ int main(int argc, char** argv) {
         }
     }
     const std::map<std::string, std::function<void(const std::string&, bool)>> workloads = {
-        {"point_select", point_select}, {"scan", scan}, {"blob", blob}};
+        {"point_select", point_select}, {"stmt_point_select", stmt_point_select},
+        {"pipeline_point_select", pipeline_point_select}, {"scan", scan}, {"blob", blob}};
     if (names.empty()) {
-        for (const char* w : {"point_select", "scan", "blob"}) {
+        for (const char* w : {"point_select", "stmt_point_select", "pipeline_point_select", "scan", "blob"}) {
             names.push_back(w);
             names.push_back(std::string(w) + "/tcp");
         }

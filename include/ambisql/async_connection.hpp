@@ -78,7 +78,7 @@ public:
     auto async_execute_with(Token&& token, std::string_view sql, const Args&... args) {
         const sql_arg a[] = {sql_arg(args)..., sql_arg(nullptr)};
         return run(
-            [sql = std::string(sql), own = owned_args(std::span<const sql_arg>(a, sizeof...(Args)))](nb_connection& c) {
+            [sql = std::string(sql), own = detail::owned_args(std::span<const sql_arg>(a, sizeof...(Args)))](nb_connection& c) {
                 c.start_execute_args(sql, own.args);
             },
             op_kind::query, std::forward<Token>(token));
@@ -91,7 +91,7 @@ public:
     auto async_stream_execute_with(Token&& token, std::string_view sql, const Args&... args) {
         const sql_arg a[] = {sql_arg(args)..., sql_arg(nullptr)};
         return run(
-            [sql = std::string(sql), own = owned_args(std::span<const sql_arg>(a, sizeof...(Args)))](nb_connection& c) {
+            [sql = std::string(sql), own = detail::owned_args(std::span<const sql_arg>(a, sizeof...(Args)))](nb_connection& c) {
                 c.start_stream_execute_args(sql, own.args);
             },
             op_kind::query, std::forward<Token>(token));
@@ -107,7 +107,7 @@ public:
     auto async_execute_statement_with(Token&& token, const statement& st, const Args&... args) {
         const sql_arg a[] = {sql_arg(args)..., sql_arg(nullptr)};
         return run(
-            [st, own = owned_args(std::span<const sql_arg>(a, sizeof...(Args)))](nb_connection& c) {
+            [st, own = detail::owned_args(std::span<const sql_arg>(a, sizeof...(Args)))](nb_connection& c) {
                 c.start_execute_args(st, own.args);
             },
             op_kind::query, std::forward<Token>(token));
@@ -115,6 +115,13 @@ public:
     template <class Token>
     auto async_close_statement(const statement& st, Token&& token) {
         return run([st](nb_connection& c) { c.start_close_statement(st); }, op_kind::query,
+                   std::forward<Token>(token));
+    }
+
+    // Every stage of `p` (which must outlive the operation) in one write; see pipeline.hpp.
+    template <class Token>
+    auto async_run(pipeline& p, Token&& token) {
+        return run([pp = &p](nb_connection& c) { c.start_pipeline(*pp); }, op_kind::query,
                    std::forward<Token>(token));
     }
 
@@ -169,28 +176,6 @@ public:
 private:
     enum class op_kind { connect, query };
 
-    // Arguments with their text and bytes copied (the views point into `text`, whose
-    // elements never move: reserved up front, and a moved vector keeps its buffer).
-    struct owned_args {
-        std::vector<std::string> text;
-        std::vector<sql_arg> args;
-        owned_args(const owned_args&) = delete;  // the views would point into the original
-        owned_args(owned_args&&) noexcept = default;
-        explicit owned_args(std::span<const sql_arg> in) {
-            text.reserve(in.size());
-            args.reserve(in.size());
-            for (const sql_arg& a : in) {
-                if (a.type() == sql_arg::kind::text) {
-                    args.emplace_back(std::string_view(text.emplace_back(a.text())));
-                } else if (a.type() == sql_arg::kind::bytes) {
-                    const std::string& b = text.emplace_back(a.text());
-                    args.emplace_back(bytes{std::as_bytes(std::span(b.data(), b.size()))});
-                } else {
-                    args.push_back(a);
-                }
-            }
-        }
-    };
 
     static diagnostics format_diag(std::error_code ec) {
         diagnostics d;

@@ -14,6 +14,7 @@
 #include "ambisql/error.hpp"
 #include "ambisql/format.hpp"
 #include "ambisql/resultset.hpp"
+#include "ambisql/pipeline.hpp"
 #include "ambisql/row.hpp"
 #include "ambisql/statement.hpp"
 
@@ -134,6 +135,11 @@ public:
     void close_statement(const statement& st);  // COM_STMT_CLOSE (no round trip)
     void reset_statement(const statement& st);  // COM_STMT_RESET
     std::size_t cached_statements() const noexcept;
+
+    // Sends every stage of `p` in one write and reads the responses in order; each stage
+    // gets its own result or error (see pipeline.hpp). Throws only when the connection
+    // fails (then the unanswered stages carry that error too).
+    void run(pipeline& p);
 
     void ping();
     void ping(std::error_code& ec) noexcept;

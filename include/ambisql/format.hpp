@@ -6,6 +6,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 #include <system_error>
 #include <type_traits>
 
@@ -99,5 +100,36 @@ std::error_code format_sql(std::string& out, std::string_view sql, std::span<con
 
 // Character sets in which 0x5C can be the second byte of a multibyte character.
 bool is_unsafe_charset(std::string_view charset_name) noexcept;
+
+
+namespace detail {
+// Arguments with their text and bytes copied, for operations that outlive the caller's
+// values. The views point into `text`, whose elements never move (reserved up front; a
+// moved vector keeps its buffer).
+struct owned_args {
+    std::vector<std::string> text;
+    std::vector<sql_arg> args;
+    owned_args() = default;
+    owned_args(const owned_args&) = delete;  // the views would point into the original
+    owned_args& operator=(const owned_args&) = delete;
+    owned_args(owned_args&&) noexcept = default;
+    owned_args& operator=(owned_args&&) noexcept = default;
+    explicit owned_args(std::span<const sql_arg> in) {
+        text.reserve(in.size());
+        args.reserve(in.size());
+        for (const sql_arg& a : in) {
+            if (a.type() == sql_arg::kind::text || a.type() == sql_arg::kind::identifier) {
+                const std::string& t = text.emplace_back(a.text());
+                args.push_back(a.type() == sql_arg::kind::text ? sql_arg(std::string_view(t)) : sql_arg(identifier{t}));
+            } else if (a.type() == sql_arg::kind::bytes) {
+                const std::string& b = text.emplace_back(a.text());
+                args.emplace_back(bytes{std::as_bytes(std::span(b.data(), b.size()))});
+            } else {
+                args.push_back(a);
+            }
+        }
+    }
+};
+}  // namespace detail
 
 }  // namespace ambisql

@@ -21,6 +21,7 @@
 #include "ambisql/config.hpp"
 #include "ambisql/error.hpp"
 #include "ambisql/format.hpp"
+#include "ambisql/pipeline.hpp"
 #include "ambisql/resultset.hpp"
 #include "ambisql/statement.hpp"
 #include "ambisql/row.hpp"
@@ -104,6 +105,8 @@ public:
     const statement& prepared() const noexcept;
     void start_execute_args(const statement& st, std::span<const sql_arg> args);
     void start_close_statement(const statement& st);
+    // Every stage of `p` (which must outlive the operation) in one write; see pipeline.hpp.
+    void start_pipeline(pipeline& p);
 
     // Moves as many bytes as the socket takes without blocking. Right after sending a
     // request it reports want_read without trying to receive (the response cannot be

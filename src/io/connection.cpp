@@ -291,6 +291,12 @@ void connection::reset_statement(const statement& st) {
 
 std::size_t connection::cached_statements() const noexcept { return impl_->sess.cached_statements(); }
 
+void connection::run(pipeline& p) {
+    op_guard g(*impl_);
+    if (!g.ok) detail::throw_in_progress();
+    check(*impl_, impl_->op([&] { return impl_->sess.start_pipeline(p); }));
+}
+
 void connection::ping() {
     op_guard g(*impl_);
     if (!g.ok) detail::throw_in_progress();

@@ -238,6 +238,9 @@ void nb_connection::start_execute_args(const statement& st, std::span<const sql_
 void nb_connection::start_close_statement(const statement& st) {
     impl_->begin([&] { return impl_->sess.start_close_statement(st.id); });
 }
+void nb_connection::start_pipeline(pipeline& p) {
+    impl_->begin([&] { return impl_->sess.start_pipeline(p); });
+}
 
 poll_result nb_connection::poll() { return impl_->poll(); }
 void nb_connection::expect_input() noexcept { impl_->read_first = true; }

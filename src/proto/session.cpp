@@ -120,6 +120,7 @@ next_action session::resume() {
         case op::simple:
         case op::quit: return step_simple();
         case op::prepare: return step_prepare();
+        case op::pipeline: return step_pipeline();
     }
     return next_action::done;
 }
@@ -805,13 +806,7 @@ bool session::start_execute(std::string_view sql, std::span<const sql_arg> args,
         cache_.splice(cache_.begin(), cache_, it->second);  // most recently used
         return start_execute(it->second->second, args, out);
     }
-    // Make room first: the victim's close goes out ahead of this prepare, so the server
-    // never holds more statements than the cache.
-    if (cache_capacity_ > 0 && cache_.size() >= cache_capacity_ && op_ == op::none) {
-        pending_closes_.push_back(cache_.back().second.id);
-        cache_index_.erase(cache_.back().first);
-        cache_.pop_back();
-    }
+    if (op_ == op::none) evict_for_insert();
     if (!can_start()) return false;
     exec_payload_.clear();
     if (write_execute(exec_payload_, last_prepared_statement, args)) {
@@ -853,9 +848,19 @@ bool session::start_reset_statement(std::uint32_t id) {
     return start_simple(command::stmt_reset, std::string_view(reinterpret_cast<const char*>(le), 4));
 }
 
+// Makes room for one more statement: the victim's close goes out ahead of the prepare,
+// so the server never holds more statements than the cache.
+void session::evict_for_insert() {
+    if (cache_capacity_ > 0 && cache_.size() >= cache_capacity_) {
+        pending_closes_.push_back(cache_.back().second.id);
+        cache_index_.erase(cache_.back().first);
+        cache_.pop_back();
+    }
+}
+
 void session::cache_insert(std::string_view sql, const statement& st) {
-    if (cache_capacity_ == 0) {
-        pending_closes_.push_back(st.id);  // used once
+    if (cache_capacity_ == 0 || cache_index_.count(sql)) {
+        pending_closes_.push_back(st.id);  // used once, or prepared twice in one pipeline
         return;
     }
     cache_.emplace_front(std::string(sql), st);
@@ -944,6 +949,214 @@ next_action session::prepared() {
     op_ = op::query;
     st_ = st::first;
     return step_query();
+}
+
+// ---------------------------------------------------------------- pipelines
+
+namespace {
+// How a stage runs (pipeline::stage::plan_).
+enum plan : std::uint8_t { p_failed, p_text, p_binary, p_prepare_execute, p_prepare, p_simple };
+}  // namespace
+
+bool session::start_pipeline(pipeline& pl) {
+    if (!can_start()) return false;
+    // The SQL of the statement prepared last in this pipeline: a later stage executing
+    // the same SQL uses id 0xFFFFFFFF instead of preparing it again.
+    std::string_view last_prepared;
+    bool have_last = false;
+    for (std::size_t i = 0; i < pl.size(); ++i) {
+        pipeline::stage& s = pl[i];
+        s.diag_.clear();
+        s.res_.clear();
+        auto refuse = [&](errc code, std::string msg) {
+            s.plan_ = p_failed;
+            s.diag_.kind = error_kind::client;
+            s.diag_.code = code;
+            s.diag_.message = std::move(msg);
+        };
+        auto simple = [&](std::uint8_t cmd, std::string_view arg) {
+            std::size_t at = out_.size();
+            begin_command(cmd);
+            out_.insert(out_.end(), arg.begin(), arg.end());
+            end_packet(out_, at, seq_);
+            s.plan_ = p_simple;
+        };
+        switch (s.kind_) {
+            case pipeline::kind::query_args:
+                sql_scratch_.clear();
+                if (auto ec = format_sql(sql_scratch_, s.sql_, s.args_.args, escaping_rules())) {
+                    refuse(static_cast<errc>(ec.value()), ec.message());
+                    break;
+                }
+                simple(command::query, sql_scratch_);
+                s.plan_ = p_text;
+                break;
+            case pipeline::kind::query:
+                simple(command::query, s.sql_);
+                s.plan_ = p_text;
+                break;
+            case pipeline::kind::execute:
+            case pipeline::kind::execute_statement: {
+                statement st = s.st_;
+                bool cached = s.kind_ == pipeline::kind::execute_statement;
+                if (!cached) {
+                    if (auto it = cache_index_.find(s.sql_); it != cache_index_.end()) {
+                        cache_.splice(cache_.begin(), cache_, it->second);
+                        st = it->second->second;
+                        cached = true;
+                    }
+                }
+                if (cached) {
+                    if (s.args_.args.size() != st.params) {
+                        refuse(errc::placeholder_mismatch, "the statement has " + std::to_string(st.params) +
+                                                               " parameters, " + std::to_string(s.args_.args.size()) +
+                                                               " values given");
+                        break;
+                    }
+                    seq_ = 0;
+                    std::size_t at = begin_packet(out_);
+                    if (write_execute(out_, st.id, s.args_.args)) {
+                        out_.resize(at);
+                        refuse(errc::bad_value, "an identifier cannot be bound to a statement parameter");
+                        break;
+                    }
+                    end_packet(out_, at, seq_);
+                    s.plan_ = p_binary;
+                    break;
+                }
+                if (hs_.is_mariadb && have_last && last_prepared == s.sql_) {
+                    seq_ = 0;
+                    std::size_t at = begin_packet(out_);
+                    if (write_execute(out_, last_prepared_statement, s.args_.args)) {
+                        out_.resize(at);
+                        refuse(errc::bad_value, "an identifier cannot be bound to a statement parameter");
+                        break;
+                    }
+                    end_packet(out_, at, seq_);
+                    s.plan_ = p_binary;
+                    break;
+                }
+                if (!hs_.is_mariadb) {
+                    refuse(errc::bad_value,
+                           "this server cannot prepare and execute in one round trip: execute the statement once "
+                           "outside the pipeline so that it is cached");
+                    break;
+                }
+                exec_payload_.clear();
+                if (write_execute(exec_payload_, last_prepared_statement, s.args_.args)) {
+                    refuse(errc::bad_value, "an identifier cannot be bound to a statement parameter");
+                    break;
+                }
+                evict_for_insert();
+                write_pending_closes();
+                simple(command::stmt_prepare, s.sql_);
+                std::uint8_t seq = 0;
+                std::size_t at = begin_packet(out_);
+                out_.insert(out_.end(), exec_payload_.begin(), exec_payload_.end());
+                end_packet(out_, at, seq);
+                s.plan_ = p_prepare_execute;
+                last_prepared = s.sql_;
+                have_last = true;
+                break;
+            }
+            case pipeline::kind::prepare:
+                simple(command::stmt_prepare, s.sql_);
+                s.plan_ = p_prepare;
+                have_last = false;
+                break;
+            case pipeline::kind::ping: simple(command::ping, {}); break;
+            case pipeline::kind::select_db: simple(command::init_db, s.sql_); break;
+            case pipeline::kind::reset_connection:
+                simple(command::reset_connection, {});
+                // Statements are gone for every later stage.
+                cache_.clear();
+                cache_index_.clear();
+                pending_closes_.clear();
+                break;
+        }
+    }
+    start_op(op::pipeline, st::first);
+    pipe_ = &pl;
+    stage_ = 0;
+    if (!setup_stage()) op_ = op::none;  // nothing was sent
+    return true;
+}
+
+bool session::setup_stage() {
+    while (stage_ < pipe_->size() && (*pipe_)[stage_].plan_ == p_failed) ++stage_;
+    if (stage_ == pipe_->size()) return false;
+    pipeline::stage& s = (*pipe_)[stage_];
+    seq_ = 1;  // each response is numbered from its own request
+    diag_.clear();
+    deferred_.clear();
+    switch (s.plan_) {
+        case p_text:
+        case p_binary:
+            sub_op_ = op::query;
+            st_ = st::first;
+            begin_results(&s.res_, s.plan_ == p_binary);
+            break;
+        case p_prepare_execute:
+            sub_op_ = op::prepare;
+            st_ = st::prep_ok;
+            begin_results(&s.res_, true);
+            prep_out_ = nullptr;
+            prep_sql_ = s.sql_;
+            then_execute_ = cache_result_ = exec_pipelined_ = true;
+            break;
+        case p_prepare:
+            sub_op_ = op::prepare;
+            st_ = st::prep_ok;
+            prep_out_ = &s.st_;
+            then_execute_ = cache_result_ = exec_pipelined_ = false;
+            break;
+        default:
+            sub_op_ = op::simple;
+            st_ = st::simple_reply;
+            simple_cmd_ = 0;  // a reset stage emptied the cache when the pipeline started
+            break;
+    }
+    return true;
+}
+
+next_action session::step_pipeline() {
+    for (;;) {
+        op_ = sub_op_;
+        next_action a = sub_op_ == op::query ? step_query() : sub_op_ == op::prepare ? step_prepare() : step_simple();
+        if (op_ != op::none) {  // the stage waits for bytes (or sends some)
+            sub_op_ = op_;      // a prepare + execute stage moves on to the execute's response
+            op_ = op::pipeline;
+            return a;
+        }
+        if (stage_ == pipe_->size()) {  // the closes queued by the stages went out
+            pipe_ = nullptr;
+            return next_action::done;
+        }
+        pipeline::stage& s = (*pipe_)[stage_];
+        s.diag_ = diag_;
+        if (broken_) {
+            // The connection is gone: so are the answers of the stages after this one.
+            for (std::size_t i = stage_ + 1; i < pipe_->size(); ++i)
+                if ((*pipe_)[i].plan_ != p_failed) (*pipe_)[i].diag_ = diag_;
+            pipe_ = nullptr;
+            return next_action::done;
+        }
+        ++stage_;
+        if (!setup_stage()) {
+            diag_.clear();
+            if (!pending_closes_.empty()) {
+                // Statements the stages evicted, or prepared twice: closed before the
+                // pipeline counts as done, not with the next command.
+                write_pending_closes();
+                sub_op_ = op::simple;
+                st_ = st::flush_only;
+                continue;
+            }
+            op_ = op::none;
+            pipe_ = nullptr;
+            return next_action::done;
+        }
+    }
 }
 
 }  // namespace ambisql::proto

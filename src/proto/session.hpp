@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "ambisql/config.hpp"
+#include "ambisql/pipeline.hpp"
 #include "ambisql/error.hpp"
 #include "ambisql/format.hpp"
 #include "ambisql/resultset.hpp"
@@ -69,6 +70,11 @@ public:
     bool start_close_statement(std::uint32_t id);  // no response; done once sent
     bool start_reset_statement(std::uint32_t id);
     std::size_t cached_statements() const noexcept { return cache_index_.size(); }
+
+    // ---- pipelines: every stage's request in one write, then the responses in order.
+    // Done when every stage has its result or error; the operation itself fails only
+    // when the connection does.
+    bool start_pipeline(pipeline& p);
     // Abandons whatever is in flight: the connection is closed.
     void close() noexcept;
 
@@ -107,7 +113,7 @@ public:
     }
 
 private:
-    enum class op : std::uint8_t { none, connect, query, simple, quit, prepare };
+    enum class op : std::uint8_t { none, connect, query, simple, quit, prepare, pipeline };
     enum class mode : std::uint8_t { buffered, stream, discard };
     enum class st : std::uint8_t {
         // connect
@@ -139,6 +145,9 @@ private:
     next_action step_simple();
     next_action step_prepare();
     next_action prepared();
+    next_action step_pipeline();
+    bool setup_stage();  // the sub-operation of pipeline stage stage_; false: none left
+    void evict_for_insert();
     void begin_results(results* out, bool binary);
     void write_pending_closes();
     void cache_insert(std::string_view sql, const statement& st);
@@ -210,6 +219,11 @@ private:
     std::list<std::pair<std::string, statement>> cache_;
     std::unordered_map<std::string_view, std::list<std::pair<std::string, statement>>::iterator> cache_index_;
     std::size_t cache_capacity_ = 64;
+
+    // pipeline
+    pipeline* pipe_ = nullptr;
+    std::size_t stage_ = 0;
+    op sub_op_ = op::none;  // the running stage's kind of operation
 };
 
 }  // namespace ambisql::proto

@@ -292,3 +292,24 @@ TEST(Async, PreparedStatementsFromCoroutines) {
     });
     for (std::size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], "c" + std::to_string(i) + "-1919") << i;
 }
+
+TEST(Async, PipelinesFromCoroutines) {
+    std::vector<std::int64_t> sums(20, 0);
+    run_coroutines(20, [&](asio::io_context& io, std::size_t i) -> asio::awaitable<void> {
+        async_connection c(io.get_executor(), tcp_config());
+        co_await c.async_connect(asio::use_awaitable);
+        pipeline p;
+        for (int k = 0; k < 32; ++k) p.execute("SELECT ? + SLEEP(0)", static_cast<std::int64_t>(i * 100 + k));
+        p.query("SELECT * FROM no_such_table_async_pipe");
+        p.query("SELECT ?", -1);
+        co_await c.async_run(p, asio::use_awaitable);
+        for (int k = 0; k < 32; ++k) sums[i] += p[k].result().row(0)[0].get_int();
+        if (p[32].error().server_code != 1146) sums[i] = -1;
+        sums[i] += p[33].result().row(0)[0].get_int();
+    });
+    for (std::size_t i = 0; i < sums.size(); ++i) {
+        std::int64_t expect = -1;
+        for (int k = 0; k < 32; ++k) expect += static_cast<std::int64_t>(i * 100 + k);
+        EXPECT_EQ(sums[i], expect) << i;
+    }
+}

@@ -5,7 +5,9 @@
 #include <cstring>
 #include <deque>
 
+#include "ambisql/pipeline.hpp"
 #include "proto/binary.hpp"
+#include "proto/session.hpp"
 #include "scripted.hpp"
 
 using namespace ambisql;
@@ -257,4 +259,48 @@ TEST(Binary, ExplicitPrepareWithEofPacketsReportsTheStatement) {
     ASSERT_TRUE(t.s.start_close_statement(st.id));
     EXPECT_EQ(t.run(), next_action::done);  // nothing to wait for
     EXPECT_EQ(t.take_sent_packets()[0], (bytes_t{0x19, 3, 0, 0, 0}));
+}
+
+TEST(Binary, APipelineSendsEveryStageInOneWriteAndSplitsTheResponses) {
+    scripted t;
+    config cfg;
+    cfg.user = "u";
+    cfg.ssl = ssl_mode::disabled;
+    t.connect(cfg);
+    pipeline p;
+    auto q = p.query("SELECT ?", "it's");
+    auto bad = p.query("SELECT nope");
+    auto e1 = p.execute("SELECT ?", 1);
+    auto e2 = p.execute("SELECT ?", 2);  // same SQL right after: no second prepare
+    auto ping = p.ping();
+    ASSERT_TRUE(t.s.start_pipeline(p));
+    ASSERT_EQ(t.run(), next_action::read);
+    auto sent = t.take_sent_packets();
+    ASSERT_EQ(sent.size(), 6u) << "query, query, prepare, execute, execute, ping";
+    EXPECT_EQ(sent[0], cat({{0x03}, to_bytes("SELECT 'it\\'s'")}));
+    EXPECT_EQ(sent[2][0], 0x16);
+    EXPECT_EQ(bytes_t(sent[3].begin(), sent[3].begin() + 5), (bytes_t{0x17, 0xFF, 0xFF, 0xFF, 0xFF}));
+    EXPECT_EQ(bytes_t(sent[4].begin(), sent[4].begin() + 5), (bytes_t{0x17, 0xFF, 0xFF, 0xFF, 0xFF}));
+    EXPECT_EQ(sent[5], (bytes_t{0x0E}));
+    auto text_result = [](std::string_view v) {
+        return cat({packet(1, {1}), packet(2, column_def("x", 253)), packet(3, lenenc_str(v)),
+                    packet(4, ok_payload(0, 0, 2, 0xFE))});
+    };
+    auto binary_result = [](std::uint64_t v) {
+        return cat({packet(1, {1}), packet(2, column_def("?", 8)), packet(3, cat({{0, 0}, le(v, 8)})),
+                    packet(4, ok_payload(0, 0, 2, 0xFE))});
+    };
+    bytes_t responses = cat({text_result("it's"), packet(1, err_payload(1054, "42S22", "Unknown column")),
+                             packet(1, prepare_ok_payload(9, 1, 1)), packet(2, column_def("?", 8)),
+                             packet(3, column_def("?", 8)), binary_result(1), binary_result(2),
+                             packet(1, ok_payload())});
+    ASSERT_EQ(t.feed(responses, 5), next_action::done);
+    EXPECT_FALSE(t.s.failed());
+    EXPECT_EQ(p[q].result().row(0)[0].get_text(), "it's");
+    EXPECT_EQ(p[bad].error().server_code, 1054);
+    EXPECT_TRUE(p[bad].error().connection_usable);
+    EXPECT_EQ(p[e1].result().row(0)[0].get_int(), 1);
+    EXPECT_EQ(p[e2].result().row(0)[0].get_int(), 2);
+    EXPECT_TRUE(p[ping].ok());
+    EXPECT_EQ(t.s.cached_statements(), 1u);
 }
