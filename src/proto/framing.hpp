@@ -3,7 +3,9 @@
 // travel as 0xFFFFFF-byte chunks ended by a shorter (possibly empty) chunk.
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "ambisql/error.hpp"
@@ -12,6 +14,24 @@
 namespace ambisql::proto {
 
 inline constexpr std::size_t max_chunk = 0xFFFFFF;
+
+// An allocator whose value-initialisation leaves bytes uninitialised: a receive buffer
+// grown to a large packet's size is written by the socket, not zero-filled first.
+template <class T>
+struct uninit_allocator : std::allocator<T> {
+    using std::allocator<T>::allocator;
+    template <class U>
+    struct rebind {
+        using other = uninit_allocator<U>;
+    };
+    template <class U, class... A>
+    void construct(U* p, A&&... a) {
+        if constexpr (sizeof...(A) == 0)
+            ::new (static_cast<void*>(p)) U;
+        else
+            ::new (static_cast<void*>(p)) U(std::forward<A>(a)...);
+    }
+};
 
 // The plaintext input buffer: bytes arrive at the end, whole packets leave at the front.
 // A multi-chunk packet is reassembled in place, so payloads are always contiguous views.
@@ -36,7 +56,7 @@ public:
     void reset() noexcept { beg_ = end_ = missing_ = 0; }
 
 private:
-    std::vector<std::uint8_t> buf_;
+    std::vector<std::uint8_t, uninit_allocator<std::uint8_t>> buf_;  // grown without zero-filling
     std::size_t beg_ = 0;
     std::size_t end_ = 0;
     std::size_t missing_ = 0;
