@@ -1,6 +1,7 @@
 #pragma once
 // Connection settings, from code or from a URL.
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -50,6 +51,15 @@ struct config {
     // Prepared statements kept per connection by execute(sql, ...) (least recently used
     // are closed on the server); 0 closes each one right after its execution.
     std::size_t statement_cache_size = 64;
+
+    // LOAD DATA LOCAL INFILE, off unless one of these is set. A server's request for a
+    // file is honoured only right after a LOAD DATA LOCAL INFILE statement this
+    // connection sent, and only for the file name that statement gave; anything else is
+    // refused (the query fails with errc::local_infile_refused, the connection stays
+    // usable). Then the file must be listed in local_infile_allow (exact paths), or
+    // local_infile_handler produces its contents (return false to refuse).
+    std::vector<std::string> local_infile_allow;
+    std::function<bool(std::string_view file_name, std::string& data)> local_infile_handler;
 
     // mysql://user:password@host:port/database?key=value&...
     //   host: name, IPv4, [IPv6], or a percent-encoded unix socket path (%2Ftmp%2Fs.sock)

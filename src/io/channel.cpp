@@ -1,6 +1,40 @@
 #include "io/channel.hpp"
 
+#include <algorithm>
+#include <fstream>
+#include <iterator>
+
 namespace ambisql::detail {
+
+namespace {
+// Where honoured LOCAL INFILE requests get their data: the application's handler, or the
+// allowed files (read here, in the I/O layer; the core never touches files).
+proto::session::infile_source infile_source_for(const config& cfg) {
+    if (cfg.local_infile_handler) {
+        return [h = cfg.local_infile_handler](std::string_view file, std::string& data, std::string& why) {
+            if (h(file, data)) return true;
+            why = "the application refused LOCAL INFILE '" + std::string(file) + "'";
+            return false;
+        };
+    }
+    if (!cfg.local_infile_allow.empty()) {
+        return [allow = cfg.local_infile_allow](std::string_view file, std::string& data, std::string& why) {
+            if (std::find(allow.begin(), allow.end(), file) == allow.end()) {
+                why = "LOCAL INFILE '" + std::string(file) + "' is not in local_infile_allow";
+                return false;
+            }
+            std::ifstream in{std::string(file), std::ios::binary};
+            if (!in) {
+                why = "cannot read LOCAL INFILE '" + std::string(file) + "'";
+                return false;
+            }
+            data.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+            return true;
+        };
+    }
+    return {};
+}
+}  // namespace
 
 void channel::io_failed(std::error_code ec, const char* what, std::chrono::milliseconds timeout) {
     if (ec == errc::timeout) {
@@ -25,6 +59,7 @@ void channel::connect_failed(std::error_code ec, std::string msg) {
 
 bool channel::start_handshake() {
     const bool unix_socket = !cfg.unix_socket.empty();
+    sess.set_infile_source(infile_source_for(cfg));
     if (!sess.start_connect(cfg, unix_socket ? std::string_view("localhost") : std::string_view(cfg.host),
                             unix_socket)) {
         diag = sess.diag();

@@ -1,5 +1,7 @@
 #include "proto/session.hpp"
 
+#include <cctype>
+
 #include "proto/auth.hpp"
 #include "proto/binary.hpp"
 #include "proto/result_builder.hpp"
@@ -344,6 +346,7 @@ next_action session::step_connect() {
                                      cap::plugin_auth | cap::plugin_auth_lenenc | cap::connect_attrs;
                 if (cfg_->multi_statements) want |= cap::multi_statements;
                 if (cfg_->deprecate_eof) want |= cap::deprecate_eof;
+                if (infile_source_) want |= cap::local_files;
                 if (!cfg_->database.empty()) want |= cap::connect_with_db;
                 caps_ = want & hs_.capabilities;
                 const ssl_mode m = cfg_->ssl;
@@ -475,10 +478,64 @@ next_action session::step_connect() {
 
 // ---------------------------------------------------------------- query
 
+namespace {
+// The file name of a `LOAD DATA [LOW_PRIORITY | CONCURRENT] LOCAL INFILE 'name'`
+// statement at the start of sql (after blanks); false when sql is no such statement.
+bool load_data_local_file(std::string_view sql, std::string& file) {
+    std::size_t i = 0;
+    auto blanks = [&] {
+        while (i < sql.size() && (sql[i] == ' ' || sql[i] == '\t' || sql[i] == '\n' || sql[i] == '\r')) ++i;
+    };
+    auto word = [&](std::string_view w) {
+        blanks();
+        if (sql.size() - i < w.size()) return false;
+        for (std::size_t k = 0; k < w.size(); ++k)
+            if (std::toupper(static_cast<unsigned char>(sql[i + k])) != w[k]) return false;
+        if (i + w.size() < sql.size() && (std::isalnum(static_cast<unsigned char>(sql[i + w.size()])) || sql[i + w.size()] == '_'))
+            return false;
+        i += w.size();
+        return true;
+    };
+    if (!word("LOAD") || !word("DATA")) return false;
+    if (!word("LOW_PRIORITY")) (void)word("CONCURRENT");
+    if (!word("LOCAL") || !word("INFILE")) return false;
+    blanks();
+    if (i >= sql.size() || (sql[i] != '\'' && sql[i] != '"')) return false;
+    const char q = sql[i++];
+    file.clear();
+    while (i < sql.size()) {
+        char c = sql[i++];
+        if (c == '\\' && i < sql.size()) {
+            char e = sql[i++];
+            switch (e) {
+                case 'n': file += '\n'; break;
+                case 't': file += '\t'; break;
+                case 'r': file += '\r'; break;
+                case '0': file += '\0'; break;
+                case 'Z': file += '\x1A'; break;
+                default: file += e; break;
+            }
+        } else if (c == q) {
+            if (i < sql.size() && sql[i] == q) {
+                file += q;
+                ++i;
+            } else {
+                return true;
+            }
+        } else {
+            file += c;
+        }
+    }
+    return false;  // unterminated
+}
+}  // namespace
+
 bool session::start_query(std::string_view sql, results* out) {
     if (!can_start()) return false;
     start_op(op::query, st::first);
     begin_results(out, false);
+    infile_armed_ = infile_source_ && load_data_local_file(sql, infile_expected_);
+    infile_sent_ = false;
     std::size_t s = out_.size();
     begin_command(command::query);
     out_.insert(out_.end(), sql.begin(), sql.end());
@@ -569,9 +626,39 @@ next_action session::step_query() {
                 }
                 if (h == 0xFF) return fail_server(p);
                 if (h == 0xFB) {
-                    // LOCAL INFILE request: not enabled, so answer with an empty file.
+                    // LOCAL INFILE request: honoured once, for the file our statement named;
+                    // otherwise answered with an empty file and reported as refused.
+                    std::string_view name(reinterpret_cast<const char*>(p.data() + 1), p.size() - 1);
+                    std::string why = "the server asked for a LOCAL INFILE file, which this connection does not allow";
+                    infile_data_.clear();
+                    bool honour = false;
+                    if (infile_armed_ && name == infile_expected_) {
+                        honour = infile_source_(name, infile_data_, why);
+                    } else if (infile_source_) {
+                        why = "the server asked for LOCAL INFILE '" + std::string(name) +
+                              "', which is not the file of a LOAD DATA LOCAL statement just sent";
+                    }
+                    infile_armed_ = false;
+                    infile_sent_ = honour;
+                    if (!honour) {
+                        infile_data_.clear();
+                        deferred_.clear();
+                        deferred_.kind = error_kind::client;
+                        deferred_.code = errc::local_infile_refused;
+                        deferred_.message = std::move(why);
+                    }
+                    // The contents in packets of at most 1 MiB, then an empty packet.
+                    constexpr std::size_t piece = 1 << 20;
+                    for (std::size_t at = 0; at < infile_data_.size(); at += piece) {
+                        std::size_t s = begin_packet(out_);
+                        std::size_t n = std::min(piece, infile_data_.size() - at);
+                        out_.insert(out_.end(), infile_data_.begin() + at, infile_data_.begin() + at + n);
+                        end_packet(out_, s, seq_);
+                    }
                     std::size_t s = begin_packet(out_);
                     end_packet(out_, s, seq_);
+                    infile_data_.clear();
+                    infile_data_.shrink_to_fit();
                     st_ = st::infile_ack;
                     continue;
                 }
@@ -673,21 +760,27 @@ next_action session::step_query() {
                 if (p[0] != 0x00 && p[0] != 0xFF)
                     return fail(error_kind::protocol, errc::protocol_error, "unexpected reply to LOCAL INFILE data",
                                 false);
-                if (p[0] == 0x00) {
-                    ok_info ok;
-                    if (!parse_ok(p, caps_ & cap::session_track, ok))
-                        return fail(error_kind::protocol, errc::protocol_error, "malformed OK packet", false);
-                    status_ = ok.status;
+                if (p[0] == 0xFF) return fail_server(p);  // reports the refusal first, if any
+                ok_info ok;
+                if (!parse_ok(p, caps_ & cap::session_track, ok))
+                    return fail(error_kind::protocol, errc::protocol_error, "malformed OK packet", false);
+                status_ = ok.status;
+                if (infile_sent_) {  // the LOAD DATA's own result
+                    if (mode_ == mode::buffered) {
+                        resultset::builder::set_ok(out_results_->add(), ok);
+                    } else if (mode_ == mode::stream) {
+                        resultset::builder::reset(stream_set_);
+                        resultset::builder::set_ok(stream_set_, ok);
+                        stream_ = stream_state::set_done;
+                        return finish();
+                    }
+                } else {
+                    mode_ = mode::discard;  // refused: read what later statements answer
                 }
+                st_ = st::first;
+                if (status_ & server_status::more_results_exist) continue;
                 stream_ = stream_state::idle;
-                if (p[0] == 0x00 && (status_ & server_status::more_results_exist)) {
-                    // Later statements still answer; read them, then report the refusal.
-                    st_ = st::first;
-                    mode_ = mode::discard;
-                    continue;
-                }
-                return fail(error_kind::client, errc::local_infile_refused,
-                            "the server asked for a LOCAL INFILE file, which this connection does not allow", true);
+                return finish();  // reports the refusal, if any
             }
             default: return fail(error_kind::protocol, errc::protocol_error, "bad query state", false);
         }

@@ -7,6 +7,7 @@
 // on_read(). Nothing here touches a socket, a clock or a thread.
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <span>
 #include <unordered_map>
@@ -75,6 +76,11 @@ public:
     // Done when every stage has its result or error; the operation itself fails only
     // when the connection does.
     bool start_pipeline(pipeline& p);
+
+    // ---- LOCAL INFILE: where honoured requests get their data (set by the driver, which
+    // may read files; the core does not). Unset: every request is refused.
+    using infile_source = std::function<bool(std::string_view file_name, std::string& data, std::string& why)>;
+    void set_infile_source(infile_source src) { infile_source_ = std::move(src); }
     // Abandons whatever is in flight: the connection is closed.
     void close() noexcept;
 
@@ -219,6 +225,13 @@ private:
     std::list<std::pair<std::string, statement>> cache_;
     std::unordered_map<std::string_view, std::list<std::pair<std::string, statement>>::iterator> cache_index_;
     std::size_t cache_capacity_ = 64;
+
+    // LOCAL INFILE
+    infile_source infile_source_;
+    std::string infile_expected_;  // the file the last LOAD DATA LOCAL statement named
+    bool infile_armed_ = false;    // a request for it may come now (once)
+    bool infile_sent_ = false;     // this query's request was honoured
+    std::string infile_data_;
 
     // pipeline
     pipeline* pipe_ = nullptr;

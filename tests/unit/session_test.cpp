@@ -301,6 +301,51 @@ TEST(Session, LocalInfileIsRefusedAndTheConnectionStaysUsable) {
     EXPECT_TRUE(t.s.connected());
 }
 
+TEST(Session, EnabledLocalInfileIsHonouredOnlyForTheFileTheStatementNamed) {
+    scripted t;
+    config cfg = plain_config();
+    std::vector<std::string> asked;
+    t.s.set_infile_source([&](std::string_view f, std::string& data, std::string&) {
+        asked.emplace_back(f);
+        data = "1\ta\n";
+        return true;
+    });
+    t.connect(cfg);
+    results out;
+    // A request on a statement that is not LOAD DATA LOCAL: refused, source not asked.
+    t.s.start_query("SELECT 1", &out);
+    t.run();
+    t.take_sent_packets();
+    t.feed(packet(1, cat({bytes_t{0xFB}, to_bytes("/etc/passwd")})));
+    auto sent = t.take_sent_packets();
+    ASSERT_EQ(sent.size(), 1u);
+    EXPECT_TRUE(sent[0].empty());
+    EXPECT_EQ(t.feed(packet(3, ok_payload())), next_action::done);
+    EXPECT_EQ(t.s.diag().code, make_error_code(errc::local_infile_refused));
+    // The statement names one file, the server asks for another: refused.
+    t.s.start_query("load data  LOCAL infile 'it''s.tsv' INTO TABLE t", &out);
+    t.run();
+    t.take_sent_packets();
+    t.feed(packet(1, cat({bytes_t{0xFB}, to_bytes("/etc/shadow")})));
+    EXPECT_TRUE(t.take_sent_packets().at(0).empty());
+    t.feed(packet(3, ok_payload()));
+    EXPECT_EQ(t.s.diag().code, make_error_code(errc::local_infile_refused));
+    EXPECT_TRUE(asked.empty());
+    // The named file (quotes unescaped): its contents, then the empty packet.
+    t.s.start_query("LOAD DATA LOCAL INFILE 'it''s.tsv' INTO TABLE t", &out);
+    t.run();
+    t.take_sent_packets();
+    t.feed(packet(1, cat({bytes_t{0xFB}, to_bytes("it's.tsv")})));
+    sent = t.take_sent_packets();
+    ASSERT_EQ(sent.size(), 2u);
+    EXPECT_EQ(sent[0], to_bytes("1\ta\n"));
+    EXPECT_TRUE(sent[1].empty());
+    EXPECT_EQ(t.feed(packet(4, ok_payload(1))), next_action::done);
+    EXPECT_FALSE(t.s.failed()) << t.s.diag().message;
+    EXPECT_EQ(out.affected_rows(), 1u);
+    EXPECT_EQ(asked, (std::vector<std::string>{"it's.tsv"}));
+}
+
 TEST(Session, StreamingHandsOutBatchesAndBlocksOtherCommands) {
     scripted t;
     config cfg = plain_config();
