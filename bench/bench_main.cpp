@@ -1,6 +1,6 @@
 // Side-by-side benchmarks: ambisql against libmariadb (MariaDB Connector/C), same server,
 // same run. Usage: ambisql_bench [--json FILE] [WORKLOAD...]
-//   workloads: point_select stmt_point_select pipeline_point_select scan blob, each also as <name>/tcp (plain names: unix socket)
+//   workloads: point_select stmt_point_select pipeline_point_select bulk_insert scan blob, each also as <name>/tcp (plain names: unix socket)
 // Server from AMBISQL_TEST_URL (TCP) and AMBISQL_TEST_SOCKET.
 #include <mysql.h>
 #include <sys/resource.h>
@@ -290,6 +290,86 @@ void pipeline_point_select(const std::string& name, bool tcp) {
     mysql_close(m);
 }
 
+// ---------------------------------------------------------------- bulk_insert
+
+// 100 000 rows of four columns into an empty table: libmariadb's array binding
+// (STMT_ATTR_ARRAY_SIZE, column-wise) against execute_many. Table emptied between runs.
+void bulk_insert(const std::string& name, bool tcp) {
+    constexpr unsigned rows = 100000;
+    const char* sql = "INSERT INTO bench_bulk VALUES (?, ?, ?, ?)";
+    std::vector<int> ids(rows), ks(rows);
+    std::vector<std::string> cs(rows), pads(rows);
+    for (unsigned i = 0; i < rows; ++i) {
+        ids[i] = static_cast<int>(i + 1);
+        ks[i] = static_cast<int>((i * 7919u) % rows);
+        cs[i] = std::string(119, static_cast<char>('a' + i % 26));
+        pads[i] = std::string(59, static_cast<char>('A' + i % 26));
+    }
+    ambisql::connection c(base_config(tcp));
+    c.query("CREATE TABLE IF NOT EXISTS bench_bulk (id INT NOT NULL PRIMARY KEY, k INT NOT NULL, c CHAR(120) NOT "
+            "NULL, pad CHAR(60) NOT NULL) ENGINE=InnoDB");
+    MYSQL* m = ref_connect(tcp);
+    MYSQL_STMT* st = mysql_stmt_init(m);
+    if (mysql_stmt_prepare(st, sql, std::strlen(sql)) != 0) {
+        std::fprintf(stderr, "libmariadb prepare: %s\n", mysql_stmt_error(st));
+        std::exit(1);
+    }
+    std::vector<const char*> cptr(rows), padptr(rows);
+    std::vector<unsigned long> clen(rows), padlen(rows);
+    for (unsigned i = 0; i < rows; ++i) {
+        cptr[i] = cs[i].c_str();
+        clen[i] = cs[i].size();
+        padptr[i] = pads[i].c_str();
+        padlen[i] = pads[i].size();
+    }
+    MYSQL_BIND b[4]{};
+    b[0].buffer_type = MYSQL_TYPE_LONG;
+    b[0].buffer = ids.data();
+    b[1].buffer_type = MYSQL_TYPE_LONG;
+    b[1].buffer = ks.data();
+    b[2].buffer_type = MYSQL_TYPE_STRING;
+    b[2].buffer = cptr.data();
+    b[2].length = clen.data();
+    b[3].buffer_type = MYSQL_TYPE_STRING;
+    b[3].buffer = padptr.data();
+    b[3].length = padlen.data();
+    unsigned int array_size = rows;
+    mysql_stmt_attr_set(st, STMT_ATTR_ARRAY_SIZE, &array_size);
+    mysql_stmt_bind_param(st, b);
+    std::vector<ambisql::sql_arg> values;
+    values.reserve(rows * 4);
+    for (unsigned i = 0; i < rows; ++i) {
+        values.emplace_back(ids[i]);
+        values.emplace_back(ks[i]);
+        values.emplace_back(std::string_view(cs[i]));
+        values.emplace_back(std::string_view(pads[i]));
+    }
+    auto empty = [&] { c.query("TRUNCATE TABLE bench_bulk"); };
+    run_pair(
+        name, rows, "rows_per_s", "client_cpu_s_per_row",
+        [&] {
+            empty();
+            auto t = measure([&] {
+                if (mysql_stmt_execute(st) != 0) {
+                    std::fprintf(stderr, "libmariadb bulk: %s\n", mysql_stmt_error(st));
+                    std::exit(1);
+                }
+            });
+            if (mysql_stmt_affected_rows(st) != rows) std::exit(1);
+            return t;
+        },
+        [&] {
+            empty();
+            std::uint64_t n = 0;
+            auto t = measure([&] { n = c.execute_many(sql, values, 4); });
+            if (n != rows) std::exit(1);
+            return t;
+        });
+    mysql_stmt_close(st);
+    mysql_close(m);
+    c.query("DROP TABLE bench_bulk");
+}
+
 // ---------------------------------------------------------------- scan
 
 void scan(const std::string& name, bool tcp) {
@@ -427,9 +507,9 @@ int main(int argc, char** argv) {
     }
     const std::map<std::string, std::function<void(const std::string&, bool)>> workloads = {
         {"point_select", point_select}, {"stmt_point_select", stmt_point_select},
-        {"pipeline_point_select", pipeline_point_select}, {"scan", scan}, {"blob", blob}};
+        {"pipeline_point_select", pipeline_point_select}, {"bulk_insert", bulk_insert}, {"scan", scan}, {"blob", blob}};
     if (names.empty()) {
-        for (const char* w : {"point_select", "stmt_point_select", "pipeline_point_select", "scan", "blob"}) {
+        for (const char* w : {"point_select", "stmt_point_select", "pipeline_point_select", "bulk_insert", "scan", "blob"}) {
             names.push_back(w);
             names.push_back(std::string(w) + "/tcp");
         }

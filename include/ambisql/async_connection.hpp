@@ -118,6 +118,17 @@ public:
                    std::forward<Token>(token));
     }
 
+    // See connection::execute_many; the values are copied. Total: result().affected_rows().
+    template <class Token>
+    auto async_execute_many(std::string_view sql, std::span<const sql_arg> values, std::size_t width,
+                            Token&& token) {
+        return run(
+            [sql = std::string(sql), own = detail::owned_args(values), width](nb_connection& c) {
+                c.start_execute_many(sql, own.args, width);
+            },
+            op_kind::query, std::forward<Token>(token));
+    }
+
     // Every stage of `p` (which must outlive the operation) in one write; see pipeline.hpp.
     template <class Token>
     auto async_run(pipeline& p, Token&& token) {

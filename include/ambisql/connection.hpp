@@ -9,6 +9,7 @@
 #include <string_view>
 #include <system_error>
 #include <type_traits>
+#include <vector>
 
 #include "ambisql/config.hpp"
 #include "ambisql/error.hpp"
@@ -118,6 +119,13 @@ public:
         return stream_execute_args(sql, std::span<const sql_arg>(a, sizeof...(Args)));
     }
     row_stream stream_execute_args(std::string_view sql, std::span<const sql_arg> args);
+
+    // Runs `sql` once per row (`values` row-major, `width` per row) and returns the total
+    // of affected rows. MariaDB: COM_STMT_BULK_EXECUTE in batches of about 1 MiB (one
+    // round trip each); other servers: pipelined executes. Every value of a column must
+    // be of one kind (or NULL).
+    std::uint64_t execute_many(std::string_view sql, std::span<const sql_arg> values, std::size_t width);
+    std::uint64_t execute_many(std::string_view sql, const std::vector<std::vector<sql_arg>>& rows);
 
     // Explicit statements: yours to close (they are not in the cache).
     statement prepare(std::string_view sql);

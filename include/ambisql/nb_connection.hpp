@@ -107,6 +107,9 @@ public:
     void start_close_statement(const statement& st);
     // Every stage of `p` (which must outlive the operation) in one write; see pipeline.hpp.
     void start_pipeline(pipeline& p);
+    // See connection::execute_many; `values` must outlive the operation. The total of
+    // affected rows is result().affected_rows().
+    void start_execute_many(std::string_view sql, std::span<const sql_arg> values, std::size_t width);
 
     // Moves as many bytes as the socket takes without blocking. Right after sending a
     // request it reports want_read without trying to receive (the response cannot be

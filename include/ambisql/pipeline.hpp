@@ -72,6 +72,9 @@ public:
         const sql_arg a[] = {sql_arg(args)..., sql_arg(nullptr)};
         return add(kind::execute, sql, std::span<const sql_arg>(a, sizeof...(Args)));
     }
+    std::size_t execute_args(std::string_view sql, std::span<const sql_arg> args) {
+        return add(kind::execute, sql, args);
+    }
     template <class... Args>
     std::size_t execute(const statement& st, const Args&... args) {
         const sql_arg a[] = {sql_arg(args)..., sql_arg(nullptr)};

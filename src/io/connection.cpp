@@ -291,6 +291,32 @@ void connection::reset_statement(const statement& st) {
 
 std::size_t connection::cached_statements() const noexcept { return impl_->sess.cached_statements(); }
 
+std::uint64_t connection::execute_many(std::string_view sql, std::span<const sql_arg> values, std::size_t width) {
+    op_guard g(*impl_);
+    if (!g.ok) detail::throw_in_progress();
+    results r;
+    check(*impl_, impl_->op([&] { return impl_->sess.start_execute_many(sql, values, width, &r); }));
+    return r.affected_rows();
+}
+
+std::uint64_t connection::execute_many(std::string_view sql, const std::vector<std::vector<sql_arg>>& rows) {
+    std::vector<sql_arg> flat;
+    const std::size_t width = rows.empty() ? 0 : rows.front().size();
+    flat.reserve(rows.size() * width);
+    for (const auto& r : rows) {
+        if (r.size() != width) {
+            diagnostics d;
+            d.kind = error_kind::client;
+            d.code = errc::placeholder_mismatch;
+            d.message = "execute_many: rows of different lengths";
+            throw error(std::move(d));
+        }
+        flat.insert(flat.end(), r.begin(), r.end());
+    }
+    if (rows.empty()) return 0;
+    return execute_many(sql, flat, width);
+}
+
 void connection::run(pipeline& p) {
     op_guard g(*impl_);
     if (!g.ok) detail::throw_in_progress();

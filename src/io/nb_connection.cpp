@@ -238,6 +238,9 @@ void nb_connection::start_execute_args(const statement& st, std::span<const sql_
 void nb_connection::start_close_statement(const statement& st) {
     impl_->begin([&] { return impl_->sess.start_close_statement(st.id); });
 }
+void nb_connection::start_execute_many(std::string_view sql, std::span<const sql_arg> values, std::size_t width) {
+    impl_->begin([&] { return impl_->sess.start_execute_many(sql, values, width, &impl_->res); });
+}
 void nb_connection::start_pipeline(pipeline& p) {
     impl_->begin([&] { return impl_->sess.start_pipeline(p); });
 }

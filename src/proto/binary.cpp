@@ -49,6 +49,95 @@ void write_time(writer& w, const sql_time& t) {
 }
 }  // namespace
 
+namespace {
+void param_type(const sql_arg& a, std::uint8_t& type, std::uint8_t& flag) {
+    flag = 0;
+    switch (a.type()) {
+        case sql_arg::kind::null:
+        case sql_arg::kind::identifier: type = t_null; break;
+        case sql_arg::kind::int64: type = t_longlong; break;
+        case sql_arg::kind::uint64: type = t_longlong; flag = unsigned_flag; break;
+        case sql_arg::kind::float64: type = t_double; break;
+        case sql_arg::kind::text: type = t_string; break;
+        case sql_arg::kind::bytes: type = t_blob; break;
+        case sql_arg::kind::date: type = t_date; break;
+        case sql_arg::kind::datetime: type = t_datetime; break;
+        case sql_arg::kind::time: type = t_time; break;
+    }
+}
+
+void write_value(writer& w, const sql_arg& a) {
+    switch (a.type()) {
+        case sql_arg::kind::null:
+        case sql_arg::kind::identifier: break;
+        case sql_arg::kind::int64: w.u64(static_cast<std::uint64_t>(a.int_value())); break;
+        case sql_arg::kind::uint64: w.u64(a.uint_value()); break;
+        case sql_arg::kind::float64: {
+            double d = a.double_value();
+            std::uint64_t bits;
+            std::memcpy(&bits, &d, 8);
+            w.u64(bits);
+            break;
+        }
+        case sql_arg::kind::text:
+        case sql_arg::kind::bytes: w.lenenc_string(a.text()); break;
+        case sql_arg::kind::date: {
+            const date& d = a.date_value();
+            write_datetime(w, datetime{d.year, d.month, d.day, 0, 0, 0, 0});
+            break;
+        }
+        case sql_arg::kind::datetime: write_datetime(w, a.datetime_value()); break;
+        case sql_arg::kind::time: write_time(w, a.time_value()); break;
+    }
+}
+}  // namespace
+
+std::error_code write_bulk_execute(std::vector<std::uint8_t>& out, std::uint32_t statement_id,
+                                   std::span<const sql_arg> values, std::size_t width, std::size_t first,
+                                   std::size_t max_bytes, std::size_t& next) {
+    const std::size_t rows = width ? values.size() / width : 0;
+    const std::size_t start = out.size();
+    writer w(out);
+    w.u8(0xFA);  // COM_STMT_BULK_EXECUTE
+    w.u32(statement_id);
+    w.u16(128);  // SEND_TYPES_TO_SERVER
+    std::vector<sql_arg::kind> kinds(width, sql_arg::kind::null);
+    for (std::size_t c = 0; c < width; ++c) {
+        for (std::size_t r = 0; r < rows; ++r) {
+            const sql_arg& a = values[r * width + c];
+            if (a.type() == sql_arg::kind::identifier) return errc::bad_value;
+            if (a.type() != sql_arg::kind::null) {
+                kinds[c] = a.type();
+                std::uint8_t type = t_null, flag = 0;
+                param_type(a, type, flag);
+                w.u8(type);
+                w.u8(flag);
+                break;
+            }
+        }
+        if (kinds[c] == sql_arg::kind::null) {
+            w.u8(t_string);  // every value NULL
+            w.u8(0);
+        }
+    }
+    next = first;
+    for (std::size_t r = first; r < rows; ++r) {
+        if (r > first && out.size() - start >= max_bytes) break;
+        for (std::size_t c = 0; c < width; ++c) {
+            const sql_arg& a = values[r * width + c];
+            if (a.type() == sql_arg::kind::null) {
+                w.u8(1);  // NULL indicator
+                continue;
+            }
+            if (a.type() != kinds[c]) return errc::bad_value;
+            w.u8(0);
+            write_value(w, a);
+        }
+        next = r + 1;
+    }
+    return {};
+}
+
 std::error_code write_execute(std::vector<std::uint8_t>& out, std::uint32_t statement_id,
                               std::span<const sql_arg> args) {
     writer w(out);
@@ -62,48 +151,14 @@ std::error_code write_execute(std::vector<std::uint8_t>& out, std::uint32_t stat
     w.u8(1);  // types follow
     for (std::size_t i = 0; i < args.size(); ++i) {
         const sql_arg& a = args[i];
+        if (a.type() == sql_arg::kind::identifier) return errc::bad_value;  // names cannot be bound
+        if (a.type() == sql_arg::kind::null) out[bitmap + i / 8] |= static_cast<std::uint8_t>(1u << (i % 8));
         std::uint8_t type = t_null, flag = 0;
-        switch (a.type()) {
-            case sql_arg::kind::null:
-                out[bitmap + i / 8] |= static_cast<std::uint8_t>(1u << (i % 8));
-                break;
-            case sql_arg::kind::int64: type = t_longlong; break;
-            case sql_arg::kind::uint64: type = t_longlong; flag = unsigned_flag; break;
-            case sql_arg::kind::float64: type = t_double; break;
-            case sql_arg::kind::text: type = t_string; break;
-            case sql_arg::kind::bytes: type = t_blob; break;
-            case sql_arg::kind::date: type = t_date; break;
-            case sql_arg::kind::datetime: type = t_datetime; break;
-            case sql_arg::kind::time: type = t_time; break;
-            case sql_arg::kind::identifier: return errc::bad_value;  // names cannot be bound
-        }
+        param_type(a, type, flag);
         w.u8(type);
         w.u8(flag);
     }
-    for (const sql_arg& a : args) {
-        switch (a.type()) {
-            case sql_arg::kind::null:
-            case sql_arg::kind::identifier: break;
-            case sql_arg::kind::int64: w.u64(static_cast<std::uint64_t>(a.int_value())); break;
-            case sql_arg::kind::uint64: w.u64(a.uint_value()); break;
-            case sql_arg::kind::float64: {
-                double d = a.double_value();
-                std::uint64_t bits;
-                std::memcpy(&bits, &d, 8);
-                w.u64(bits);
-                break;
-            }
-            case sql_arg::kind::text:
-            case sql_arg::kind::bytes: w.lenenc_string(a.text()); break;
-            case sql_arg::kind::date: {
-                const date& d = a.date_value();
-                write_datetime(w, datetime{d.year, d.month, d.day, 0, 0, 0, 0});
-                break;
-            }
-            case sql_arg::kind::datetime: write_datetime(w, a.datetime_value()); break;
-            case sql_arg::kind::time: write_time(w, a.time_value()); break;
-        }
-    }
+    for (const sql_arg& a : args) write_value(w, a);
     return {};
 }
 

@@ -30,6 +30,15 @@ bool parse_prepare_ok(byte_span payload, prepare_ok& out) noexcept;
 std::error_code write_execute(std::vector<std::uint8_t>& out, std::uint32_t statement_id,
                               std::span<const sql_arg> args);
 
+// Appends a COM_STMT_BULK_EXECUTE payload (MariaDB, STMT_BULK_OPERATIONS) for rows of
+// `values` (row-major, `width` values per row) from row `first`, as many as fit in
+// `max_bytes` (at least one); `next` is the first row not written. Parameter types come
+// from the first non-NULL value of each column; a value of another kind in the same
+// column is errc::bad_value, as is an identifier.
+std::error_code write_bulk_execute(std::vector<std::uint8_t>& out, std::uint32_t statement_id,
+                                   std::span<const sql_arg> values, std::size_t width, std::size_t first,
+                                   std::size_t max_bytes, std::size_t& next);
+
 // Splits a binary row (header 0x00, NULL bitmap at bit offset 2, then the non-NULL
 // values) into field references relative to base. A fixed-size value's bytes are its
 // little-endian encoding; a temporal's are the bytes after its length byte; strings,

@@ -123,6 +123,7 @@ next_action session::resume() {
         case op::quit: return step_simple();
         case op::prepare: return step_prepare();
         case op::pipeline: return step_pipeline();
+        case op::bulk: return step_bulk();
     }
     return next_action::done;
 }
@@ -347,6 +348,7 @@ next_action session::step_connect() {
                 if (cfg_->multi_statements) want |= cap::multi_statements;
                 if (cfg_->deprecate_eof) want |= cap::deprecate_eof;
                 if (infile_source_) want |= cap::local_files;
+                want |= cap::mariadb_stmt_bulk;  // MariaDB only (extended capabilities)
                 if (!cfg_->database.empty()) want |= cap::connect_with_db;
                 caps_ = want & hs_.capabilities;
                 const ssl_mode m = cfg_->ssl;
@@ -864,7 +866,7 @@ bool session::start_prepare(std::string_view sql, statement* out) {
     if (!can_start()) return false;
     start_op(op::prepare, st::prep_ok);
     prep_out_ = out;
-    then_execute_ = exec_pipelined_ = cache_result_ = false;
+    then_execute_ = exec_pipelined_ = cache_result_ = then_bulk_ = false;
     std::size_t s = out_.size();
     begin_command(command::stmt_prepare);
     out_.insert(out_.end(), sql.begin(), sql.end());
@@ -911,6 +913,7 @@ bool session::start_execute(std::string_view sql, std::span<const sql_arg> args,
     prep_out_ = nullptr;
     prep_sql_.assign(sql);
     then_execute_ = cache_result_ = true;
+    then_bulk_ = false;
     // MariaDB executes "the statement just prepared" (id 0xFFFFFFFF): one round trip.
     exec_pipelined_ = hs_.is_mariadb;
     std::size_t s = out_.size();
@@ -1029,6 +1032,16 @@ next_action session::step_prepare() {
 next_action session::prepared() {
     if (prep_out_) *prep_out_ = prep_;
     if (cache_result_) cache_insert(prep_sql_, prep_);
+    if (then_bulk_) {
+        if (prep_.params != bulk_width_)
+            return fail(error_kind::client, errc::placeholder_mismatch,
+                        "the statement has " + std::to_string(prep_.params) + " parameters, rows have " +
+                            std::to_string(bulk_width_) + " values",
+                        true);
+        bulk_id_ = prep_.id;
+        op_ = op::bulk;
+        return send_bulk_batch();
+    }
     if (!then_execute_) return finish();
     if (exec_pipelined_) {
         seq_ = 1;  // the execute's response follows, numbered from its own request
@@ -1053,6 +1066,8 @@ enum plan : std::uint8_t { p_failed, p_text, p_binary, p_prepare_execute, p_prep
 
 bool session::start_pipeline(pipeline& pl) {
     if (!can_start()) return false;
+    const std::size_t base = out_.size();  // (pending closes before it go out at once)
+    pipe_ends_.clear();
     // The SQL of the statement prepared last in this pipeline: a later stage executing
     // the same SQL uses id 0xFFFFFFFF instead of preparing it again.
     std::string_view last_prepared;
@@ -1167,7 +1182,11 @@ bool session::start_pipeline(pipeline& pl) {
                 pending_closes_.clear();
                 break;
         }
+        pipe_ends_.push_back(out_.size() - base);
     }
+    pipe_buf_.assign(out_.begin() + static_cast<std::ptrdiff_t>(base), out_.end());
+    out_.resize(base);
+    pipe_sent_ = 0;
     start_op(op::pipeline, st::first);
     pipe_ = &pl;
     stage_ = 0;
@@ -1196,12 +1215,13 @@ bool session::setup_stage() {
             prep_out_ = nullptr;
             prep_sql_ = s.sql_;
             then_execute_ = cache_result_ = exec_pipelined_ = true;
+            then_bulk_ = false;
             break;
         case p_prepare:
             sub_op_ = op::prepare;
             st_ = st::prep_ok;
             prep_out_ = &s.st_;
-            then_execute_ = cache_result_ = exec_pipelined_ = false;
+            then_execute_ = cache_result_ = exec_pipelined_ = then_bulk_ = false;
             break;
         default:
             sub_op_ = op::simple;
@@ -1212,8 +1232,22 @@ bool session::setup_stage() {
     return true;
 }
 
+// Hands the next requests to out_: everything up to the end of the stage being answered,
+// and up to pipe_window bytes beyond its start.
+void session::feed_pipeline() {
+    constexpr std::size_t pipe_window = 64 * 1024;
+    if (stage_ >= pipe_ends_.size() || pipe_sent_ == pipe_buf_.size()) return;
+    const std::size_t start = stage_ == 0 ? 0 : pipe_ends_[stage_ - 1];
+    const std::size_t upto = std::min(pipe_buf_.size(), std::max(pipe_ends_[stage_], start + pipe_window));
+    if (upto <= pipe_sent_) return;
+    out_.insert(out_.end(), pipe_buf_.begin() + static_cast<std::ptrdiff_t>(pipe_sent_),
+                pipe_buf_.begin() + static_cast<std::ptrdiff_t>(upto));
+    pipe_sent_ = upto;
+}
+
 next_action session::step_pipeline() {
     for (;;) {
+        feed_pipeline();
         op_ = sub_op_;
         next_action a = sub_op_ == op::query ? step_query() : sub_op_ == op::prepare ? step_prepare() : step_simple();
         if (op_ != op::none) {  // the stage waits for bytes (or sends some)
@@ -1221,10 +1255,7 @@ next_action session::step_pipeline() {
             op_ = op::pipeline;
             return a;
         }
-        if (stage_ == pipe_->size()) {  // the closes queued by the stages went out
-            pipe_ = nullptr;
-            return next_action::done;
-        }
+        if (stage_ == pipe_->size()) return end_pipeline();  // the stages' closes went out
         pipeline::stage& s = (*pipe_)[stage_];
         s.diag_ = diag_;
         if (broken_) {
@@ -1245,11 +1276,128 @@ next_action session::step_pipeline() {
                 st_ = st::flush_only;
                 continue;
             }
-            op_ = op::none;
-            pipe_ = nullptr;
-            return next_action::done;
+            return end_pipeline();
         }
     }
+}
+
+next_action session::end_pipeline() {
+    op_ = op::none;
+    if (pipe_ == &bulk_pipe_) {  // execute_many without bulk operations: sum up
+        std::uint64_t total = 0;
+        const diagnostics* first_error = nullptr;
+        for (std::size_t i = 0; i < bulk_pipe_.size(); ++i) {
+            if (!bulk_pipe_[i].ok()) {
+                if (!first_error) first_error = &bulk_pipe_[i].error();
+            } else {
+                total += bulk_pipe_[i].result().affected_rows();
+            }
+        }
+        ok_info ok;
+        ok.affected_rows = total;
+        ok.status = status_;
+        if (bulk_out_) resultset::builder::set_ok(bulk_out_->add(), ok);
+        if (first_error) diag_ = *first_error;
+    }
+    pipe_ = nullptr;
+    return next_action::done;
+}
+
+// ---------------------------------------------------------------- execute_many
+
+bool session::start_execute_many(std::string_view sql, std::span<const sql_arg> values, std::size_t width,
+                                 results* out) {
+    if (width == 0 || values.size() % width != 0) {
+        if (!can_start()) return false;
+        fail(error_kind::client, errc::placeholder_mismatch, "execute_many: the values do not form whole rows", true);
+        return false;
+    }
+    if (out) out->clear();
+    if (!(caps_ & cap::mariadb_stmt_bulk)) {
+        bulk_pipe_.clear();
+        for (std::size_t r = 0; r < values.size() / width; ++r)
+            bulk_pipe_.execute_args(sql, values.subspan(r * width, width));
+        bulk_out_ = out;
+        return start_pipeline(bulk_pipe_);
+    }
+    auto it = cache_index_.find(sql);
+    if (it == cache_index_.end()) evict_for_insert();
+    if (!can_start()) return false;
+    bulk_values_ = values;
+    bulk_width_ = width;
+    bulk_next_ = 0;
+    bulk_affected_ = 0;
+    bulk_out_ = out;
+    if (it != cache_index_.end()) {
+        cache_.splice(cache_.begin(), cache_, it->second);
+        const statement& st = it->second->second;
+        if (st.params != width) {
+            fail(error_kind::client, errc::placeholder_mismatch,
+                 "the statement has " + std::to_string(st.params) + " parameters, rows have " + std::to_string(width) +
+                     " values",
+                 true);
+            return false;
+        }
+        bulk_id_ = st.id;
+        start_op(op::bulk, st::bulk_reply);
+        if (values.empty()) {  // nothing to send
+            op_ = op::none;
+            ok_info ok;
+            if (out) resultset::builder::set_ok(out->add(), ok);
+            return true;
+        }
+        send_bulk_batch();
+        return op_ != op::none || !failed();
+    }
+    // Prepared first (one round trip), then the batches.
+    start_op(op::prepare, st::prep_ok);
+    prep_out_ = nullptr;
+    prep_sql_.assign(sql);
+    cache_result_ = then_bulk_ = true;
+    then_execute_ = exec_pipelined_ = false;
+    std::size_t at = out_.size();
+    begin_command(command::stmt_prepare);
+    out_.insert(out_.end(), sql.begin(), sql.end());
+    end_packet(out_, at, seq_);
+    return true;
+}
+
+// Writes the next batch of rows; the reply is read in st::bulk_reply.
+next_action session::send_bulk_batch() {
+    constexpr std::size_t batch_bytes = 1 << 20;  // well under any max_allowed_packet in use
+    if (bulk_next_ * bulk_width_ >= bulk_values_.size()) {  // no rows at all
+        ok_info ok;
+        if (bulk_out_) resultset::builder::set_ok(bulk_out_->add(), ok);
+        return finish();
+    }
+    seq_ = 0;
+    std::size_t at = begin_packet(out_);
+    std::size_t next = bulk_next_;
+    if (write_bulk_execute(out_, bulk_id_, bulk_values_, bulk_width_, bulk_next_, batch_bytes, next)) {
+        out_.resize(at);
+        return fail(error_kind::client, errc::bad_value,
+                    "execute_many: a column mixes value types (or holds an identifier)", true);
+    }
+    end_packet(out_, at, seq_);
+    bulk_next_ = next;
+    st_ = st::bulk_reply;
+    return next_action::write;
+}
+
+next_action session::step_bulk() {
+    byte_span p;
+    if (!take(p)) return op_ == op::none ? next_action::done : wait_input();
+    if (p.empty()) return fail(error_kind::protocol, errc::protocol_error, "empty response packet", false);
+    if (p[0] == 0xFF) return fail_server(p);  // rows of earlier batches stay applied
+    ok_info ok;
+    if (p[0] != 0x00 || !parse_ok(p, caps_ & cap::session_track, ok))
+        return fail(error_kind::protocol, errc::protocol_error, "expected an OK packet after a bulk execute", false);
+    status_ = ok.status;
+    bulk_affected_ += ok.affected_rows;
+    if (bulk_next_ * bulk_width_ < bulk_values_.size()) return send_bulk_batch();
+    ok.affected_rows = bulk_affected_;
+    if (bulk_out_) resultset::builder::set_ok(bulk_out_->add(), ok);
+    return finish();
 }
 
 }  // namespace ambisql::proto

@@ -72,6 +72,12 @@ public:
     bool start_reset_statement(std::uint32_t id);
     std::size_t cached_statements() const noexcept { return cache_index_.size(); }
 
+    // ---- execute_many: `sql` once per row of `values` (row-major, `width` per row; the
+    // span must stay valid until done). MariaDB: COM_STMT_BULK_EXECUTE in batches;
+    // elsewhere pipelined executes. *out gets one resultset whose OK carries the total of
+    // affected rows.
+    bool start_execute_many(std::string_view sql, std::span<const sql_arg> values, std::size_t width, results* out);
+
     // ---- pipelines: every stage's request in one write, then the responses in order.
     // Done when every stage has its result or error; the operation itself fails only
     // when the connection does.
@@ -119,7 +125,7 @@ public:
     }
 
 private:
-    enum class op : std::uint8_t { none, connect, query, simple, quit, prepare, pipeline };
+    enum class op : std::uint8_t { none, connect, query, simple, quit, prepare, pipeline, bulk };
     enum class mode : std::uint8_t { buffered, stream, discard };
     enum class st : std::uint8_t {
         // connect
@@ -130,6 +136,8 @@ private:
         simple_reply, flush, flush_only,
         // prepare
         prep_ok, prep_params, prep_params_eof, prep_columns, prep_columns_eof,
+        // bulk
+        bulk_reply,
     };
 
     next_action fail(error_kind kind, errc code, std::string message, bool usable);
@@ -152,6 +160,10 @@ private:
     next_action step_prepare();
     next_action prepared();
     next_action step_pipeline();
+    next_action step_bulk();
+    next_action send_bulk_batch();
+    next_action end_pipeline();
+    void feed_pipeline();
     bool setup_stage();  // the sub-operation of pipeline stage stage_; false: none left
     void evict_for_insert();
     void begin_results(results* out, bool binary);
@@ -233,8 +245,23 @@ private:
     bool infile_sent_ = false;     // this query's request was honoured
     std::string infile_data_;
 
-    // pipeline
+    // execute_many
+    std::span<const sql_arg> bulk_values_;
+    std::size_t bulk_width_ = 0;
+    std::size_t bulk_next_ = 0;   // first row not sent yet
+    std::uint64_t bulk_affected_ = 0;
+    std::uint32_t bulk_id_ = 0;
+    bool then_bulk_ = false;      // a bulk execute follows the prepare
+    pipeline bulk_pipe_;          // servers without bulk operations: pipelined executes
+    results* bulk_out_ = nullptr;
+
+    // pipeline: requests go out at most pipe_window bytes ahead of the stage being
+    // answered, so neither side can block writing while the other does (a pipeline of
+    // 100 000 stages would otherwise fill both directions' socket buffers).
     pipeline* pipe_ = nullptr;
+    std::vector<std::uint8_t> pipe_buf_;   // every stage's request
+    std::vector<std::size_t> pipe_ends_;   // where stage i's request ends in pipe_buf_
+    std::size_t pipe_sent_ = 0;            // bytes of pipe_buf_ handed to out_
     std::size_t stage_ = 0;
     op sub_op_ = op::none;  // the running stage's kind of operation
 };

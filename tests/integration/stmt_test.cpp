@@ -249,3 +249,49 @@ TEST(Statements, StoredProcedureResultsAndStreaming) {
     EXPECT_EQ(sum, 50000LL * 50001 / 2);
     EXPECT_EQ(c.execute("SELECT ?", "after").row(0)[0].get_text(), "after");
 }
+
+TEST(Statements, ExecuteManyInsertsEveryRowInBulk) {
+    connection c(unix_config());
+    std::string t = unique_table("bulk");
+    c.query("CREATE TEMPORARY TABLE " + t + " (id INT PRIMARY KEY, k BIGINT UNSIGNED, c VARCHAR(40), d DATETIME(6))");
+    std::vector<sql_arg> values;
+    std::vector<std::string> texts;
+    const int rows = 100000;
+    texts.reserve(rows);
+    for (int i = 0; i < rows; ++i) texts.push_back("row-" + std::to_string(i) + (i % 7 ? "" : " it's"));
+    for (int i = 0; i < rows; ++i) {
+        values.emplace_back(i);
+        values.emplace_back(std::uint64_t(i) * 1000003u);
+        values.emplace_back(i % 11 ? sql_arg(texts[i]) : sql_arg(nullptr));
+        values.emplace_back(datetime{2024, 1, 1, 0, 0, static_cast<std::uint8_t>(i % 60), static_cast<std::uint32_t>(i)});
+    }
+    EXPECT_EQ(c.execute_many("INSERT INTO " + t + " VALUES (?, ?, ?, ?)", values, 4), std::uint64_t(rows));
+    results r = c.query("SELECT COUNT(*), CAST(SUM(k) AS UNSIGNED), CAST(SUM(c IS NULL) AS SIGNED) FROM " + t);
+    EXPECT_EQ(r.row(0)[0].get_int(), rows);
+    std::uint64_t sum = 0;
+    for (int i = 0; i < rows; ++i) sum += std::uint64_t(i) * 1000003u;
+    EXPECT_EQ(r.row(0)[1].as<std::uint64_t>(), sum);
+    EXPECT_EQ(r.row(0)[2].as<std::int64_t>(), (rows + 10) / 11);
+    results one = c.execute("SELECT c, d FROM " + t + " WHERE id = ?", 70);
+    EXPECT_EQ(one.row(0)[0].get_text(), "row-70 it's");
+    EXPECT_EQ(one.row(0)[1].get_datetime(), (datetime{2024, 1, 1, 0, 0, 10, 70}));
+
+    // A failing row: the error is reported, the connection stays usable.
+    try {
+        c.execute_many("INSERT INTO " + t + " (id) VALUES (?)", {{sql_arg(-1)}, {sql_arg(5)}});
+        ADD_FAILURE() << "a duplicate key was accepted";
+    } catch (const error& e) {
+        EXPECT_EQ(e.server_code(), 1062);
+        EXPECT_TRUE(e.connection_usable());
+    }
+    try {
+        c.execute_many("INSERT INTO " + t + " (id) VALUES (?)", {{sql_arg(-2)}, {sql_arg("text")}});
+        ADD_FAILURE() << "mixed kinds in a column were accepted";
+    } catch (const error& e) {
+        EXPECT_EQ(e.code(), make_error_code(errc::bad_value));
+    }
+    // A batch is one statement on the server: on this transactional table the failing
+    // batch left nothing behind.
+    EXPECT_EQ(c.query("SELECT COUNT(*) FROM " + t + " WHERE id < 0").row(0)[0].get_int(), 0);
+    EXPECT_EQ(c.query("SELECT COUNT(*) FROM " + t).row(0)[0].get_int(), rows);
+}

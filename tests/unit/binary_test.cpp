@@ -304,3 +304,45 @@ TEST(Binary, APipelineSendsEveryStageInOneWriteAndSplitsTheResponses) {
     EXPECT_TRUE(p[ping].ok());
     EXPECT_EQ(t.s.cached_statements(), 1u);
 }
+
+TEST(Binary, BulkExecuteRequestSendsTypesOnceAndIndicatorsPerValue) {
+    const sql_arg values[] = {sql_arg(1), sql_arg("a"), sql_arg(nullptr), sql_arg("bc"), sql_arg(3), sql_arg(nullptr)};
+    std::vector<std::uint8_t> out;
+    std::size_t next = 0;
+    ASSERT_FALSE(write_bulk_execute(out, 5, values, 2, 0, 1 << 20, next));
+    EXPECT_EQ(next, 3u);
+    bytes_t want = cat({{0xFA, 5, 0, 0, 0, 128, 0},  // id, SEND_TYPES_TO_SERVER
+                        {8, 0, 254, 0},               // LONGLONG, STRING (from the first non-NULL values)
+                        {0}, le(1, 8), {0, 1, 'a'},   // row 0
+                        {1}, {0, 2, 'b', 'c'},        // row 1: NULL, "bc"
+                        {0}, le(3, 8), {1}});         // row 2: 3, NULL
+    EXPECT_EQ(out, want);
+    // A small byte budget: one row per batch, resumable.
+    out.clear();
+    ASSERT_FALSE(write_bulk_execute(out, 5, values, 2, 1, 1, next));
+    EXPECT_EQ(next, 2u);
+    const sql_arg mixed[] = {sql_arg(1), sql_arg("x")};
+    out.clear();
+    EXPECT_TRUE(write_bulk_execute(out, 5, mixed, 1, 0, 1 << 20, next));
+}
+
+TEST(Binary, ExecuteManyWithoutBulkOperationsPipelinesExecutes) {
+    scripted t;  // its greeting has no MariaDB extended capabilities
+    config cfg;
+    cfg.user = "u";
+    cfg.ssl = ssl_mode::disabled;
+    t.connect(cfg);
+    const sql_arg values[] = {sql_arg(1), sql_arg(2), sql_arg(3)};
+    results out;
+    ASSERT_TRUE(t.s.start_execute_many("INSERT INTO t VALUES (?)", values, 1, &out));
+    t.run();
+    auto sent = t.take_sent_packets();
+    ASSERT_EQ(sent.size(), 4u) << "one prepare, three executes, one write";
+    EXPECT_EQ(sent[0][0], 0x16);
+    for (int i = 1; i < 4; ++i) EXPECT_EQ(bytes_t(sent[i].begin(), sent[i].begin() + 5), (bytes_t{0x17, 0xFF, 0xFF, 0xFF, 0xFF}));
+    ASSERT_EQ(t.feed(cat({packet(1, prepare_ok_payload(4, 0, 1)), packet(2, column_def("?", 8)),
+                          packet(1, ok_payload(1)), packet(1, ok_payload(1)), packet(1, ok_payload(1))})),
+              next_action::done);
+    EXPECT_FALSE(t.s.failed()) << t.s.diag().message;
+    EXPECT_EQ(out.affected_rows(), 3u);
+}
