@@ -162,6 +162,12 @@ public:
     std::uint16_t server_status() const noexcept;
     bool tls_active() const noexcept;
     std::string tls_version() const;
+    // The session's character set (character_set_client) and default schema as the
+    // handshake set them and session tracking reported since (SET NAMES, USE ... as SQL);
+    // the character set is empty when an untracked change made it unknown (interpolation
+    // is then refused).
+    const std::string& character_set() const noexcept;
+    const std::string& current_schema() const noexcept;
     // How literals must be escaped on this connection right now.
     escaping escaping_rules() const noexcept;
     // Appends a quoted string literal; throws for unsafe character sets.

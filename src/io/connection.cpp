@@ -363,6 +363,8 @@ std::uint16_t connection::server_status() const noexcept { return impl_->sess.st
 bool connection::tls_active() const noexcept { return impl_->sess.tls_active(); }
 std::string connection::tls_version() const { return impl_->sess.tls_version(); }
 escaping connection::escaping_rules() const noexcept { return impl_->sess.escaping_rules(); }
+const std::string& connection::character_set() const noexcept { return impl_->sess.charset(); }
+const std::string& connection::current_schema() const noexcept { return impl_->sess.schema(); }
 int connection::native_handle() const noexcept { return impl_->sock.fd(); }
 
 std::string connection::quote(std::string_view text) const {

@@ -66,7 +66,7 @@ bool parse_err(byte_span payload, err_packet& out) noexcept {
     return r.ok();
 }
 
-bool parse_ok(byte_span payload, bool session_track, ok_info& out) noexcept {
+bool parse_ok(byte_span payload, bool session_track, ok_info& out, session_changes* changes) noexcept {
     reader r(payload);
     std::uint8_t h = r.u8();
     if (h != 0x00 && h != 0xFE) return false;
@@ -81,7 +81,30 @@ bool parse_ok(byte_span payload, bool session_track, ok_info& out) noexcept {
     }
     if (session_track) {
         out.info.assign(r.lenenc_string());
-        // Session state changes (SESSION_STATE_CHANGED) follow; not interpreted yet.
+        if ((out.status & server_status::session_state_changed) && !r.at_end()) {
+            std::string_view block = r.lenenc_string();
+            reader b(byte_span(reinterpret_cast<const std::uint8_t*>(block.data()), block.size()));
+            while (b.ok() && !b.at_end()) {
+                std::uint8_t type = b.u8();
+                std::string_view data = b.lenenc_string();
+                reader d(byte_span(reinterpret_cast<const std::uint8_t*>(data.data()), data.size()));
+                if (type == 0) {  // SESSION_TRACK_SYSTEM_VARIABLES: name, value
+                    std::string_view name = d.lenenc_string();
+                    std::string_view value = d.lenenc_string();
+                    if (d.ok() && changes && name == "character_set_client") {
+                        changes->charset_changed = true;
+                        changes->charset.assign(value);
+                    }
+                } else if (type == 1) {  // SESSION_TRACK_SCHEMA
+                    std::string_view schema = d.lenenc_string();
+                    if (d.ok() && changes) {
+                        changes->schema_changed = true;
+                        changes->schema.assign(schema);
+                    }
+                }
+            }
+            if (!b.ok()) return false;
+        }
     } else {
         out.info.assign(r.rest());
     }

@@ -75,7 +75,16 @@ struct err_packet {
 bool parse_err(byte_span payload, err_packet& out) noexcept;
 
 // An OK packet (header 0x00, or 0xFE as a DEPRECATE_EOF terminator).
-bool parse_ok(byte_span payload, bool session_track, ok_info& out) noexcept;
+// Session state the server reported in an OK packet (CLIENT_SESSION_TRACK).
+struct session_changes {
+    bool charset_changed = false;
+    std::string charset;  // character_set_client
+    bool schema_changed = false;
+    std::string schema;
+};
+// With session_track, the info is length-encoded and, when the status says
+// SESSION_STATE_CHANGED, the changes follow (reported into *changes when given).
+bool parse_ok(byte_span payload, bool session_track, ok_info& out, session_changes* changes = nullptr) noexcept;
 // An EOF packet (header 0xFE, 5 bytes).
 bool parse_eof(byte_span payload, ok_info& out) noexcept;
 

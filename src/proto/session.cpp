@@ -255,6 +255,9 @@ bool session::start_connect(const config& cfg, std::string_view host, bool secur
     host_.assign(host);
     secure_transport_ = secure_transport;
     unsafe_charset_ = is_unsafe_charset(cfg.charset);
+    charset_unknown_ = false;
+    charset_ = cfg.charset;
+    schema_ = cfg.database;
     start_op(op::connect, st::greeting);
     if (collation_for_charset(cfg.charset) == 0) {
         fail(error_kind::client, errc::bad_config, "unknown character set '" + cfg.charset + "'", false);
@@ -349,6 +352,7 @@ next_action session::step_connect() {
                 if (cfg_->deprecate_eof) want |= cap::deprecate_eof;
                 if (infile_source_) want |= cap::local_files;
                 want |= cap::mariadb_stmt_bulk;  // MariaDB only (extended capabilities)
+                want |= cap::session_track;      // character set and schema changes
                 if (!cfg_->database.empty()) want |= cap::connect_with_db;
                 caps_ = want & hs_.capabilities;
                 const ssl_mode m = cfg_->ssl;
@@ -402,7 +406,8 @@ next_action session::step_connect() {
                 switch (p[0]) {
                     case 0x00: {
                         ok_info ok;
-                        if (!parse_ok(p, false, ok))
+                        reset_session_state();
+                        if (!read_ok(p, ok))
                             return fail(error_kind::protocol, errc::protocol_error, "malformed OK packet", false);
                         status_ = ok.status;
                         connected_ = true;
@@ -537,6 +542,7 @@ bool session::start_query(std::string_view sql, results* out) {
     start_op(op::query, st::first);
     begin_results(out, false);
     infile_armed_ = infile_source_ && load_data_local_file(sql, infile_expected_);
+    note_untracked_changes(sql);
     infile_sent_ = false;
     std::size_t s = out_.size();
     begin_command(command::query);
@@ -611,7 +617,7 @@ next_action session::step_query() {
                 const std::uint8_t h = p[0];
                 if (h == 0x00) {
                     ok_info ok;
-                    if (!parse_ok(p, caps_ & cap::session_track, ok))
+                    if (!read_ok(p, ok))
                         return fail(error_kind::protocol, errc::protocol_error, "malformed OK packet", false);
                     status_ = ok.status;
                     if (mode_ == mode::buffered) {
@@ -727,7 +733,7 @@ next_action session::step_query() {
                     if (p[0] == 0xFF) return fail_server(p);
                     if (is_terminator(p)) {
                         ok_info ok;
-                        bool good = (caps_ & cap::deprecate_eof) ? parse_ok(p, caps_ & cap::session_track, ok)
+                        bool good = (caps_ & cap::deprecate_eof) ? read_ok(p, ok)
                                                                  : parse_eof(p, ok);
                         if (!good)
                             return fail(error_kind::protocol, errc::protocol_error, "malformed end-of-rows packet",
@@ -764,7 +770,7 @@ next_action session::step_query() {
                                 false);
                 if (p[0] == 0xFF) return fail_server(p);  // reports the refusal first, if any
                 ok_info ok;
-                if (!parse_ok(p, caps_ & cap::session_track, ok))
+                if (!read_ok(p, ok))
                     return fail(error_kind::protocol, errc::protocol_error, "malformed OK packet", false);
                 status_ = ok.status;
                 if (infile_sent_) {  // the LOAD DATA's own result
@@ -848,11 +854,14 @@ next_action session::step_simple() {
     if (p.empty()) return fail(error_kind::protocol, errc::protocol_error, "empty response packet", false);
     if (p[0] == 0xFF) return fail_server(p);
     ok_info ok;
-    if (p[0] != 0x00 || !parse_ok(p, caps_ & cap::session_track, ok))
+    if (p[0] != 0x00 || !read_ok(p, ok))
         return fail(error_kind::protocol, errc::protocol_error, "expected an OK packet", false);
     status_ = ok.status;
     if (simple_cmd_ == command::reset_connection) {
-        // The server dropped every prepared statement of the session.
+        // The server dropped every prepared statement of the session, and its character
+        // set is the handshake's again.
+        reset_session_state();
+        if (ok.status & server_status::session_state_changed) (void)read_ok(p, ok);
         cache_.clear();
         cache_index_.clear();
         pending_closes_.clear();
@@ -1055,6 +1064,57 @@ next_action session::prepared() {
     op_ = op::query;
     st_ = st::first;
     return step_query();
+}
+
+// ---------------------------------------------------------------- session state
+
+bool session::read_ok(byte_span p, ok_info& ok) {
+    const bool tracking = (caps_ & cap::session_track) != 0;
+    session_changes ch;
+    if (!parse_ok(p, tracking, ok, &ch)) return false;
+    if (ch.charset_changed) {
+        charset_ = ch.charset;
+        unsafe_charset_ = is_unsafe_charset(ch.charset);
+        charset_unknown_ = false;
+    }
+    if (ch.schema_changed) schema_ = ch.schema;
+    return true;
+}
+
+void session::reset_session_state() {
+    charset_ = cfg_ ? cfg_->charset : std::string();
+    unsafe_charset_ = is_unsafe_charset(charset_);
+    charset_unknown_ = false;
+}
+
+// Without session tracking the driver cannot see `SET NAMES` and friends take effect:
+// after SQL that may change the character set, interpolation is refused (until a reset
+// or a new connection) rather than done with rules that may be wrong.
+void session::note_untracked_changes(std::string_view sql) {
+    if (caps_ & cap::session_track) return;
+    std::string upper;  // upper case, blanks collapsed
+    upper.reserve(sql.size());
+    for (char c : sql) {
+        const bool blank = c == ' ' || c == '\t' || c == '\n' || c == '\r';
+        if (blank) {
+            if (!upper.empty() && upper.back() != ' ') upper += ' ';
+        } else {
+            upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        }
+    }
+    auto statement_start = [&](std::size_t at) {  // at the start of a statement
+        while (at > 0 && upper[at - 1] == ' ') --at;
+        return at == 0 || upper[at - 1] == ';';
+    };
+    bool changes = upper.find("CHARACTER_SET_CLIENT") != std::string::npos;
+    for (std::string_view needle : {"SET NAMES", "SET CHARACTER SET", "SET CHARSET"}) {
+        for (std::size_t at = upper.find(needle); !changes && at != std::string::npos; at = upper.find(needle, at + 1))
+            changes = statement_start(at);
+    }
+    if (changes) {
+        charset_unknown_ = true;
+        charset_.clear();
+    }
 }
 
 // ---------------------------------------------------------------- pipelines
@@ -1390,7 +1450,7 @@ next_action session::step_bulk() {
     if (p.empty()) return fail(error_kind::protocol, errc::protocol_error, "empty response packet", false);
     if (p[0] == 0xFF) return fail_server(p);  // rows of earlier batches stay applied
     ok_info ok;
-    if (p[0] != 0x00 || !parse_ok(p, caps_ & cap::session_track, ok))
+    if (p[0] != 0x00 || !read_ok(p, ok))
         return fail(error_kind::protocol, errc::protocol_error, "expected an OK packet after a bulk execute", false);
     status_ = ok.status;
     bulk_affected_ += ok.affected_rows;

@@ -120,9 +120,16 @@ public:
     bool is_mariadb() const noexcept { return hs_.is_mariadb; }
     bool tls_active() const noexcept { return tls_on_; }
     std::string tls_version() const { return tls_.version(); }
+    // With the character set unknown (changed by SQL on a server without session
+    // tracking) interpolation is refused, as for big5 and friends.
     escaping escaping_rules() const noexcept {
-        return {(status_ & server_status::no_backslash_escapes) != 0, unsafe_charset_};
+        return {(status_ & server_status::no_backslash_escapes) != 0, unsafe_charset_ || charset_unknown_};
     }
+    // The session's character set (character_set_client) and default schema, as the
+    // handshake set them and session tracking has reported since; charset is empty once
+    // an untracked change made it unknown.
+    const std::string& charset() const noexcept { return charset_; }
+    const std::string& schema() const noexcept { return schema_; }
 
 private:
     enum class op : std::uint8_t { none, connect, query, simple, quit, prepare, pipeline, bulk };
@@ -161,6 +168,9 @@ private:
     next_action prepared();
     next_action step_pipeline();
     next_action step_bulk();
+    bool read_ok(byte_span p, ok_info& ok);  // parses an OK and applies tracked session state
+    void reset_session_state();
+    void note_untracked_changes(std::string_view sql);
     next_action send_bulk_batch();
     next_action end_pipeline();
     void feed_pipeline();
@@ -198,6 +208,9 @@ private:
     std::uint64_t caps_ = 0;
     std::uint16_t status_ = 0;
     bool unsafe_charset_ = false;
+    bool charset_unknown_ = false;
+    std::string charset_;
+    std::string schema_;
 
     // connect
     const config* cfg_ = nullptr;

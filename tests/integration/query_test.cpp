@@ -278,3 +278,32 @@ TEST(Query, LoopingOverTheRowsOfATemporaryResultIsSafe) {
     for (auto row : c.query("SELECT seq FROM seq_1_to_100").rows()) sum += row[0].as<std::int64_t>();
     EXPECT_EQ(sum, 5050);
 }
+
+TEST(SessionState, SetNamesAsSqlIsTrackedAndEscapingFollows) {
+    connection c(tcp_config());
+    EXPECT_EQ(c.character_set(), "utf8mb4");
+    EXPECT_EQ(c.query("SELECT ?", "a'b").row(0)[0].get_text(), "a'b");
+    c.query("SET NAMES big5");
+    EXPECT_EQ(c.character_set(), "big5");
+    EXPECT_TRUE(c.escaping_rules().unsafe_charset);
+    try {
+        c.query("SELECT ?", "\xbf' OR 1=1 -- ");
+        ADD_FAILURE() << "interpolated into a big5 connection";
+    } catch (const error& e) {
+        EXPECT_EQ(e.code(), make_error_code(errc::unsafe_charset));
+    }
+    EXPECT_EQ(c.execute("SELECT ?", "bound, not interpolated").row(0)[0].get_text(), "bound, not interpolated");
+    c.query("SET NAMES utf8mb4");
+    EXPECT_FALSE(c.escaping_rules().unsafe_charset);
+    EXPECT_EQ(c.query("SELECT ?", "ok").row(0)[0].get_text(), "ok");
+    c.query("SET NAMES gbk");
+    c.reset_connection();  // back to the handshake's character set
+    EXPECT_EQ(c.character_set(), "utf8mb4");
+    EXPECT_FALSE(c.escaping_rules().unsafe_charset);
+
+    std::string db = c.current_schema();
+    c.query("USE information_schema");
+    EXPECT_EQ(c.current_schema(), "information_schema");
+    c.select_db(db);
+    EXPECT_EQ(c.current_schema(), db);
+}

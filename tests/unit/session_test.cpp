@@ -398,3 +398,43 @@ TEST(Session, PeerCloseIsANetworkError) {
     EXPECT_EQ(t.s.diag().kind, error_kind::network);
     EXPECT_EQ(t.s.diag().code, make_error_code(errc::connection_closed));
 }
+
+TEST(Session, WithoutSessionTrackingACharsetChangeStopsInterpolation) {
+    scripted t;
+    config cfg = plain_config();
+    t.connect(cfg, 0xF7FEF7FE & ~(1u << 23));  // no SESSION_TRACK
+    results out;
+    const sql_arg args[] = {sql_arg("x")};
+    ASSERT_TRUE(t.s.start_query("UPDATE t SET names = 1", &out));  // not a charset change
+    t.run();
+    t.feed(packet(1, ok_payload()));
+    EXPECT_FALSE(t.s.escaping_rules().unsafe_charset);
+    ASSERT_TRUE(t.s.start_query("set   names\tgbk", &out));
+    t.run();
+    t.feed(packet(1, ok_payload()));
+    EXPECT_TRUE(t.s.escaping_rules().unsafe_charset);
+    EXPECT_EQ(t.s.charset(), "");
+    EXPECT_FALSE(t.s.start_query("SELECT ?", args, &out));
+    EXPECT_EQ(t.s.diag().code, make_error_code(errc::unsafe_charset));
+}
+
+TEST(Session, TrackedCharsetAndSchemaChangesAreApplied) {
+    scripted t;
+    config cfg = plain_config();
+    t.connect(cfg);
+    EXPECT_EQ(t.s.charset(), "utf8mb4");
+    results out;
+    ASSERT_TRUE(t.s.start_query("SET NAMES sjis", &out));
+    t.run();
+    // OK with SESSION_STATE_CHANGED: info "", then the state block.
+    bytes_t var = cat({lenenc_str("character_set_client"), lenenc_str("sjis")});
+    bytes_t schema = lenenc_str("shop");
+    bytes_t block = cat({{0}, lenenc_str(std::string(var.begin(), var.end())), {1},
+                         lenenc_str(std::string(schema.begin(), schema.end()))});
+    bytes_t ok = cat({{0x00, 0, 0, 0x02, 0x40, 0, 0}, {0}, lenenc_str(std::string(block.begin(), block.end()))});
+    ASSERT_EQ(t.feed(packet(1, ok)), next_action::done);
+    ASSERT_FALSE(t.s.failed()) << t.s.diag().message;
+    EXPECT_EQ(t.s.charset(), "sjis");
+    EXPECT_EQ(t.s.schema(), "shop");
+    EXPECT_TRUE(t.s.escaping_rules().unsafe_charset);
+}
