@@ -138,8 +138,17 @@ std::error_code write_bulk_execute(std::vector<std::uint8_t>& out, std::uint32_t
     return {};
 }
 
+void write_long_data(std::vector<std::uint8_t>& out, std::uint32_t statement_id, std::uint16_t param,
+                     std::string_view data) {
+    writer w(out);
+    w.u8(command::stmt_send_long_data);
+    w.u32(statement_id);
+    w.u16(param);
+    w.bytes(data);
+}
+
 std::error_code write_execute(std::vector<std::uint8_t>& out, std::uint32_t statement_id,
-                              std::span<const sql_arg> args) {
+                              std::span<const sql_arg> args, bool long_data) {
     writer w(out);
     w.u8(command::stmt_execute);
     w.u32(statement_id);
@@ -158,7 +167,8 @@ std::error_code write_execute(std::vector<std::uint8_t>& out, std::uint32_t stat
         w.u8(type);
         w.u8(flag);
     }
-    for (const sql_arg& a : args) write_value(w, a);
+    for (const sql_arg& a : args)
+        if (!(long_data && is_long_data(a))) write_value(w, a);
     return {};
 }
 

@@ -25,10 +25,23 @@ struct prepare_ok {
 // The first packet of a successful COM_STMT_PREPARE response (header 0x00).
 bool parse_prepare_ok(byte_span payload, prepare_ok& out) noexcept;
 
+// Text and bytes parameters this large travel ahead of the execute in
+// COM_STMT_SEND_LONG_DATA commands (pieces of long_data_piece bytes), when the caller
+// knows the statement id.
+inline constexpr std::size_t long_data_threshold = 1 << 20;
+inline constexpr std::size_t long_data_piece = 4 << 20;
+inline bool is_long_data(const sql_arg& a) noexcept {
+    return (a.type() == sql_arg::kind::text || a.type() == sql_arg::kind::bytes) && a.text().size() >= long_data_threshold;
+}
+
 // Appends a whole COM_STMT_EXECUTE payload (command byte included) binding args by
 // their own types. Fails (nothing usable appended) for an argument that cannot be bound.
+// With long_data, the values of is_long_data() arguments are left out (sent before).
 std::error_code write_execute(std::vector<std::uint8_t>& out, std::uint32_t statement_id,
-                              std::span<const sql_arg> args);
+                              std::span<const sql_arg> args, bool long_data = false);
+// One COM_STMT_SEND_LONG_DATA payload: `data` appended to parameter `param`.
+void write_long_data(std::vector<std::uint8_t>& out, std::uint32_t statement_id, std::uint16_t param,
+                     std::string_view data);
 
 // Appends a COM_STMT_BULK_EXECUTE payload (MariaDB, STMT_BULK_OPERATIONS) for rows of
 // `values` (row-major, `width` values per row) from row `first`, as many as fit in

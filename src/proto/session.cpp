@@ -892,17 +892,40 @@ bool session::start_execute(const statement& st, std::span<const sql_arg> args, 
              true);
         return false;
     }
-    seq_ = 0;
-    const std::size_t s = begin_packet(out_);
-    if (write_execute(out_, st.id, args)) {
-        out_.resize(s);
+    if (!build_execute(st.id, args)) {
         fail(error_kind::client, errc::bad_value, "an identifier cannot be bound to a statement parameter", true);
         return false;
     }
-    end_packet(out_, s, seq_);
+    for (const auto& ld : long_payloads_) write_command(ld, st.id);
+    write_command(exec_payload_, st.id);
     start_op(op::query, st::first);
     begin_results(out, true);
     return true;
+}
+
+// Serialises an execute of statement `id` into exec_payload_, preceded by the
+// SEND_LONG_DATA payloads of its large parameters (long_payloads_).
+bool session::build_execute(std::uint32_t id, std::span<const sql_arg> args) {
+    long_payloads_.clear();
+    exec_payload_.clear();
+    if (write_execute(exec_payload_, id, args, true)) return false;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        if (!is_long_data(args[i])) continue;
+        std::string_view data = args[i].text();
+        for (std::size_t at = 0; at < data.size(); at += long_data_piece)
+            write_long_data(long_payloads_.emplace_back(), id, static_cast<std::uint16_t>(i),
+                            data.substr(at, long_data_piece));
+    }
+    return true;
+}
+
+// One command packet (sequence 0) with the statement id written at bytes 1..4.
+void session::write_command(std::span<const std::uint8_t> payload, std::uint32_t id) {
+    seq_ = 0;
+    const std::size_t s = begin_packet(out_);
+    out_.insert(out_.end(), payload.begin(), payload.end());
+    for (int i = 0; i < 4; ++i) out_[s + 4 + 1 + i] = static_cast<std::uint8_t>(id >> (8 * i));
+    end_packet(out_, s, seq_);
 }
 
 bool session::start_execute(std::string_view sql, std::span<const sql_arg> args, results* out) {
@@ -912,8 +935,7 @@ bool session::start_execute(std::string_view sql, std::span<const sql_arg> args,
     }
     if (op_ == op::none) evict_for_insert();
     if (!can_start()) return false;
-    exec_payload_.clear();
-    if (write_execute(exec_payload_, last_prepared_statement, args)) {
+    if (!build_execute(last_prepared_statement, args)) {
         fail(error_kind::client, errc::bad_value, "an identifier cannot be bound to a statement parameter", true);
         return false;
     }
@@ -923,8 +945,9 @@ bool session::start_execute(std::string_view sql, std::span<const sql_arg> args,
     prep_sql_.assign(sql);
     then_execute_ = cache_result_ = true;
     then_bulk_ = false;
-    // MariaDB executes "the statement just prepared" (id 0xFFFFFFFF): one round trip.
-    exec_pipelined_ = hs_.is_mariadb;
+    // MariaDB executes "the statement just prepared" (id 0xFFFFFFFF): one round trip;
+    // large parameters need the real id for their SEND_LONG_DATA, so they wait for it.
+    exec_pipelined_ = hs_.is_mariadb && long_payloads_.empty();
     std::size_t s = out_.size();
     begin_command(command::stmt_prepare);
     out_.insert(out_.end(), sql.begin(), sql.end());
@@ -1055,11 +1078,8 @@ next_action session::prepared() {
     if (exec_pipelined_) {
         seq_ = 1;  // the execute's response follows, numbered from its own request
     } else {
-        for (int i = 0; i < 4; ++i) exec_payload_[1 + i] = static_cast<std::uint8_t>(prep_.id >> (8 * i));
-        seq_ = 0;
-        std::size_t s = begin_packet(out_);
-        out_.insert(out_.end(), exec_payload_.begin(), exec_payload_.end());
-        end_packet(out_, s, seq_);
+        for (const auto& ld : long_payloads_) write_command(ld, prep_.id);
+        write_command(exec_payload_, prep_.id);
     }
     op_ = op::query;
     st_ = st::first;

@@ -176,6 +176,8 @@ private:
     void feed_pipeline();
     bool setup_stage();  // the sub-operation of pipeline stage stage_; false: none left
     void evict_for_insert();
+    void write_command(std::span<const std::uint8_t> payload, std::uint32_t id);  // id patched in at 1..4
+    bool build_execute(std::uint32_t id, std::span<const sql_arg> args);  // long data + execute payloads
     void begin_results(results* out, bool binary);
     void write_pending_closes();
     void cache_insert(std::string_view sql, const statement& st);
@@ -243,6 +245,7 @@ private:
     bool exec_pipelined_ = false;    // ... already sent with id 0xFFFFFFFF (MariaDB)
     bool cache_result_ = false;      // put the prepared statement into the cache
     std::vector<std::uint8_t> exec_payload_;  // the execute to send once the id is known
+    std::vector<std::vector<std::uint8_t>> long_payloads_;  // SEND_LONG_DATA ahead of it
     std::string prep_sql_;
     diagnostics deferred_;           // a failure to report once the pipeline is read
     std::vector<std::uint32_t> pending_closes_;  // sent ahead of the next command

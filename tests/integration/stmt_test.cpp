@@ -295,3 +295,29 @@ TEST(Statements, ExecuteManyInsertsEveryRowInBulk) {
     EXPECT_EQ(c.query("SELECT COUNT(*) FROM " + t + " WHERE id < 0").row(0)[0].get_int(), 0);
     EXPECT_EQ(c.query("SELECT COUNT(*) FROM " + t).row(0)[0].get_int(), rows);
 }
+
+TEST(Statements, LargeParametersTravelAsLongData) {
+    connection c(unix_config());
+    std::string t = unique_table("longdata");
+    c.query("CREATE TEMPORARY TABLE " + t + " (id INT, b LONGBLOB, s LONGTEXT)");
+    std::string blob(20 << 20, '\0');
+    for (std::size_t i = 0; i < blob.size(); ++i) blob[i] = static_cast<char>((i * 131) >> 3);
+    std::string text(3 << 20, 'x');
+    text[12345] = '\'';
+    // Through the cache (not yet prepared: prepared first, since long data needs the id)...
+    EXPECT_EQ(c.execute("INSERT INTO " + t + " VALUES (?, ?, ?)", 1, bytes(std::string_view(blob)), text)
+                  .affected_rows(),
+              1u);
+    // ...and once it is cached.
+    EXPECT_EQ(c.execute("INSERT INTO " + t + " VALUES (?, ?, ?)", 2, bytes(std::string_view(blob)), "small")
+                  .affected_rows(),
+              1u);
+    results r = c.execute("SELECT b, s FROM " + t + " ORDER BY id");
+    ASSERT_EQ(r.row_count(), 2u);
+    EXPECT_TRUE(r.row(0)[0].get_text() == blob) << "20 MiB BLOB changed on the way";
+    EXPECT_TRUE(r.row(0)[1].get_text() == text);
+    EXPECT_TRUE(r.row(1)[0].get_text() == blob);
+    EXPECT_EQ(r.row(1)[1].get_text(), "small");
+    EXPECT_EQ(c.execute("SELECT LENGTH(?)", std::string_view(text)).row(0)[0].get_int(),
+              static_cast<std::int64_t>(text.size()));
+}

@@ -346,3 +346,22 @@ TEST(Binary, ExecuteManyWithoutBulkOperationsPipelinesExecutes) {
     EXPECT_FALSE(t.s.failed()) << t.s.diag().message;
     EXPECT_EQ(out.affected_rows(), 3u);
 }
+
+TEST(Binary, LargeParametersGoAheadAsLongDataForAKnownStatement) {
+    scripted t;
+    config cfg;
+    cfg.user = "u";
+    cfg.ssl = ssl_mode::disabled;
+    t.connect(cfg);
+    std::string big(long_data_threshold + 10, 'b');
+    const sql_arg args[] = {sql_arg(7), sql_arg(std::string_view(big))};
+    results out;
+    ASSERT_TRUE(t.s.start_execute(statement{3, 2, 0}, args, &out));
+    t.run();
+    auto sent = t.take_sent_packets();
+    ASSERT_EQ(sent.size(), 2u);
+    EXPECT_EQ(bytes_t(sent[0].begin(), sent[0].begin() + 7), (bytes_t{0x18, 3, 0, 0, 0, 1, 0}));
+    EXPECT_EQ(sent[0].size(), 7 + big.size());
+    // The execute: types for both, the value of the first only.
+    EXPECT_EQ(sent[1], cat({{0x17, 3, 0, 0, 0, 0, 1, 0, 0, 0, 0x00, 1, 8, 0, 254, 0}, le(7, 8)}));
+}
