@@ -143,8 +143,11 @@ TEST(Async, OtherTokensWork) {
     EXPECT_FALSE(connect_ec) << connect_ec.message();
     EXPECT_TRUE(c.is_open());
     io.restart();
-    std::thread t([&] { io.run_for(std::chrono::seconds(5)); });
+    // Started before the loop's thread, so the loop has work when it starts (a loop
+    // started first may find none and return at once, leaving the future unset).
     auto fut = c.async_query("SELECT 9", asio::use_future);
+    std::thread t([&] { io.run_for(std::chrono::seconds(5)); });
+    ASSERT_EQ(fut.wait_for(std::chrono::seconds(10)), std::future_status::ready);
     fut.get();
     t.join();
     EXPECT_EQ(c.result().row(0)[0].as<int>(), 9);
