@@ -5,6 +5,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
+#include <csignal>
 
 #include "ambisql/fiber_sync.hpp"
 #include "ambisql/hub.hpp"
@@ -408,4 +409,37 @@ TEST(Fiber, DestroyingTheHubUnwindsFibersStillWaiting) {
     EXPECT_TRUE(unwound) << "the suspended fiber's destructors did not run";
     EXPECT_TRUE(f.done());
     EXPECT_THROW(f.join(), std::logic_error);
+}
+
+namespace {
+// Recursion that the compiler cannot flatten: each frame keeps a live buffer.
+int deep(int n) {
+    volatile char frame[1024];
+    frame[0] = static_cast<char>(n);
+    return n <= 0 ? frame[0] : deep(n - 1) + frame[0];
+}
+}  // namespace
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define AMBISQL_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define AMBISQL_ASAN 1
+#endif
+
+TEST(FiberDeathTest, AStackOverflowHitsTheGuardPageAndCrashesLoudly) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    auto overflow = [] {
+        asio::io_context io;
+        hub h(io, 64 * 1024);
+        h.spawn([] { std::printf("%d\n", deep(1 << 20)); });  // ~1 GiB of frames
+        io.run();
+    };
+#ifdef AMBISQL_ASAN
+    EXPECT_DEATH(overflow(), "stack-overflow|SEGV");  // ASan reports the fault
+#else
+    EXPECT_EXIT(overflow(), testing::KilledBySignal(SIGSEGV), "");  // the guard page faults
+#endif
 }
