@@ -144,6 +144,24 @@ void run_pair(const std::string& name, double units, const char* rate_metric, co
 // ---------------------------------------------------------------- point_select
 
 
+// libmariadb's text-protocol point selects (the reference of point_select, and the scale
+// of pipeline_point_select).
+timing ref_point_selects(MYSQL* m, const std::vector<int>& ids) {
+    char sql[128];
+    std::size_t total = 0;
+    auto t = measure([&] {
+        for (int id : ids) {
+            int n = std::snprintf(sql, sizeof sql, "SELECT c FROM sbtest1 WHERE id = %d", id);
+            ref_query(m, sql, n);
+            MYSQL_RES* r = mysql_store_result(m);
+            while (MYSQL_ROW row = mysql_fetch_row(r)) total += mysql_fetch_lengths(r)[0] + (row[0] != nullptr);
+            mysql_free_result(r);
+        }
+    });
+    if (total == 0) std::exit(1);
+    return t;
+}
+
 void point_select(const std::string& name, bool tcp) {
     auto ids = point_ids();
     MYSQL* m = ref_connect(tcp);
@@ -152,20 +170,7 @@ void point_select(const std::string& name, bool tcp) {
     char sql[128];
     run_pair(
         name, point_queries, "qps", "client_cpu_s_per_query",
-        [&] {
-            std::size_t total = 0;
-            auto t = measure([&] {
-                for (int id : ids) {
-                    int n = std::snprintf(sql, sizeof sql, "SELECT c FROM sbtest1 WHERE id = %d", id);
-                    ref_query(m, sql, n);
-                    MYSQL_RES* r = mysql_store_result(m);
-                    while (MYSQL_ROW row = mysql_fetch_row(r)) total += mysql_fetch_lengths(r)[0] + (row[0] != nullptr);
-                    mysql_free_result(r);
-                }
-            });
-            if (total == 0) std::exit(1);
-            return t;
-        },
+        [&] { return ref_point_selects(m, ids); },
         [&] {
             std::size_t total = 0;
             auto t = measure([&] {
@@ -255,23 +260,9 @@ void pipeline_point_select(const std::string& name, bool tcp) {
     MYSQL* m = ref_connect(tcp);
     ambisql::connection c(base_config(tcp));
     ambisql::pipeline p;
-    char sql[128];
     run_pair(
         name, point_queries, "qps", "client_cpu_s_per_query",
-        [&] {
-            std::size_t total = 0;
-            auto t = measure([&] {
-                for (int id : ids) {
-                    int n = std::snprintf(sql, sizeof sql, "SELECT c FROM sbtest1 WHERE id = %d", id);
-                    ref_query(m, sql, n);
-                    MYSQL_RES* r = mysql_store_result(m);
-                    while (MYSQL_ROW row = mysql_fetch_row(r)) total += mysql_fetch_lengths(r)[0] + (row[0] != nullptr);
-                    mysql_free_result(r);
-                }
-            });
-            if (total == 0) std::exit(1);
-            return t;
-        },
+        [&] { return ref_point_selects(m, ids); },
         [&] {
             std::size_t total = 0;
             auto t = measure([&] {

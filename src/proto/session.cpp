@@ -571,6 +571,30 @@ bool session::start_query(std::string_view sql, std::span<const sql_arg> args, r
     return start_query(sql_scratch_, out);
 }
 
+// An OK ending one statement's response, kept as a resultset of its own. true: the
+// operation ends here (`done` says how); false: more results follow.
+bool session::statement_ok(byte_span p, next_action& done) {
+    ok_info ok;
+    if (!read_ok(p, ok)) {
+        done = fail(error_kind::protocol, errc::protocol_error, "malformed OK packet", false);
+        return true;
+    }
+    status_ = ok.status;
+    if (mode_ == mode::buffered) {
+        resultset::builder::set_ok(out_results_->add(), ok);
+    } else if (mode_ == mode::stream) {
+        resultset::builder::reset(stream_set_);
+        resultset::builder::set_ok(stream_set_, ok);
+        stream_ = stream_state::set_done;
+        done = finish();
+        return true;
+    }
+    if (status_ & server_status::more_results_exist) return false;
+    stream_ = stream_state::idle;
+    done = finish();
+    return true;
+}
+
 bool session::start_read_rows() {
     if (op_ != op::none || stream_ != stream_state::rows) return false;
     start_op(op::query, st::rows);
@@ -616,21 +640,9 @@ next_action session::step_query() {
                 if (p.empty()) return fail(error_kind::protocol, errc::protocol_error, "empty response packet", false);
                 const std::uint8_t h = p[0];
                 if (h == 0x00) {
-                    ok_info ok;
-                    if (!read_ok(p, ok))
-                        return fail(error_kind::protocol, errc::protocol_error, "malformed OK packet", false);
-                    status_ = ok.status;
-                    if (mode_ == mode::buffered) {
-                        resultset::builder::set_ok(out_results_->add(), ok);
-                    } else if (mode_ == mode::stream) {
-                        resultset::builder::reset(stream_set_);
-                        resultset::builder::set_ok(stream_set_, ok);
-                        stream_ = stream_state::set_done;
-                        return finish();
-                    }
-                    if (status_ & server_status::more_results_exist) continue;
-                    stream_ = stream_state::idle;
-                    return finish();
+                    next_action done;
+                    if (statement_ok(p, done)) return done;
+                    continue;
                 }
                 if (h == 0xFF) return fail_server(p);
                 if (h == 0xFB) {
@@ -769,26 +781,13 @@ next_action session::step_query() {
                     return fail(error_kind::protocol, errc::protocol_error, "unexpected reply to LOCAL INFILE data",
                                 false);
                 if (p[0] == 0xFF) return fail_server(p);  // reports the refusal first, if any
-                ok_info ok;
-                if (!read_ok(p, ok))
-                    return fail(error_kind::protocol, errc::protocol_error, "malformed OK packet", false);
-                status_ = ok.status;
-                if (infile_sent_) {  // the LOAD DATA's own result
-                    if (mode_ == mode::buffered) {
-                        resultset::builder::set_ok(out_results_->add(), ok);
-                    } else if (mode_ == mode::stream) {
-                        resultset::builder::reset(stream_set_);
-                        resultset::builder::set_ok(stream_set_, ok);
-                        stream_ = stream_state::set_done;
-                        return finish();
-                    }
-                } else {
-                    mode_ = mode::discard;  // refused: read what later statements answer
-                }
+                // Honoured: the LOAD DATA's own result. Refused: read what later statements
+                // answer; finish() then reports the refusal.
+                if (!infile_sent_) mode_ = mode::discard;
                 st_ = st::first;
-                if (status_ & server_status::more_results_exist) continue;
-                stream_ = stream_state::idle;
-                return finish();  // reports the refusal, if any
+                next_action done;
+                if (statement_ok(p, done)) return done;
+                continue;
             }
             default: return fail(error_kind::protocol, errc::protocol_error, "bad query state", false);
         }

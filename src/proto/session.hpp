@@ -168,6 +168,7 @@ private:
     next_action prepared();
     next_action step_pipeline();
     next_action step_bulk();
+    bool statement_ok(byte_span p, next_action& done);
     bool read_ok(byte_span p, ok_info& ok);  // parses an OK and applies tracked session state
     void reset_session_state();
     void note_untracked_changes(std::string_view sql);

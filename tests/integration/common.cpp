@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <fstream>
 
 namespace ambisql::test {
 
@@ -52,6 +53,14 @@ config account(const std::string& user) {
 std::string unique_table(const std::string& stem) {
     static std::atomic<int> n{0};
     return stem + "_" + std::to_string(::getpid()) + "_" + std::to_string(n++);
+}
+
+std::vector<std::string> expression_corpus() {
+    std::ifstream in(AMBISQL_TEST_DATA_DIR "/expressions.txt");
+    std::vector<std::string> out;
+    for (std::string line; std::getline(in, line);)
+        if (!line.empty() && line[0] != '#') out.push_back(line);
+    return out;
 }
 
 }  // namespace ambisql::test

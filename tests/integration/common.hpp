@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 #include "ambisql/ambisql.hpp"
 
@@ -29,5 +30,8 @@ config account(const std::string& user);
 
 // A fresh table name per call, so tests can run in parallel processes.
 std::string unique_table(const std::string& stem);
+
+// The SELECT expressions of tests/data/expressions.txt (the differential tests).
+std::vector<std::string> expression_corpus();
 
 }  // namespace ambisql::test

@@ -16,13 +16,6 @@ using namespace ambisql::test;
 
 namespace {
 
-std::vector<std::string> expressions() {
-    std::ifstream in(AMBISQL_TEST_DATA_DIR "/expressions.txt");
-    std::vector<std::string> out;
-    for (std::string line; std::getline(in, line);)
-        if (!line.empty() && line[0] != '#') out.push_back(line);
-    return out;
-}
 
 struct reference {
     MYSQL* m = nullptr;
@@ -227,7 +220,7 @@ TEST(Reference, EveryCorpusValueMatchesLibmariadbInTextAndBinary) {
     reference ref;
     ASSERT_NE(ref.m, nullptr);
     connection c(unix_config());
-    auto corpus = expressions();
+    auto corpus = expression_corpus();
     ASSERT_GE(corpus.size(), 300u);
     std::size_t values = 0;
     for (const auto& e : corpus) {

@@ -10,13 +10,6 @@ using namespace ambisql::test;
 
 namespace {
 
-std::vector<std::string> expressions() {
-    std::ifstream in(AMBISQL_TEST_DATA_DIR "/expressions.txt");
-    std::vector<std::string> out;
-    for (std::string line; std::getline(in, line);)
-        if (!line.empty() && line[0] != '#') out.push_back(line);
-    return out;
-}
 
 // `text` from the text protocol, `bin` from the binary one. The server renders FLOAT in
 // text with 6 significant digits, and FLOAT/DOUBLE of fixed scale (decimals < 31) with
@@ -43,7 +36,7 @@ std::int64_t server_statements(connection& probe, std::uint32_t id) {
 
 TEST(Statements, EveryCorpusExpressionDecodesTheSameInTextAndBinary) {
     connection c(unix_config());
-    auto corpus = expressions();
+    auto corpus = expression_corpus();
     ASSERT_GE(corpus.size(), 300u);
     for (const auto& e : corpus) {
         const std::string sql = "SELECT " + e;
