@@ -15,6 +15,12 @@ constexpr std::string_view sha2_plugin = "caching_sha2_password";
 constexpr std::string_view ed25519_plugin = "client_ed25519";
 constexpr std::string_view clear_plugin = "mysql_clear_password";
 
+constexpr const char* unbindable = "an identifier cannot be bound to a statement parameter";
+
+std::string param_count_message(std::size_t params, std::size_t given) {
+    return "the statement has " + std::to_string(params) + " parameters, " + std::to_string(given) + " values given";
+}
+
 // Server errors after which the server closes the connection.
 bool closes_connection(std::uint16_t code) {
     return code == 1927 /* ER_CONNECTION_KILLED */ || code == 1053 /* ER_SERVER_SHUTDOWN */ ||
@@ -885,14 +891,11 @@ bool session::start_prepare(std::string_view sql, statement* out) {
 bool session::start_execute(const statement& st, std::span<const sql_arg> args, results* out) {
     if (!can_start()) return false;
     if (args.size() != st.params) {
-        fail(error_kind::client, errc::placeholder_mismatch,
-             "the statement has " + std::to_string(st.params) + " parameters, " + std::to_string(args.size()) +
-                 " values given",
-             true);
+        fail(error_kind::client, errc::placeholder_mismatch, param_count_message(st.params, args.size()), true);
         return false;
     }
     if (!build_execute(st.id, args)) {
-        fail(error_kind::client, errc::bad_value, "an identifier cannot be bound to a statement parameter", true);
+        fail(error_kind::client, errc::bad_value, unbindable, true);
         return false;
     }
     for (const auto& ld : long_payloads_) write_command(ld, st.id);
@@ -918,6 +921,19 @@ bool session::build_execute(std::uint32_t id, std::span<const sql_arg> args) {
     return true;
 }
 
+// One COM_STMT_EXECUTE command packet, values inline; false (nothing appended) when an
+// argument cannot be bound.
+bool session::append_execute(std::uint32_t id, std::span<const sql_arg> args) {
+    seq_ = 0;
+    const std::size_t at = begin_packet(out_);
+    if (write_execute(out_, id, args)) {
+        out_.resize(at);
+        return false;
+    }
+    end_packet(out_, at, seq_);
+    return true;
+}
+
 // One command packet (sequence 0) with the statement id written at bytes 1..4.
 void session::write_command(std::span<const std::uint8_t> payload, std::uint32_t id) {
     seq_ = 0;
@@ -935,7 +951,7 @@ bool session::start_execute(std::string_view sql, std::span<const sql_arg> args,
     if (op_ == op::none) evict_for_insert();
     if (!can_start()) return false;
     if (!build_execute(last_prepared_statement, args)) {
-        fail(error_kind::client, errc::bad_value, "an identifier cannot be bound to a statement parameter", true);
+        fail(error_kind::client, errc::bad_value, unbindable, true);
         return false;
     }
     start_op(op::prepare, st::prep_ok);
@@ -978,11 +994,14 @@ bool session::start_reset_statement(std::uint32_t id) {
 // Makes room for one more statement: the victim's close goes out ahead of the prepare,
 // so the server never holds more statements than the cache.
 void session::evict_for_insert() {
-    if (cache_capacity_ > 0 && cache_.size() >= cache_capacity_) {
-        pending_closes_.push_back(cache_.back().second.id);
-        cache_index_.erase(cache_.back().first);
-        cache_.pop_back();
-    }
+    if (cache_capacity_ > 0 && cache_.size() >= cache_capacity_) evict_lru();
+}
+
+// Drops the least recently used statement; its close goes out with the next command.
+void session::evict_lru() {
+    pending_closes_.push_back(cache_.back().second.id);
+    cache_index_.erase(cache_.back().first);
+    cache_.pop_back();
 }
 
 void session::cache_insert(std::string_view sql, const statement& st) {
@@ -992,12 +1011,7 @@ void session::cache_insert(std::string_view sql, const statement& st) {
     }
     cache_.emplace_front(std::string(sql), st);
     cache_index_[cache_.front().first] = cache_.begin();
-    while (cache_.size() > cache_capacity_) {
-        auto& victim = cache_.back();
-        pending_closes_.push_back(victim.second.id);
-        cache_index_.erase(victim.first);
-        cache_.pop_back();
-    }
+    while (cache_.size() > cache_capacity_) evict_lru();
 }
 
 next_action session::step_prepare() {
@@ -1193,34 +1207,16 @@ bool session::start_pipeline(pipeline& pl) {
                         cached = true;
                     }
                 }
-                if (cached) {
-                    if (s.args_.args.size() != st.params) {
-                        refuse(errc::placeholder_mismatch, "the statement has " + std::to_string(st.params) +
-                                                               " parameters, " + std::to_string(s.args_.args.size()) +
-                                                               " values given");
-                        break;
-                    }
-                    seq_ = 0;
-                    std::size_t at = begin_packet(out_);
-                    if (write_execute(out_, st.id, s.args_.args)) {
-                        out_.resize(at);
-                        refuse(errc::bad_value, "an identifier cannot be bound to a statement parameter");
-                        break;
-                    }
-                    end_packet(out_, at, seq_);
-                    s.plan_ = p_binary;
+                const bool same_as_last = hs_.is_mariadb && have_last && last_prepared == s.sql_;
+                if (cached && s.args_.args.size() != st.params) {
+                    refuse(errc::placeholder_mismatch, param_count_message(st.params, s.args_.args.size()));
                     break;
                 }
-                if (hs_.is_mariadb && have_last && last_prepared == s.sql_) {
-                    seq_ = 0;
-                    std::size_t at = begin_packet(out_);
-                    if (write_execute(out_, last_prepared_statement, s.args_.args)) {
-                        out_.resize(at);
-                        refuse(errc::bad_value, "an identifier cannot be bound to a statement parameter");
-                        break;
-                    }
-                    end_packet(out_, at, seq_);
-                    s.plan_ = p_binary;
+                if (cached || same_as_last) {
+                    if (!append_execute(cached ? st.id : last_prepared_statement, s.args_.args))
+                        refuse(errc::bad_value, unbindable);
+                    else
+                        s.plan_ = p_binary;
                     break;
                 }
                 if (!hs_.is_mariadb) {
@@ -1231,7 +1227,7 @@ bool session::start_pipeline(pipeline& pl) {
                 }
                 exec_payload_.clear();
                 if (write_execute(exec_payload_, last_prepared_statement, s.args_.args)) {
-                    refuse(errc::bad_value, "an identifier cannot be bound to a statement parameter");
+                    refuse(errc::bad_value, unbindable);
                     break;
                 }
                 evict_for_insert();

@@ -177,6 +177,8 @@ private:
     void feed_pipeline();
     bool setup_stage();  // the sub-operation of pipeline stage stage_; false: none left
     void evict_for_insert();
+    void evict_lru();
+    bool append_execute(std::uint32_t id, std::span<const sql_arg> args);
     void write_command(std::span<const std::uint8_t> payload, std::uint32_t id);  // id patched in at 1..4
     bool build_execute(std::uint32_t id, std::span<const sql_arg> args);  // long data + execute payloads
     void begin_results(results* out, bool binary);
