@@ -175,6 +175,13 @@ config config::from_url(std::string_view url) {
             c.write_timeout = seconds(key, v);
         } else if (key == "multi-statements") {
             c.multi_statements = flag(key, v);
+        } else if (key == "compress" || key == "compression") {
+            c.compress = flag(key, v);
+        } else if (key == "compression-level") {
+            int n = 0;
+            auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+            if (ec != std::errc() || end != v.data() + v.size() || n < 1 || n > 9) bad_url("bad compression-level");
+            c.compression_level = n;
         } else if (key == "deprecate-eof") {
             c.deprecate_eof = flag(key, v);
         } else if (key == "statement-cache-size") {

@@ -44,6 +44,10 @@ struct config {
     std::chrono::milliseconds write_timeout{0};        // per wait; 0 = none
 
     bool multi_statements = true;
+    // Protocol compression (zlib), when the server offers it: worth it on slow links and
+    // for large results; it costs CPU on both sides.
+    bool compress = false;
+    int compression_level = 1;  // zlib's 1 (fastest) .. 9 (smallest) for what the client sends
     bool deprecate_eof = true;  // negotiate CLIENT_DEPRECATE_EOF when the server has it
     std::string server_rsa_public_key;  // PEM, for caching_sha2_password without TLS
     std::uint32_t max_packet_size = 1u << 30;  // largest reassembled packet accepted
@@ -66,7 +70,7 @@ struct config {
     //   keys: ssl-mode (disabled|preferred|required|verify-ca|verify-identity), ssl-ca,
     //   ssl-cert, ssl-key, socket, host-address, charset, connect-timeout, read-timeout, write-timeout
     //   (seconds, decimals allowed), multi-statements (0/1), deprecate-eof (0/1),
-    //   statement-cache-size.
+    //   compress (0/1), compression-level (1..9), statement-cache-size.
     // Throws ambisql::error (errc::bad_url) on anything it does not understand.
     static config from_url(std::string_view url);
 };

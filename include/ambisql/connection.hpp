@@ -161,6 +161,7 @@ public:
     const std::string& server_version() const noexcept;
     std::uint16_t server_status() const noexcept;
     bool tls_active() const noexcept;
+    bool compressed() const noexcept;  // protocol compression is on
     std::string tls_version() const;
     // The session's character set (character_set_client) and default schema as the
     // handshake set them and session tracking reported since (SET NAMES, USE ... as SQL);

@@ -139,6 +139,7 @@ public:
     std::uint32_t connection_id() const noexcept;
     const std::string& server_version() const noexcept;
     bool tls_active() const noexcept;
+    bool compressed() const noexcept;  // protocol compression is on
     escaping escaping_rules() const noexcept;
 
 private:

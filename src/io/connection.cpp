@@ -361,6 +361,7 @@ std::uint32_t connection::connection_id() const noexcept { return impl_->sess.co
 const std::string& connection::server_version() const noexcept { return impl_->sess.server_version(); }
 std::uint16_t connection::server_status() const noexcept { return impl_->sess.status(); }
 bool connection::tls_active() const noexcept { return impl_->sess.tls_active(); }
+bool connection::compressed() const noexcept { return impl_->sess.compressed(); }
 std::string connection::tls_version() const { return impl_->sess.tls_version(); }
 escaping connection::escaping_rules() const noexcept { return impl_->sess.escaping_rules(); }
 const std::string& connection::character_set() const noexcept { return impl_->sess.charset(); }

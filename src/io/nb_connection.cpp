@@ -276,6 +276,7 @@ bool nb_connection::is_open() const noexcept { return impl_->sess.connected() &&
 std::uint32_t nb_connection::connection_id() const noexcept { return impl_->sess.connection_id(); }
 const std::string& nb_connection::server_version() const noexcept { return impl_->sess.server_version(); }
 bool nb_connection::tls_active() const noexcept { return impl_->sess.tls_active(); }
+bool nb_connection::compressed() const noexcept { return impl_->sess.compressed(); }
 escaping nb_connection::escaping_rules() const noexcept { return impl_->sess.escaping_rules(); }
 
 }  // namespace ambisql

@@ -42,8 +42,11 @@ packet_reader::status packet_reader::next(byte_span& payload, std::uint8_t& seq,
             return status::need_more;
         }
         if (p[3] != seq) {
-            err = errc::sequence_mismatch;
-            return status::error;
+            if (check_seq_) {
+                err = errc::sequence_mismatch;
+                return status::error;
+            }
+            seq = p[3];
         }
         ++seq;
         payload = byte_span(p + header, len);
@@ -61,8 +64,11 @@ packet_reader::status packet_reader::next(byte_span& payload, std::uint8_t& seq,
         }
         std::size_t l = le24(p + pos);
         if (p[pos + 3] != s) {
-            err = errc::sequence_mismatch;
-            return status::error;
+            if (check_seq_) {
+                err = errc::sequence_mismatch;
+                return status::error;
+            }
+            s = p[pos + 3];
         }
         ++s;
         total += l;

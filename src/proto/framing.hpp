@@ -53,6 +53,9 @@ public:
     std::size_t buffered() const noexcept { return end_ - beg_; }
     const std::uint8_t* base() const noexcept { return buf_.data(); }
     void set_max_packet(std::size_t m) noexcept { max_packet_ = m; }
+    // Under protocol compression the packets' own sequence ids are not checked (the
+    // frames' are); `seq` then follows the ids received.
+    void set_check_sequence(bool on) noexcept { check_seq_ = on; }
     void reset() noexcept { beg_ = end_ = missing_ = 0; }
 
 private:
@@ -61,6 +64,7 @@ private:
     std::size_t end_ = 0;
     std::size_t missing_ = 0;
     std::size_t max_packet_ = std::size_t(1) << 30;
+    bool check_seq_ = true;
 };
 
 // Starts a packet in `out`: reserves the header and returns where it starts.

@@ -36,7 +36,7 @@ std::span<std::uint8_t> session::read_buffer() {
         if (net_in_.size() < tls_scratch) net_in_.resize(tls_scratch);
         return net_in_;
     }
-    return reader_.space();
+    return zon_ ? zf_.space() : reader_.space();
 }
 
 void session::on_read(std::size_t n) {
@@ -44,19 +44,25 @@ void session::on_read(std::size_t n) {
         eof_ = true;
     } else if (tls_on_) {
         tls_.feed(net_in_.data(), n);
+    } else if (zon_) {
+        zf_.commit(n);
     } else {
         reader_.commit(n);
     }
 }
 
+// The bytes for the wire: the packets, compressed into frames, encrypted (each layer
+// when on).
 std::span<const std::uint8_t> session::write_buffer() {
+    if (!tls_on_ && !zon_) return {out_.data() + out_pos_, out_.size() - out_pos_};
+    prepare_output();
     if (tls_on_) return {net_out_.data() + net_out_pos_, net_out_.size() - net_out_pos_};
-    return {out_.data() + out_pos_, out_.size() - out_pos_};
+    return {zout_.data() + zout_pos_, zout_.size() - zout_pos_};
 }
 
 void session::on_written(std::size_t n) noexcept {
-    auto& buf = tls_on_ ? net_out_ : out_;
-    auto& pos = tls_on_ ? net_out_pos_ : out_pos_;
+    auto& buf = tls_on_ ? net_out_ : zon_ ? zout_ : out_;
+    auto& pos = tls_on_ ? net_out_pos_ : zon_ ? zout_pos_ : out_pos_;
     pos += n;
     if (pos >= buf.size()) {
         buf.clear();
@@ -68,19 +74,40 @@ void session::on_io_error(error_kind kind, errc code, std::string message) {
     fail(kind, code, std::move(message), false);
 }
 
-bool session::output_pending() {
-    if (!tls_on_) return out_pos_ < out_.size();
-    if (out_pos_ < out_.size()) {
+bool session::prepare_output() {
+    if (zon_ && out_pos_ < out_.size()) {
+        out_pos_ += zf_.compress({out_.data() + out_pos_, out_.size() - out_pos_}, zout_);
+        if (out_pos_ == out_.size()) {
+            out_.clear();
+            out_pos_ = 0;
+        }
+    }
+    if (!tls_on_) return true;
+    auto& plain = zon_ ? zout_ : out_;
+    auto& plain_pos = zon_ ? zout_pos_ : out_pos_;
+    if (plain_pos < plain.size()) {
         std::string err;
-        if (!tls_.write(out_.data() + out_pos_, out_.size() - out_pos_, err)) {
+        if (!tls_.write(plain.data() + plain_pos, plain.size() - plain_pos, err)) {
             fail(error_kind::tls, errc::tls_failed, std::move(err), false);
             return false;
         }
-        out_.clear();
-        out_pos_ = 0;
+        plain.clear();
+        plain_pos = 0;
     }
     tls_.drain(net_out_);
-    return net_out_pos_ < net_out_.size();
+    return true;
+}
+
+bool session::output_pending() {
+    if (!tls_on_ && !zon_) return out_pos_ < out_.size();
+    if (!prepare_output()) return false;
+    if (tls_on_) return net_out_pos_ < net_out_.size();
+    return zout_pos_ < zout_.size();
+}
+
+void session::new_exchange(std::uint8_t seq) noexcept {
+    seq_ = seq;
+    if (zon_) zf_.response_begins();
 }
 
 next_action session::wait_input() {
@@ -88,6 +115,17 @@ next_action session::wait_input() {
     if (op_ == op::none) return next_action::done;
     if (eof_) return fail(error_kind::network, errc::connection_closed, "the server closed the connection", false);
     return next_action::read;
+}
+
+bool session::pull_tls(std::span<std::uint8_t> room, std::size_t& n) {
+    std::string err;
+    auto ts = tls_.read(room.data(), room.size(), n, err);
+    if (ts == tls_channel::status::ok) return true;
+    if (ts == tls_channel::status::closed)
+        fail(error_kind::network, errc::connection_closed, "the server closed the TLS session", false);
+    else if (ts == tls_channel::status::error)
+        fail(error_kind::tls, errc::tls_failed, std::move(err), false);
+    return false;
 }
 
 bool session::take(byte_span& p, bool fill) {
@@ -102,21 +140,25 @@ bool session::take(byte_span& p, bool fill) {
                  false);
             return false;
         }
-        if (!tls_on_ || !fill) return false;
-        auto space = reader_.space();
+        if (!fill) return false;
         std::size_t n = 0;
-        std::string err;
-        auto ts = tls_.read(space.data(), space.size(), n, err);
-        if (ts == tls_channel::status::ok) {
-            reader_.commit(n);
+        if (zon_) {
+            std::string why;
+            auto zs = zf_.next(reader_, why);
+            if (zs == compressed_framing::status::ok) continue;
+            if (zs == compressed_framing::status::error) {
+                fail(error_kind::protocol, errc::protocol_error, std::move(why), false);
+                return false;
+            }
+            if (!tls_on_) return false;
+            auto room = zf_.space();
+            if (!pull_tls(room, n)) return false;
+            zf_.commit(n);
             continue;
         }
-        if (ts == tls_channel::status::want_read) return false;
-        if (ts == tls_channel::status::closed)
-            fail(error_kind::network, errc::connection_closed, "the server closed the TLS session", false);
-        else
-            fail(error_kind::tls, errc::tls_failed, std::move(err), false);
-        return false;
+        if (!tls_on_) return false;
+        if (!pull_tls(reader_.space(), n)) return false;
+        reader_.commit(n);
     }
 }
 
@@ -220,7 +262,7 @@ void session::start_op(op o, st s) {
 }
 
 void session::begin_command(std::uint8_t cmd) {
-    seq_ = 0;
+    new_exchange(0);
     begin_packet(out_);
     out_.push_back(cmd);
 }
@@ -244,6 +286,11 @@ bool session::start_connect(const config& cfg, std::string_view host, bool secur
     net_out_pos_ = 0;
     tls_.reset();
     tls_on_ = false;
+    zf_.reset();
+    zon_ = false;
+    zout_.clear();
+    zout_pos_ = 0;
+    reader_.set_check_sequence(true);
     eof_ = false;
     seq_ = 0;
     broken_ = false;
@@ -357,6 +404,7 @@ next_action session::step_connect() {
                 if (cfg_->multi_statements) want |= cap::multi_statements;
                 if (cfg_->deprecate_eof) want |= cap::deprecate_eof;
                 if (infile_source_) want |= cap::local_files;
+                if (cfg_->compress) want |= cap::compress;
                 want |= cap::mariadb_stmt_bulk;  // MariaDB only (extended capabilities)
                 want |= cap::session_track;      // character set and schema changes
                 if (!cfg_->database.empty()) want |= cap::connect_with_db;
@@ -417,6 +465,11 @@ next_action session::step_connect() {
                             return fail(error_kind::protocol, errc::protocol_error, "malformed OK packet", false);
                         status_ = ok.status;
                         connected_ = true;
+                        if (caps_ & cap::compress) {  // everything after this OK goes in frames
+                            zon_ = true;
+                            zf_.set_level(cfg_->compression_level);
+                            reader_.set_check_sequence(false);
+                        }
                         return finish();
                     }
                     case 0xFF: return fail_server(p, error_kind::auth);
@@ -845,6 +898,11 @@ void session::close() noexcept {
     reader_.reset();
     tls_.reset();
     tls_on_ = false;
+    zf_.reset();
+    zon_ = false;
+    zout_.clear();
+    zout_pos_ = 0;
+    reader_.set_check_sequence(true);
 }
 
 next_action session::step_simple() {
@@ -924,7 +982,7 @@ bool session::build_execute(std::uint32_t id, std::span<const sql_arg> args) {
 // One COM_STMT_EXECUTE command packet, values inline; false (nothing appended) when an
 // argument cannot be bound.
 bool session::append_execute(std::uint32_t id, std::span<const sql_arg> args) {
-    seq_ = 0;
+    new_exchange(0);
     const std::size_t at = begin_packet(out_);
     if (write_execute(out_, id, args)) {
         out_.resize(at);
@@ -936,7 +994,7 @@ bool session::append_execute(std::uint32_t id, std::span<const sql_arg> args) {
 
 // One command packet (sequence 0) with the statement id written at bytes 1..4.
 void session::write_command(std::span<const std::uint8_t> payload, std::uint32_t id) {
-    seq_ = 0;
+    new_exchange(0);
     const std::size_t s = begin_packet(out_);
     out_.insert(out_.end(), payload.begin(), payload.end());
     for (int i = 0; i < 4; ++i) out_[s + 4 + 1 + i] = static_cast<std::uint8_t>(id >> (8 * i));
@@ -1032,7 +1090,7 @@ next_action session::step_prepare() {
                     op_ = op::query;
                     st_ = st::first;
                     mode_ = mode::discard;
-                    seq_ = 1;
+                    new_exchange(1);
                     return step_query();
                 }
                 prepare_ok ok;
@@ -1089,7 +1147,7 @@ next_action session::prepared() {
     }
     if (!then_execute_) return finish();
     if (exec_pipelined_) {
-        seq_ = 1;  // the execute's response follows, numbered from its own request
+        new_exchange(1);  // the execute's response follows, numbered from its own request
     } else {
         for (const auto& ld : long_payloads_) write_command(ld, prep_.id);
         write_command(exec_payload_, prep_.id);
@@ -1273,7 +1331,7 @@ bool session::setup_stage() {
     while (stage_ < pipe_->size() && (*pipe_)[stage_].plan_ == p_failed) ++stage_;
     if (stage_ == pipe_->size()) return false;
     pipeline::stage& s = (*pipe_)[stage_];
-    seq_ = 1;  // each response is numbered from its own request
+    new_exchange(1);  // each response is numbered from its own request
     diag_.clear();
     deferred_.clear();
     switch (s.plan_) {
@@ -1445,7 +1503,7 @@ next_action session::send_bulk_batch() {
         if (bulk_out_) resultset::builder::set_ok(bulk_out_->add(), ok);
         return finish();
     }
-    seq_ = 0;
+    new_exchange(0);
     std::size_t at = begin_packet(out_);
     std::size_t next = bulk_next_;
     if (write_bulk_execute(out_, bulk_id_, bulk_values_, bulk_width_, bulk_next_, batch_bytes, next)) {

@@ -21,6 +21,7 @@
 #include "ambisql/format.hpp"
 #include "ambisql/resultset.hpp"
 #include "ambisql/statement.hpp"
+#include "proto/compress.hpp"
 #include "proto/framing.hpp"
 #include "proto/packets.hpp"
 #include "proto/tls.hpp"
@@ -119,6 +120,7 @@ public:
     const std::string& server_version() const noexcept { return hs_.server_version; }
     bool is_mariadb() const noexcept { return hs_.is_mariadb; }
     bool tls_active() const noexcept { return tls_on_; }
+    bool compressed() const noexcept { return zon_; }
     std::string tls_version() const { return tls_.version(); }
     // With the character set unknown (changed by SQL on a server without session
     // tracking) interpolation is refused, as for big5 and friends.
@@ -155,6 +157,9 @@ private:
     // operation must wait (or failed: check op_).
     bool take(byte_span& payload, bool fill = true);
     bool output_pending();
+    bool prepare_output();  // compresses and encrypts what the packets layer has for the wire
+    bool pull_tls(std::span<std::uint8_t> room, std::size_t& n);  // decrypted bytes into room
+    void new_exchange(std::uint8_t seq) noexcept;  // a command's packets, or its response, begin
     void begin_command(std::uint8_t cmd);
     bool can_start();
     bool start_simple(std::uint8_t cmd, std::string_view arg);  // a command answered by OK/ERR
@@ -197,6 +202,10 @@ private:
     std::size_t net_out_pos_ = 0;
     tls_channel tls_;
     bool tls_on_ = false;
+    compressed_framing zf_;              // CLIENT_COMPRESS, once authenticated
+    std::vector<std::uint8_t> zout_;     // compressed frames to send (or to encrypt)
+    std::size_t zout_pos_ = 0;
+    bool zon_ = false;
     bool eof_ = false;
     std::uint8_t seq_ = 0;
 

@@ -33,7 +33,13 @@ const server_env& env() {
 config tcp_config() {
     config c = config::from_url(env().url);
     c.ssl = ssl_mode::disabled;
+    c.compress = compressed_run();
     return c;
+}
+
+bool compressed_run() {
+    const char* v = std::getenv("AMBISQL_TEST_COMPRESS");
+    return v && *v && std::string_view(v) != "0";
 }
 
 config unix_config() {

@@ -21,8 +21,11 @@ struct server_env {
 // Fails the test (never skips) when the server settings are missing.
 const server_env& env();
 
-// Native-password account over TCP with TLS disabled, unless changed after.
+// Native-password account over TCP with TLS disabled, unless changed after; with
+// protocol compression when AMBISQL_TEST_COMPRESS is set (ctest runs the type, query,
+// statement, pipeline and LOCAL INFILE suites once more that way).
 config tcp_config();
+bool compressed_run();
 // The same account over the unix socket.
 config unix_config();
 // A config for another account, over TCP.

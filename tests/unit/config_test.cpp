@@ -8,7 +8,7 @@ using namespace ambisql;
 TEST(Config, FullUrl) {
     auto c = config::from_url(
         "mysql://app:p%40ss%3Aword@db.example.com:3307/shop?ssl-mode=verify-identity&ssl-ca=/etc/ca.pem&"
-        "connect-timeout=2.5&read-timeout=30&multi-statements=0&charset=latin1");
+        "connect-timeout=2.5&read-timeout=30&multi-statements=0&charset=latin1&compress=1&compression-level=6");
     EXPECT_EQ(c.user, "app");
     EXPECT_EQ(c.password, "p@ss:word");
     EXPECT_EQ(c.host, "db.example.com");
@@ -20,6 +20,9 @@ TEST(Config, FullUrl) {
     EXPECT_EQ(c.read_timeout.count(), 30000);
     EXPECT_FALSE(c.multi_statements);
     EXPECT_EQ(c.charset, "latin1");
+    EXPECT_TRUE(c.compress);
+    EXPECT_EQ(c.compression_level, 6);
+    EXPECT_FALSE(config::from_url("mysql://u@h/").compress) << "compression is opt-in";
 }
 
 TEST(Config, Ipv6AndDefaults) {
@@ -43,7 +46,8 @@ TEST(Config, UnixSocketInHostOrParameter) {
 
 TEST(Config, BadUrlsThrow) {
     for (auto u : {"postgres://x", "mysql://u@h:99999/", "mysql://u@h:abc/", "mysql://u@h/?ssl-mode=maybe",
-                   "mysql://u@h/?bogus=1", "mysql://u@[::1/", "mysql://u%2@h/", "mysql://u@h/?read-timeout=-1"}) {
+                   "mysql://u@h/?bogus=1", "mysql://u@[::1/", "mysql://u%2@h/", "mysql://u@h/?read-timeout=-1",
+                   "mysql://u@h/?compression-level=0", "mysql://u@h/?compress=maybe"}) {
         try {
             config::from_url(u);
             ADD_FAILURE() << u << " was accepted";
