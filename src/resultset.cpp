@@ -54,12 +54,12 @@ void resultset::builder::reset(resultset& r) noexcept {
     r.ok_.info.clear();
 }
 
-void resultset::builder::add_column(resultset& r, proto::byte_span p) {
+void resultset::builder::append_column(std::vector<std::uint8_t>& meta, proto::byte_span p) {
     auto n = static_cast<std::uint32_t>(p.size());
     std::uint8_t len[4];
     std::memcpy(len, &n, 4);
-    r.meta_.insert(r.meta_.end(), len, len + 4);
-    r.meta_.insert(r.meta_.end(), p.begin(), p.end());
+    meta.insert(meta.end(), len, len + 4);
+    meta.insert(meta.end(), p.begin(), p.end());
 }
 
 bool resultset::builder::finish_columns(resultset& r, std::size_t n) {

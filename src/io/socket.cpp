@@ -127,6 +127,7 @@ std::error_code socket::connect_next(bool& in_progress) {
         }
         fd_ = fd;
         nonblocking_ = true;
+        unix_ = sa->sa_family == AF_UNIX;
         if (sa->sa_family != AF_UNIX) {
             int one = 1;
             ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -237,9 +238,18 @@ std::size_t socket::blocking_io(Call call, unsigned events, std::chrono::millise
     }
     clock::time_point deadline = clock::time_point::min();
     // Right after a request went out its response cannot be there yet: with a hook,
-    // wait first instead of making a receive that fails with EAGAIN.
-    bool try_first = !(hook && events == wait_for::read && just_sent_);
+    // wait first instead of making a receive that fails with EAGAIN. On a unix socket the
+    // same holds without a hook: poll(2), then a receive that finds the response, is
+    // measurably faster there than a receive that blocks (scripts/bench: ~5-7% more
+    // point selects per second); on TCP the blocking receive is the faster one.
+    const bool first_response_wait = events == wait_for::read && just_sent_;
+    bool try_first = !(first_response_wait && (hook || unix_));
     just_sent_ = events == wait_for::write;
+    if (!try_first && !hook) {
+        deadline = deadline_after(timeout);
+        if ((ec = wait(nullptr, events, deadline))) return 0;
+        try_first = true;
+    }
     for (;;) {
         std::size_t n = 0;
         if (try_first) {

@@ -1,7 +1,8 @@
 #pragma once
 // A stream socket whose every wait goes through the thread's wait hook, or, with no hook,
 // blocks in the kernel: a blocking recv/send with SO_RCVTIMEO/SO_SNDTIMEO as the timeout,
-// so a round trip costs one send and one receive.
+// so a round trip over TCP costs one send and one receive (over a unix socket, a poll(2)
+// before the receive of a response: faster there).
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -65,6 +66,7 @@ private:
     int fd_ = -1;
     bool nonblocking_ = false;
     bool just_sent_ = false;  // the last call was a send
+    bool unix_ = false;       // a unix socket
     std::vector<std::vector<std::uint8_t>> addrs_;  // resolved addresses still to try
     std::size_t next_addr_ = 0;
     std::string target_;  // for messages

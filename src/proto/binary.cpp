@@ -1,5 +1,6 @@
 #include "proto/binary.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 #include "proto/packets.hpp"
@@ -148,7 +149,7 @@ void write_long_data(std::vector<std::uint8_t>& out, std::uint32_t statement_id,
 }
 
 std::error_code write_execute(std::vector<std::uint8_t>& out, std::uint32_t statement_id,
-                              std::span<const sql_arg> args, bool long_data) {
+                              std::span<const sql_arg> args, bool long_data, std::vector<std::uint8_t>* bound_types) {
     writer w(out);
     w.u8(command::stmt_execute);
     w.u32(statement_id);
@@ -157,7 +158,9 @@ std::error_code write_execute(std::vector<std::uint8_t>& out, std::uint32_t stat
     if (args.empty()) return {};
     const std::size_t bitmap = out.size();
     w.zeros((args.size() + 7) / 8);
+    const std::size_t flag_at = out.size();
     w.u8(1);  // types follow
+    const std::size_t types_at = out.size();
     for (std::size_t i = 0; i < args.size(); ++i) {
         const sql_arg& a = args[i];
         if (a.type() == sql_arg::kind::identifier) return errc::bad_value;  // names cannot be bound
@@ -166,6 +169,15 @@ std::error_code write_execute(std::vector<std::uint8_t>& out, std::uint32_t stat
         param_type(a, type, flag);
         w.u8(type);
         w.u8(flag);
+    }
+    if (bound_types) {
+        const std::span<const std::uint8_t> types(out.data() + types_at, out.size() - types_at);
+        if (std::equal(types.begin(), types.end(), bound_types->begin(), bound_types->end())) {
+            out.resize(types_at);  // the server has these types from an earlier execute
+            out[flag_at] = 0;
+        } else {
+            bound_types->assign(types.begin(), types.end());
+        }
     }
     for (const sql_arg& a : args)
         if (!(long_data && is_long_data(a))) write_value(w, a);

@@ -37,8 +37,12 @@ inline bool is_long_data(const sql_arg& a) noexcept {
 // Appends a whole COM_STMT_EXECUTE payload (command byte included) binding args by
 // their own types. Fails (nothing usable appended) for an argument that cannot be bound.
 // With long_data, the values of is_long_data() arguments are left out (sent before).
+// With bound_types (the parameter types the server holds for the statement, empty when
+// unknown), the types are sent only when they differ from those, and *bound_types is
+// updated; without, they are always sent.
 std::error_code write_execute(std::vector<std::uint8_t>& out, std::uint32_t statement_id,
-                              std::span<const sql_arg> args, bool long_data = false);
+                              std::span<const sql_arg> args, bool long_data = false,
+                              std::vector<std::uint8_t>* bound_types = nullptr);
 // One COM_STMT_SEND_LONG_DATA payload: `data` appended to parameter `param`.
 void write_long_data(std::vector<std::uint8_t>& out, std::uint32_t statement_id, std::uint16_t param,
                      std::string_view data);

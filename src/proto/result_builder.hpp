@@ -9,8 +9,13 @@ struct resultset::builder {
     static void reset(resultset& r) noexcept;
     // Column definitions arrive one packet at a time; finish_columns parses them once all
     // are stored, so the column views point into storage that no longer moves.
-    static void add_column(resultset& r, proto::byte_span payload);
+    static void add_column(resultset& r, proto::byte_span payload) { append_column(r.meta_, payload); }
+    static void append_column(std::vector<std::uint8_t>& meta, proto::byte_span payload);
     static bool finish_columns(resultset& r, std::size_t n);
+    // The stored definitions (add_column's format), to keep, or to reuse for a result
+    // whose definitions the server skipped.
+    static const std::vector<std::uint8_t>& meta(const resultset& r) noexcept { return r.meta_; }
+    static void set_meta(resultset& r, const std::vector<std::uint8_t>& m) { r.meta_ = m; }
     static bool add_text_row(resultset& r, proto::byte_span payload);
     static bool add_binary_row(resultset& r, proto::byte_span payload);
     static void set_binary(resultset& r, bool binary) noexcept { r.binary_ = binary; }

@@ -244,6 +244,7 @@ bool session::can_start() {
 // server does not answer COM_STMT_CLOSE.
 void session::write_pending_closes() {
     for (std::uint32_t id : pending_closes_) {
+        stmt_info_.erase(id);
         std::uint8_t seq = 0;
         std::size_t s = begin_packet(out_);
         writer w(out_);
@@ -303,6 +304,7 @@ bool session::start_connect(const config& cfg, std::string_view host, bool secur
     cache_.clear();
     cache_index_.clear();
     pending_closes_.clear();
+    stmt_info_.clear();
     cache_capacity_ = cfg.statement_cache_size;
     cfg_ = &cfg;
     host_.assign(host);
@@ -406,6 +408,7 @@ next_action session::step_connect() {
                 if (infile_source_) want |= cap::local_files;
                 if (cfg_->compress) want |= cap::compress;
                 want |= cap::mariadb_stmt_bulk;  // MariaDB only (extended capabilities)
+                want |= cap::mariadb_cache_metadata;  // executes skip unchanged column definitions
                 want |= cap::session_track;      // character set and schema changes
                 if (!cfg_->database.empty()) want |= cap::connect_with_db;
                 caps_ = want & hs_.capabilities;
@@ -703,7 +706,11 @@ next_action session::step_query() {
                     if (statement_ok(p, done)) return done;
                     continue;
                 }
-                if (h == 0xFF) return fail_server(p);
+                if (h == 0xFF) {
+                    if (auto it = binary_rows_ ? stmt_info_.find(exec_stmt_) : stmt_info_.end(); it != stmt_info_.end())
+                        it->second.types.clear();  // what the server holds may differ now
+                    return fail_server(p);
+                }
                 if (h == 0xFB) {
                     // LOCAL INFILE request: honoured once, for the file our statement named;
                     // otherwise answered with an empty file and reported as refused.
@@ -743,6 +750,8 @@ next_action session::step_query() {
                 }
                 reader r(p);
                 std::uint64_t n = r.lenenc();
+                // MariaDB CACHE_METADATA: a flag says whether the definitions follow.
+                const bool meta_follows = !(caps_ & cap::mariadb_cache_metadata) || r.u8() != 0;
                 if (!r.ok() || !r.at_end() || n == 0 || n > 0xFFFF)
                     return fail(error_kind::protocol, errc::protocol_error, "malformed column count", false);
                 ncols_ = static_cast<std::size_t>(n);
@@ -754,10 +763,19 @@ next_action session::step_query() {
                     resultset::builder::reset(stream_set_);
                 }
                 resultset::builder::set_binary(*cur_, binary_rows_);
+                if (!meta_follows) {
+                    auto known = binary_rows_ ? stmt_info_.find(exec_stmt_) : stmt_info_.end();
+                    if (known == stmt_info_.end() || known->second.meta.empty())
+                        return fail(error_kind::protocol, errc::protocol_error,
+                                    "the server skipped column definitions this connection does not have", false);
+                    resultset::builder::set_meta(*cur_, known->second.meta);
+                    cols_seen_ = ncols_;
+                }
                 st_ = st::columns;
                 continue;
             }
             case st::columns: {
+                const bool sent = cols_seen_ < ncols_;
                 while (cols_seen_ < ncols_) {
                     if (!take(p)) return op_ == op::none ? next_action::done : wait_input();
                     resultset::builder::add_column(*cur_, p);
@@ -765,6 +783,10 @@ next_action session::step_query() {
                 }
                 if (!resultset::builder::finish_columns(*cur_, ncols_))
                     return fail(error_kind::protocol, errc::protocol_error, "malformed column definition", false);
+                // Definitions sent for a statement (first execute, or changed): kept for
+                // the executes that will skip them.
+                if (sent && binary_rows_ && (caps_ & cap::mariadb_cache_metadata) && exec_stmt_ != 0)
+                    stmt_info_[exec_stmt_].meta = resultset::builder::meta(*cur_);
                 if (!(caps_ & cap::deprecate_eof)) {
                     st_ = st::columns_eof;
                     continue;
@@ -889,6 +911,7 @@ void session::close() noexcept {
     cache_.clear();
     cache_index_.clear();
     pending_closes_.clear();
+    stmt_info_.clear();
     connected_ = false;
     stream_ = stream_state::idle;
     out_.clear();
@@ -928,6 +951,7 @@ next_action session::step_simple() {
         cache_.clear();
         cache_index_.clear();
         pending_closes_.clear();
+        stmt_info_.clear();
     }
     return finish();
 }
@@ -960,6 +984,7 @@ bool session::start_execute(const statement& st, std::span<const sql_arg> args, 
     write_command(exec_payload_, st.id);
     start_op(op::query, st::first);
     begin_results(out, true);
+    exec_stmt_ = st.id;
     return true;
 }
 
@@ -968,7 +993,11 @@ bool session::start_execute(const statement& st, std::span<const sql_arg> args, 
 bool session::build_execute(std::uint32_t id, std::span<const sql_arg> args) {
     long_payloads_.clear();
     exec_payload_.clear();
-    if (write_execute(exec_payload_, id, args, true)) return false;
+    // A new statement's types are recorded once its id is known (prepared()).
+    if (id == last_prepared_statement) prep_types_.clear();
+    if (write_execute(exec_payload_, id, args, true,
+                      id == last_prepared_statement ? &prep_types_ : &stmt_info_[id].types))
+        return false;
     for (std::size_t i = 0; i < args.size(); ++i) {
         if (!is_long_data(args[i])) continue;
         std::string_view data = args[i].text();
@@ -984,7 +1013,7 @@ bool session::build_execute(std::uint32_t id, std::span<const sql_arg> args) {
 bool session::append_execute(std::uint32_t id, std::span<const sql_arg> args) {
     new_exchange(0);
     const std::size_t at = begin_packet(out_);
-    if (write_execute(out_, id, args)) {
+    if (write_execute(out_, id, args, false, id == last_prepared_statement ? nullptr : &stmt_info_[id].types)) {
         out_.resize(at);
         return false;
     }
@@ -1046,7 +1075,9 @@ bool session::start_close_statement(std::uint32_t id) {
 bool session::start_reset_statement(std::uint32_t id) {
     std::uint8_t le[4] = {static_cast<std::uint8_t>(id), static_cast<std::uint8_t>(id >> 8),
                           static_cast<std::uint8_t>(id >> 16), static_cast<std::uint8_t>(id >> 24)};
-    return start_simple(command::stmt_reset, std::string_view(reinterpret_cast<const char*>(le), 4));
+    if (!start_simple(command::stmt_reset, std::string_view(reinterpret_cast<const char*>(le), 4))) return false;
+    if (auto it = stmt_info_.find(id); it != stmt_info_.end()) it->second.types.clear();  // sent again next time
+    return true;
 }
 
 // Makes room for one more statement: the victim's close goes out ahead of the prepare,
@@ -1098,14 +1129,19 @@ next_action session::step_prepare() {
                     return fail(error_kind::protocol, errc::protocol_error, "malformed prepare response", false);
                 prep_ = statement{ok.statement_id, ok.params, ok.columns};
                 prep_defs_left_ = ok.params;
+                prep_meta_.clear();
                 st_ = st::prep_params;
                 continue;
             }
             case st::prep_params:
             case st::prep_columns: {
-                while (prep_defs_left_ > 0) {  // the definitions come again with each execute
+                while (prep_defs_left_ > 0) {
                     if (!take(p)) return op_ == op::none ? next_action::done : wait_input();
                     --prep_defs_left_;
+                    // Column definitions are kept when executes may skip them.
+                    if (st_ == st::prep_columns && (caps_ & cap::mariadb_cache_metadata)) {
+                        resultset::builder::append_column(prep_meta_, p);
+                    }
                 }
                 const bool params = st_ == st::prep_params;
                 if ((params ? prep_.params : prep_.columns) > 0 && !(caps_ & cap::deprecate_eof)) {
@@ -1134,6 +1170,11 @@ next_action session::step_prepare() {
 
 next_action session::prepared() {
     if (prep_out_) *prep_out_ = prep_;
+    stmt_state& known = stmt_info_[prep_.id];
+    if ((caps_ & cap::mariadb_cache_metadata) && prep_.columns > 0) known.meta.swap(prep_meta_);
+    if (then_execute_) known.types.swap(prep_types_);  // empty unless the execute's types are known
+    prep_types_.clear();
+    exec_stmt_ = prep_.id;
     if (cache_result_) cache_insert(prep_sql_, prep_);
     if (then_bulk_) {
         if (prep_.params != bulk_width_)
@@ -1271,7 +1312,8 @@ bool session::start_pipeline(pipeline& pl) {
                     break;
                 }
                 if (cached || same_as_last) {
-                    if (!append_execute(cached ? st.id : last_prepared_statement, s.args_.args))
+                    s.st_.id = cached ? st.id : last_prepared_statement;  // whose answer the stage reads
+                    if (!append_execute(s.st_.id, s.args_.args))
                         refuse(errc::bad_value, unbindable);
                     else
                         s.plan_ = p_binary;
@@ -1340,6 +1382,8 @@ bool session::setup_stage() {
             sub_op_ = op::query;
             st_ = st::first;
             begin_results(&s.res_, s.plan_ == p_binary);
+            // An execute of "the statement just prepared" answers for the last prepare read.
+            exec_stmt_ = s.st_.id == last_prepared_statement ? prep_.id : s.st_.id;
             break;
         case p_prepare_execute:
             sub_op_ = op::prepare;
@@ -1360,6 +1404,9 @@ bool session::setup_stage() {
             sub_op_ = op::simple;
             st_ = st::simple_reply;
             simple_cmd_ = 0;  // a reset stage emptied the cache when the pipeline started
+            // Every earlier stage has been answered: the definitions of the statements the
+            // reset drops are no longer needed.
+            if (s.kind_ == pipeline::kind::reset_connection) stmt_info_.clear();
             break;
     }
     return true;
@@ -1472,6 +1519,7 @@ bool session::start_execute_many(std::string_view sql, std::span<const sql_arg> 
             return false;
         }
         bulk_id_ = st.id;
+        stmt_info_[st.id].types.clear();  // bulk executes bind types of their own
         start_op(op::bulk, st::bulk_reply);
         if (values.empty()) {  // nothing to send
             op_ = op::none;

@@ -259,6 +259,18 @@ private:
     std::vector<std::uint8_t> exec_payload_;  // the execute to send once the id is known
     std::vector<std::vector<std::uint8_t>> long_payloads_;  // SEND_LONG_DATA ahead of it
     std::string prep_sql_;
+    // What the server holds for each statement: its column definitions (MariaDB's
+    // CACHE_METADATA: kept from the prepare, or the last execute that sent them, for
+    // executes whose results skip them), and the parameter types bound by the last
+    // execute (empty: unknown), so executes with the same types leave them out.
+    struct stmt_state {
+        std::vector<std::uint8_t> meta;
+        std::vector<std::uint8_t> types;
+    };
+    std::unordered_map<std::uint32_t, stmt_state> stmt_info_;
+    std::vector<std::uint8_t> prep_meta_;  // the definitions of the prepare being read
+    std::vector<std::uint8_t> prep_types_; // the types of the execute sent with that prepare
+    std::uint32_t exec_stmt_ = 0;          // the statement whose execute is being answered
     diagnostics deferred_;           // a failure to report once the pipeline is read
     std::vector<std::uint32_t> pending_closes_;  // sent ahead of the next command
     // LRU statement cache: most recent at the front.

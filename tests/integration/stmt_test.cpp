@@ -314,3 +314,56 @@ TEST(Statements, LargeParametersTravelAsLongData) {
     EXPECT_EQ(c.execute("SELECT LENGTH(?)", std::string_view(text)).row(0)[0].get_int(),
               static_cast<std::int64_t>(text.size()));
 }
+
+TEST(Statements, UnchangedColumnDefinitionsAreNotSentAgainAndChangesArrive) {
+    connection c(tcp_config());
+    std::string t = unique_table("meta");
+    c.query("CREATE TABLE " + t + " (id INT PRIMARY KEY, v VARCHAR(20))");
+    c.query("INSERT INTO " + t + " VALUES (1, 'one'), (2, 'two')");
+    const std::string alias(200, 'q');
+    auto bytes_sent = [&] {
+        return c.query("SELECT CAST(VARIABLE_VALUE AS UNSIGNED) FROM information_schema.SESSION_STATUS "
+                       "WHERE VARIABLE_NAME = 'BYTES_SENT'")
+            .row(0)[0]
+            .as<std::uint64_t>();
+    };
+    const std::string sql = "SELECT v AS " + alias + " FROM " + t + " WHERE id = ?";
+    EXPECT_EQ(c.execute(sql, 1).row(0)[0].as<std::string_view>(), "one");
+    const std::uint64_t before = bytes_sent();
+    for (int i = 0; i < 10; ++i) {
+        auto r = c.execute(sql, 2);
+        ASSERT_EQ(r.columns().size(), 1u);
+        EXPECT_EQ(r.columns()[0].name, alias) << "the definitions come from the cache";
+        EXPECT_EQ(r.row(0)[0].as<std::string_view>(), "two");
+    }
+    const std::uint64_t sent = bytes_sent() - before;
+    EXPECT_LT(sent, 10 * alias.size()) << "ten answers without their 200-byte column definition, and one status query";
+
+    // The table changes under a prepared statement: the server sends the new definitions.
+    statement all = c.prepare("SELECT * FROM " + t + " WHERE id = ?");
+    EXPECT_EQ(c.execute(all, 1).columns().size(), 2u);
+    c.query("ALTER TABLE " + t + " ADD COLUMN w DOUBLE DEFAULT 2.5");
+    for (int i = 0; i < 2; ++i) {
+        auto r = c.execute(all, 1);
+        ASSERT_EQ(r.columns().size(), 3u);
+        EXPECT_EQ(r.columns()[2].name, "w");
+        EXPECT_EQ(r.row(0)[2].get_double(), 2.5);
+    }
+    c.close_statement(all);
+    c.query("DROP TABLE " + t);
+}
+
+TEST(Statements, ParameterTypesChangingBetweenExecutesDecodeRight) {
+    connection c(tcp_config());
+    statement st = c.prepare("SELECT ?, CONCAT(?, '')");
+    EXPECT_EQ(c.execute(st, 5, 6).row(0)[0].get_int(), 5);
+    EXPECT_EQ(c.execute(st, 7, 8).row(0)[1].as<std::string_view>(), "8") << "types left out, values still right";
+    auto r = c.execute(st, "x", 2.5);
+    EXPECT_EQ(r.row(0)[0].as<std::string_view>(), "x");
+    EXPECT_EQ(r.row(0)[1].as<std::string_view>(), "2.5");
+    r = c.execute(st, nullptr, -1);
+    EXPECT_TRUE(r.row(0)[0].is_null());
+    EXPECT_EQ(r.row(0)[1].as<std::string_view>(), "-1");
+    EXPECT_EQ(c.execute(st, 9, 10).row(0)[0].get_int(), 9);
+    c.close_statement(st);
+}

@@ -4,7 +4,7 @@
 
 namespace ambisql::test {
 
-bytes_t greeting(std::string_view plugin, std::uint32_t caps, std::string_view scramble) {
+bytes_t greeting(std::string_view plugin, std::uint32_t caps, std::string_view scramble, std::uint32_t ext_caps) {
     bytes_t p;
     p.push_back(10);
     std::string_view ver = "5.5.5-10.11.19-MariaDB";
@@ -21,7 +21,7 @@ bytes_t greeting(std::string_view plugin, std::uint32_t caps, std::string_view s
     p.push_back(static_cast<std::uint8_t>(caps >> 24));
     p.push_back(21);  // auth data length
     p.insert(p.end(), 6, 0);
-    p.insert(p.end(), 4, 0);  // MariaDB extended caps
+    for (int i = 0; i < 4; ++i) p.push_back(static_cast<std::uint8_t>(ext_caps >> (8 * i)));  // MariaDB extended caps
     p.insert(p.end(), scramble.begin() + 8, scramble.begin() + 20);
     p.push_back(0);
     p.insert(p.end(), plugin.begin(), plugin.end());
@@ -60,10 +60,10 @@ bytes_t err_payload(std::uint16_t code, std::string_view state, std::string_view
     return p;
 }
 
-void scripted::connect(const config& cfg, std::uint32_t caps) {
+void scripted::connect(const config& cfg, std::uint32_t caps, std::uint32_t ext_caps) {
     s.start_connect(cfg, "localhost", false);
     if (run() != proto::next_action::read) throw std::runtime_error("connect did not wait for the greeting");
-    feed(packet(0, greeting("mysql_native_password", caps)));
+    feed(packet(0, greeting("mysql_native_password", caps, "abcdefghijklmnopqrst", ext_caps)));
     if (feed(packet(2, ok_payload())) != proto::next_action::done || s.failed())
         throw std::runtime_error("scripted connect failed: " + s.diag().message);
     sent.clear();

@@ -43,9 +43,10 @@ inline bytes_t lenenc_str(std::string_view s) {
     return out;
 }
 
-// A MariaDB 10.11-like greeting. caps: lower 32 bits; the extended bits are zero.
+// A MariaDB 10.11-like greeting. caps: lower 32 bits; ext_caps: MariaDB's extended bits
+// (capability bit 32 + i is bit i here).
 bytes_t greeting(std::string_view plugin = "mysql_native_password", std::uint32_t caps = 0xF7FEF7FE,
-                 std::string_view scramble = "abcdefghijklmnopqrst");
+                 std::string_view scramble = "abcdefghijklmnopqrst", std::uint32_t ext_caps = 0);
 // Column definition payload.
 bytes_t column_def(std::string_view name, std::uint8_t type, std::uint16_t flags = 0, std::uint16_t charset = 45);
 bytes_t ok_payload(std::uint64_t affected = 0, std::uint64_t insert_id = 0, std::uint16_t status = 2,
@@ -95,7 +96,7 @@ public:
         return out;
     }
     // A connected session (native auth, no TLS) with `caps` in the greeting.
-    void connect(const config& cfg, std::uint32_t caps = 0xF7FEF7FE);
+    void connect(const config& cfg, std::uint32_t caps = 0xF7FEF7FE, std::uint32_t ext_caps = 0);
 };
 
 }  // namespace ambisql::test

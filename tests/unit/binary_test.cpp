@@ -365,3 +365,99 @@ TEST(Binary, LargeParametersGoAheadAsLongDataForAKnownStatement) {
     // The execute: types for both, the value of the first only.
     EXPECT_EQ(sent[1], cat({{0x17, 3, 0, 0, 0, 0, 1, 0, 0, 0, 0x00, 1, 8, 0, 254, 0}, le(7, 8)}));
 }
+
+namespace {
+// A MariaDB session that negotiated CACHE_METADATA (extended capability bit 36).
+void connect_cache_metadata(scripted& t) {
+    config cfg;
+    cfg.user = "u";
+    cfg.ssl = ssl_mode::disabled;
+    t.connect(cfg, 0xF7FEF7FE, 1u << 4);
+}
+// The execute payload's new-params-bound flag and what follows it (one parameter).
+bytes_t after_bitmap(const bytes_t& execute) { return bytes_t(execute.begin() + 11, execute.end()); }
+}  // namespace
+
+TEST(Binary, ExecutesReuseTheColumnDefinitionsTheServerSkips) {
+    scripted t;
+    connect_cache_metadata(t);
+    ASSERT_TRUE(t.s.capabilities() & (1ull << 36)) << "CACHE_METADATA negotiated";
+    statement st;
+    ASSERT_TRUE(t.s.start_prepare("SELECT a FROM t WHERE id = ?", &st));
+    t.run();
+    t.take_sent_packets();
+    ASSERT_EQ(t.feed(cat({packet(1, prepare_ok_payload(4, 1, 1)), packet(2, column_def("?", 8)),
+                          packet(3, column_def("a", 8))})),
+              next_action::done);
+    ASSERT_FALSE(t.s.failed()) << t.s.diag().message;
+    const sql_arg args[] = {sql_arg(1)};
+    results out;
+    // Metadata skipped (flag 0 after the column count): the prepare's definitions are used.
+    ASSERT_TRUE(t.s.start_execute(st, args, &out));
+    t.run();
+    ASSERT_EQ(t.feed(cat({packet(1, {1, 0}), packet(2, cat({{0, 0}, le(41, 8)})), packet(3, ok_payload(0, 0, 2, 0xFE))}),
+                     2),
+              next_action::done);
+    ASSERT_FALSE(t.s.failed()) << t.s.diag().message;
+    ASSERT_EQ(out[0].columns().size(), 1u);
+    EXPECT_EQ(out[0].columns()[0].name, "a");
+    EXPECT_EQ(out[0][0][0].get_int(), 41);
+    // The definitions changed (flag 1): they are read, used, and kept for the next skip.
+    ASSERT_TRUE(t.s.start_execute(st, args, &out));
+    t.run();
+    ASSERT_EQ(t.feed(cat({packet(1, {1, 1}), packet(2, column_def("b", 253)), packet(3, cat({{0, 0}, {2, 'h', 'i'}})),
+                          packet(4, ok_payload(0, 0, 2, 0xFE))})),
+              next_action::done);
+    ASSERT_FALSE(t.s.failed()) << t.s.diag().message;
+    EXPECT_EQ(out[0].columns()[0].name, "b");
+    EXPECT_EQ(out[0][0][0].as<std::string_view>(), "hi");
+    ASSERT_TRUE(t.s.start_execute(st, args, &out));
+    t.run();
+    ASSERT_EQ(t.feed(cat({packet(1, {1, 0}), packet(2, cat({{0, 0}, {2, 'y', 'o'}})), packet(3, ok_payload(0, 0, 2, 0xFE))})),
+              next_action::done);
+    ASSERT_FALSE(t.s.failed()) << t.s.diag().message;
+    EXPECT_EQ(out[0].columns()[0].name, "b");
+    EXPECT_EQ(out[0][0][0].as<std::string_view>(), "yo");
+    // Text results carry the flag too (always 1).
+    ASSERT_TRUE(t.s.start_query("SELECT 1", &out));
+    t.run();
+    ASSERT_EQ(t.feed(cat({packet(1, {1, 1}), packet(2, column_def("1", 3)), packet(3, {1, '1'}),
+                          packet(4, ok_payload(0, 0, 2, 0xFE))})),
+              next_action::done);
+    ASSERT_FALSE(t.s.failed()) << t.s.diag().message;
+    EXPECT_EQ(out[0][0][0].get_int(), 1);
+    // A skip for a statement whose definitions this connection never saw: a clear error.
+    ASSERT_TRUE(t.s.start_execute(statement{9, 1, 1}, args, &out));
+    t.run();
+    EXPECT_EQ(t.feed(cat({packet(1, {1, 0}), packet(2, cat({{0, 0}, le(1, 8)}))})), next_action::done);
+    EXPECT_TRUE(t.s.failed());
+    EXPECT_NE(t.s.diag().message.find("skipped column definitions"), std::string::npos) << t.s.diag().message;
+}
+
+TEST(Binary, ParameterTypesAreSentOnlyWhenTheServerDoesNotHaveThem) {
+    scripted t;
+    config cfg;
+    cfg.user = "u";
+    cfg.ssl = ssl_mode::disabled;
+    t.connect(cfg);
+    const statement st{5, 1, 0};
+    results out;
+    auto execute = [&](const sql_arg& a, bool fail = false) {
+        const sql_arg args[] = {a};
+        EXPECT_TRUE(t.s.start_execute(st, args, &out));
+        t.run();
+        auto sent = t.take_sent_packets();
+        t.feed(packet(1, fail ? err_payload(1062, "23000", "duplicate") : ok_payload()));
+        return after_bitmap(sent.at(0));
+    };
+    EXPECT_EQ(execute(sql_arg(7)), cat({{1, 8, 0}, le(7, 8)})) << "first execute: types bound";
+    EXPECT_EQ(execute(sql_arg(8)), cat({{0}, le(8, 8)})) << "same types: left out";
+    EXPECT_EQ(execute(sql_arg("x")), (bytes_t{1, 254, 0, 1, 'x'})) << "other types: sent again";
+    EXPECT_EQ(execute(sql_arg("y"), true), (bytes_t{0, 1, 'y'}));
+    EXPECT_EQ(execute(sql_arg("z")), (bytes_t{1, 254, 0, 1, 'z'})) << "after an error the types go again";
+    ASSERT_TRUE(t.s.start_reset_statement(st.id));
+    t.run();
+    t.take_sent_packets();
+    t.feed(packet(1, ok_payload()));
+    EXPECT_EQ(execute(sql_arg("w")), (bytes_t{1, 254, 0, 1, 'w'})) << "after a reset too";
+}
