@@ -15,18 +15,24 @@ constexpr int point_queries = 20000;  // per run of point_select
 
 struct timing {
     double wall = 0, cpu = 0;
+    double server_cpu = -1;  // the local server's CPU seconds (-1: not known)
 };
 
 double cpu_seconds();  // user + system of the whole process (all threads)
+// User + system CPU seconds of the local test server process (scripts/server), from
+// /proc; -1 when the server is not a local one this run started.
+double server_cpu_seconds();
 
 template <class F>
 timing measure(F&& f) {
+    const double s0 = server_cpu_seconds();
     double c0 = cpu_seconds();
     auto t0 = clk::now();
     f();
     timing t;
     t.wall = std::chrono::duration<double>(clk::now() - t0).count();
     t.cpu = cpu_seconds() - c0;
+    if (s0 >= 0) t.server_cpu = server_cpu_seconds() - s0;
     return t;
 }
 

@@ -4,6 +4,7 @@
 // Server from AMBISQL_TEST_URL (TCP) and AMBISQL_TEST_SOCKET.
 #include <mysql.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -14,6 +15,7 @@
 #include <functional>
 #include <map>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -34,6 +36,30 @@ double cpu_seconds() {
     rusage ru{};
     getrusage(RUSAGE_SELF, &ru);
     return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
+double server_cpu_seconds() {
+    static const std::string stat_path = [] {
+        const char* dir = std::getenv("AMBISQL_TEST_SERVER_DIR");
+        const char* external = std::getenv("AMBISQL_EXTERNAL_SERVER");
+        if (!dir || (external && *external)) return std::string();
+        std::ifstream pidf(std::string(dir) + "/mysqld.pid");
+        long pid = 0;
+        if (!(pidf >> pid) || pid <= 0) return std::string();
+        return "/proc/" + std::to_string(pid) + "/stat";
+    }();
+    if (stat_path.empty()) return -1;
+    std::ifstream f(stat_path);
+    std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    auto close = s.rfind(')');
+    if (close == std::string::npos) return -1;
+    // Fields after the command name: state is field 3; utime and stime are 14 and 15.
+    std::istringstream in(s.substr(close + 2));
+    std::string skip;
+    for (int i = 3; i < 14; ++i) in >> skip;
+    unsigned long long ut = 0, st = 0;
+    if (!(in >> ut >> st)) return -1;
+    return static_cast<double>(ut + st) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 ambisql::config base_config(bool tcp) {
@@ -124,7 +150,7 @@ double median(std::vector<double> v) {
 constexpr int rounds = 5;
 void run_pair(const std::string& name, double units, const char* rate_metric, const char* cpu_metric,
               const std::function<timing()>& reference, const std::function<timing()>& ours) {
-    std::vector<double> rate[2], cpu[2];
+    std::vector<double> rate[2], cpu[2], server[2];
     reference();  // one warm-up run each, not counted
     ours();
     for (int r = 0; r < rounds; ++r) {
@@ -132,12 +158,18 @@ void run_pair(const std::string& name, double units, const char* rate_metric, co
             timing t = d == 0 ? reference() : ours();
             rate[d].push_back(units / t.wall);
             cpu[d].push_back(t.cpu / units);
+            if (t.server_cpu >= 0) server[d].push_back(t.server_cpu / units);
         }
     }
     const char* drivers[2] = {"libmariadb", "ambisql"};
     for (int d = 0; d < 2; ++d) {
         record(name, drivers[d], rate_metric, median(rate[d]));
-        if (cpu_metric) record(name, drivers[d], cpu_metric, median(cpu[d]));
+        if (!cpu_metric) continue;
+        record(name, drivers[d], cpu_metric, median(cpu[d]));
+        // The server's CPU for the same work (what bounds a pipeline on one connection).
+        std::string server_metric(cpu_metric);
+        if (!server[d].empty() && server_metric.rfind("client_", 0) == 0)
+            record(name, drivers[d], "server" + server_metric.substr(6), median(server[d]));
     }
 }
 

@@ -13,7 +13,7 @@ def fmt(metric, v):
         return f"{v / 1e6:.2f} M"
     if metric == "ns_per_op":
         return f"{v:,.0f} ns"
-    if metric.startswith("client_cpu_s_per"):
+    if metric.startswith("client_cpu_s_per") or metric.startswith("server_cpu_s_per"):
         return f"{v * 1e6:.2f} µs"
     return f"{v:.1f}"
 
