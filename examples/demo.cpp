@@ -32,6 +32,16 @@ int main(int argc, char** argv) {
                         r.row(0)[1].to_string().c_str());
         }
 
+        // 2b. Protocol compression (zlib), under TLS when the first connection had it.
+        {
+            auto zcfg = cfg;
+            zcfg.compress = true;
+            ambisql::connection z(zcfg);
+            auto r = z.query("SELECT REPEAT('ambisql ', 100000)");
+            std::printf("compressed: %s, TLS: %s, read back %zu bytes of text\n", z.compressed() ? "on" : "off",
+                        z.tls_active() ? "on" : "off", r.row(0)[0].as<std::string_view>().size());
+        }
+
         // 3. A table, rows inserted with client-side escaped parameters.
         conn.query("DROP TABLE IF EXISTS demo_items");
         conn.query(

@@ -20,23 +20,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::size_t chunk = (mode >> 2) % 13 + 1;
     auto a = t.feed(rest, chunk);
     // Walk whatever arrived, decoding every value.
-    auto touch = [](row_view r) {
-        for (std::size_t i = 0; i < r.size(); ++i) {
-            try {
-                (void)r[i].to_string();
-            } catch (const error&) {
-            }
-        }
-    };
-    if (!stream) {
-        for (const auto& rs : out)
-            for (auto r : rs) touch(r);
-    } else {
-        for (int rounds = 0; rounds < 4 && a == proto::next_action::done && !t.s.failed(); ++rounds) {
-            if (!t.s.start_read_rows()) break;
-            a = t.run();
-            for (std::size_t i = 0; i < t.s.batch_size(); ++i) touch(t.s.batch_row(i));
-        }
-    }
+    t.touch_results(out, stream, a);
     return 0;
 }

@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "ambisql/error.hpp"
+
 namespace ambisql::test {
 
 bytes_t greeting(std::string_view plugin, std::uint32_t caps, std::string_view scramble, std::uint32_t ext_caps) {
@@ -58,6 +60,27 @@ bytes_t err_payload(std::uint16_t code, std::string_view state, std::string_view
     p.insert(p.end(), state.begin(), state.end());
     p.insert(p.end(), msg.begin(), msg.end());
     return p;
+}
+
+void scripted::touch_results(const results& out, bool stream, proto::next_action a) {
+    auto touch = [](row_view r) {
+        for (std::size_t i = 0; i < r.size(); ++i) {
+            try {
+                (void)r[i].to_string();
+            } catch (const error&) {
+            }
+        }
+    };
+    if (!stream) {
+        for (const auto& rs : out)
+            for (auto r : rs) touch(r);
+        return;
+    }
+    for (int rounds = 0; rounds < 4 && a == proto::next_action::done && !s.failed(); ++rounds) {
+        if (!s.start_read_rows()) break;
+        a = run();
+        for (std::size_t i = 0; i < s.batch_size(); ++i) touch(s.batch_row(i));
+    }
 }
 
 void scripted::connect(const config& cfg, std::uint32_t caps, std::uint32_t ext_caps) {

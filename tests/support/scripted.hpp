@@ -95,6 +95,9 @@ public:
         sent.clear();
         return out;
     }
+    // Decodes every value of a query's outcome: the buffered `out`, or, when streaming
+    // (after `a` said done), up to four more batches of rows (the fuzz targets).
+    void touch_results(const results& out, bool stream, proto::next_action a);
     // A connected session (native auth, no TLS) with `caps` in the greeting.
     void connect(const config& cfg, std::uint32_t caps = 0xF7FEF7FE, std::uint32_t ext_caps = 0);
 };
