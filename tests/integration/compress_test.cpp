@@ -134,3 +134,32 @@ TEST(Compression, PollDrivenQueriesAndAPipelineOfLargeStages) {
     c.check();
     EXPECT_EQ(c.result().row(0)[0].as<int>(), 1) << "still in step";
 }
+
+TEST(Compression, TwentyMiBOfLocalInfileDataGoOutInFramesThatAnswerTheRequest) {
+    // The file's packets are a reply within the query's exchange, numbered on from the
+    // server's request; 20 MiB of them take more than one frame.
+    config cfg = compressed(unix_config());
+    std::mt19937 rng(5);
+    std::string file;
+    std::size_t rows = 0;
+    static const char hex[] = "0123456789abcdef";
+    while (file.size() < (20u << 20)) {
+        file += std::to_string(rows++) + '\t';
+        for (int i = 0; i < 64; ++i) file += hex[rng() & 15];
+        file += '\n';
+    }
+    cfg.local_infile_handler = [&](std::string_view name, std::string& data) {
+        if (name != "big.tsv") return false;
+        data = file;
+        return true;
+    };
+    connection c(cfg);
+    ASSERT_TRUE(c.compressed());
+    std::string t = unique_table("zinfile");
+    c.query("CREATE TEMPORARY TABLE " + t + " (id INT, v CHAR(64))");
+    EXPECT_EQ(c.query("LOAD DATA LOCAL INFILE 'big.tsv' INTO TABLE " + t).affected_rows(), rows);
+    auto r = c.query("SELECT COUNT(*), CAST(SUM(id) AS SIGNED), MAX(LENGTH(v)) FROM " + t);
+    EXPECT_EQ(r.row(0)[0].as<std::uint64_t>(), rows);
+    EXPECT_EQ(r.row(0)[1].as<std::int64_t>(), static_cast<std::int64_t>((rows - 1) * rows / 2));
+    EXPECT_EQ(r.row(0)[2].get_int(), 64);
+}

@@ -64,14 +64,14 @@ TEST(LocalInfile, AHandlerProducesTheDataAndCanRefuse) {
     cfg.local_infile_handler = [&](std::string_view name, std::string& data) {
         asked.emplace_back(name);
         if (name != "virtual.csv") return false;
-        for (int i = 0; i < 50000; ++i) data += std::to_string(i) + "\trow" + std::to_string(i) + "\n";  // > 1 MiB
+        for (int i = 0; i < 100000; ++i) data += std::to_string(i) + "\trow" + std::to_string(i) + "\n";  // 1.6 MB: two packets
         return true;
     };
     connection c(cfg);
     std::string t = unique_table("infile");
     c.query("CREATE TEMPORARY TABLE " + t + " (id INT, v VARCHAR(20))");
-    EXPECT_EQ(c.query("LOAD DATA LOCAL INFILE 'virtual.csv' INTO TABLE " + t).affected_rows(), 50000u);
-    EXPECT_EQ(c.query("SELECT CAST(SUM(id) AS SIGNED) FROM " + t).row(0)[0].as<std::int64_t>(), 49999LL * 50000 / 2);
+    EXPECT_EQ(c.query("LOAD DATA LOCAL INFILE 'virtual.csv' INTO TABLE " + t).affected_rows(), 100000u);
+    EXPECT_EQ(c.query("SELECT CAST(SUM(id) AS SIGNED) FROM " + t).row(0)[0].as<std::int64_t>(), 99999LL * 100000 / 2);
     try {
         c.query("LOAD DATA LOCAL INFILE 'other.csv' INTO TABLE " + t);
         ADD_FAILURE();
@@ -79,5 +79,5 @@ TEST(LocalInfile, AHandlerProducesTheDataAndCanRefuse) {
         EXPECT_EQ(e.code(), make_error_code(errc::local_infile_refused));
     }
     EXPECT_EQ(asked, (std::vector<std::string>{"virtual.csv", "other.csv"}));
-    EXPECT_EQ(c.query("SELECT COUNT(*) FROM " + t).row(0)[0].get_int(), 50000);
+    EXPECT_EQ(c.query("SELECT COUNT(*) FROM " + t).row(0)[0].get_int(), 100000);
 }
