@@ -60,8 +60,10 @@ struct config {
     // file is honoured only right after a LOAD DATA LOCAL INFILE statement this
     // connection sent, and only for the file name that statement gave; anything else is
     // refused (the query fails with errc::local_infile_refused, the connection stays
-    // usable). Then the file must be listed in local_infile_allow (exact paths), or
-    // local_infile_handler produces its contents (return false to refuse).
+    // usable). Then the file must be listed in local_infile_allow (exact paths; read and
+    // sent 1 MiB at a time, so files of any size need little memory; a read error closes
+    // the connection, so that the server discards the partial load), or
+    // local_infile_handler produces its contents (in memory; return false to refuse).
     std::vector<std::string> local_infile_allow;
     std::function<bool(std::string_view file_name, std::string& data)> local_infile_handler;
 

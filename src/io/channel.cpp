@@ -3,32 +3,54 @@
 #include <algorithm>
 #include <fstream>
 #include <iterator>
+#include <memory>
 
 namespace ambisql::detail {
 
 namespace {
 // Where honoured LOCAL INFILE requests get their data: the application's handler, or the
-// allowed files (read here, in the I/O layer; the core never touches files).
+// allowed files, read here (in the I/O layer; the core never touches files) 1 MiB at a
+// time as the socket takes them.
 proto::session::infile_source infile_source_for(const config& cfg) {
     if (cfg.local_infile_handler) {
-        return [h = cfg.local_infile_handler](std::string_view file, std::string& data, std::string& why) {
-            if (h(file, data)) return true;
-            why = "the application refused LOCAL INFILE '" + std::string(file) + "'";
-            return false;
+        return [h = cfg.local_infile_handler](std::string_view file, proto::session::infile_reader& next,
+                                              std::string& why) {
+            auto data = std::make_shared<std::string>();
+            if (!h(file, *data)) {
+                why = "the application refused LOCAL INFILE '" + std::string(file) + "'";
+                return false;
+            }
+            next = [data](std::string& chunk, std::string&) {  // all of it, then the end
+                chunk.swap(*data);
+                data->clear();
+                return true;
+            };
+            return true;
         };
     }
     if (!cfg.local_infile_allow.empty()) {
-        return [allow = cfg.local_infile_allow](std::string_view file, std::string& data, std::string& why) {
+        return [allow = cfg.local_infile_allow](std::string_view file, proto::session::infile_reader& next,
+                                                std::string& why) {
             if (std::find(allow.begin(), allow.end(), file) == allow.end()) {
                 why = "LOCAL INFILE '" + std::string(file) + "' is not in local_infile_allow";
                 return false;
             }
-            std::ifstream in{std::string(file), std::ios::binary};
-            if (!in) {
+            auto in = std::make_shared<std::ifstream>(std::string(file), std::ios::binary);
+            if (!*in) {
                 why = "cannot read LOCAL INFILE '" + std::string(file) + "'";
                 return false;
             }
-            data.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+            next = [in](std::string& chunk, std::string& err) {
+                constexpr std::size_t piece = 1 << 20;
+                chunk.resize(piece);
+                in->read(chunk.data(), static_cast<std::streamsize>(piece));
+                chunk.resize(static_cast<std::size_t>(in->gcount()));
+                if (in->bad()) {
+                    err = "read error";
+                    return false;
+                }
+                return true;
+            };
             return true;
         };
     }

@@ -716,36 +716,26 @@ next_action session::step_query() {
                     // otherwise answered with an empty file and reported as refused.
                     std::string_view name(reinterpret_cast<const char*>(p.data() + 1), p.size() - 1);
                     std::string why = "the server asked for a LOCAL INFILE file, which this connection does not allow";
-                    infile_data_.clear();
                     bool honour = false;
+                    infile_next_ = nullptr;
                     if (infile_armed_ && name == infile_expected_) {
-                        honour = infile_source_(name, infile_data_, why);
+                        honour = infile_source_(name, infile_next_, why) && infile_next_;
                     } else if (infile_source_) {
                         why = "the server asked for LOCAL INFILE '" + std::string(name) +
                               "', which is not the file of a LOAD DATA LOCAL statement just sent";
                     }
                     infile_armed_ = false;
                     infile_sent_ = honour;
+                    infile_name_.assign(name);
+                    infile_bytes_ = 0;
                     if (!honour) {
-                        infile_data_.clear();
+                        infile_next_ = nullptr;
                         deferred_.clear();
                         deferred_.kind = error_kind::client;
                         deferred_.code = errc::local_infile_refused;
                         deferred_.message = std::move(why);
                     }
-                    // The contents in packets of at most 1 MiB, then an empty packet.
-                    constexpr std::size_t piece = 1 << 20;
-                    for (std::size_t at = 0; at < infile_data_.size(); at += piece) {
-                        std::size_t s = begin_packet(out_);
-                        std::size_t n = std::min(piece, infile_data_.size() - at);
-                        out_.insert(out_.end(), infile_data_.begin() + at, infile_data_.begin() + at + n);
-                        end_packet(out_, s, seq_);
-                    }
-                    std::size_t s = begin_packet(out_);
-                    end_packet(out_, s, seq_);
-                    infile_data_.clear();
-                    infile_data_.shrink_to_fit();
-                    st_ = st::infile_ack;
+                    st_ = st::infile_send;  // an empty file when refused
                     continue;
                 }
                 reader r(p);
@@ -853,6 +843,47 @@ next_action session::step_query() {
                     if (!good) return fail(error_kind::protocol, errc::protocol_error, "malformed row", false);
                 }
                 st_ = st::first;
+                continue;
+            }
+            case st::infile_send: {
+                // The contents in packets of at most 1 MiB, read as the socket takes them,
+                // then an empty packet.
+                for (;;) {
+                    if (output_pending()) return next_action::write;
+                    if (op_ == op::none) return next_action::done;  // TLS failed
+                    infile_chunk_.clear();
+                    std::string why;
+                    if (infile_next_) {
+                        if (!infile_next_(infile_chunk_, why)) {
+                            // Ending the data here would make the server keep a partial
+                            // load: closing the connection makes it discard the statement.
+                            infile_next_ = nullptr;
+                            return fail(error_kind::client, errc::io_error,
+                                        "reading LOCAL INFILE '" + infile_name_ + "' failed after " +
+                                            std::to_string(infile_bytes_) + " bytes (" + why +
+                                            "); the connection was closed so that the server discards the "
+                                            "partial load",
+                                        false);
+                        }
+                        infile_bytes_ += infile_chunk_.size();
+                    }
+                    constexpr std::size_t piece = 1 << 20;
+                    for (std::size_t at = 0; at < infile_chunk_.size(); at += piece) {
+                        std::size_t s = begin_packet(out_);
+                        std::size_t n = std::min(piece, infile_chunk_.size() - at);
+                        out_.insert(out_.end(), infile_chunk_.begin() + static_cast<std::ptrdiff_t>(at),
+                                    infile_chunk_.begin() + static_cast<std::ptrdiff_t>(at + n));
+                        end_packet(out_, s, seq_);
+                    }
+                    if (!infile_chunk_.empty()) continue;
+                    std::size_t s = begin_packet(out_);  // the end
+                    end_packet(out_, s, seq_);
+                    infile_next_ = nullptr;
+                    infile_chunk_.clear();
+                    infile_chunk_.shrink_to_fit();
+                    st_ = st::infile_ack;
+                    break;
+                }
                 continue;
             }
             case st::infile_ack: {

@@ -85,8 +85,13 @@ public:
     bool start_pipeline(pipeline& p);
 
     // ---- LOCAL INFILE: where honoured requests get their data (set by the driver, which
-    // may read files; the core does not). Unset: every request is refused.
-    using infile_source = std::function<bool(std::string_view file_name, std::string& data, std::string& why)>;
+    // may read files; the core does not). The source opens `file_name` and sets `next` to
+    // a function that appends the next piece of the contents to `chunk` (nothing appended:
+    // the end); both return false with `why` on failure. The contents go out piece by
+    // piece as the socket takes them, so a file of any size needs little memory. Unset:
+    // every request is refused.
+    using infile_reader = std::function<bool(std::string& chunk, std::string& why)>;
+    using infile_source = std::function<bool(std::string_view file_name, infile_reader& next, std::string& why)>;
     void set_infile_source(infile_source src) { infile_source_ = std::move(src); }
     // Abandons whatever is in flight: the connection is closed.
     void close() noexcept;
@@ -140,7 +145,7 @@ private:
         // connect
         greeting, tls_start, tls_handshake, auth_reply,
         // query
-        first, columns, columns_eof, rows, infile_ack,
+        first, columns, columns_eof, rows, infile_send, infile_ack,
         // simple
         simple_reply, flush, flush_only,
         // prepare
@@ -283,7 +288,10 @@ private:
     std::string infile_expected_;  // the file the last LOAD DATA LOCAL statement named
     bool infile_armed_ = false;    // a request for it may come now (once)
     bool infile_sent_ = false;     // this query's request was honoured
-    std::string infile_data_;
+    infile_reader infile_next_;    // the honoured file, while it is being sent
+    std::string infile_name_;
+    std::uint64_t infile_bytes_ = 0;
+    std::string infile_chunk_;
 
     // execute_many
     std::span<const sql_arg> bulk_values_;

@@ -1,5 +1,6 @@
 // LOAD DATA LOCAL INFILE: off by default, and when enabled only for the file the
 // statement named and the application allowed.
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -80,4 +81,35 @@ TEST(LocalInfile, AHandlerProducesTheDataAndCanRefuse) {
     }
     EXPECT_EQ(asked, (std::vector<std::string>{"virtual.csv", "other.csv"}));
     EXPECT_EQ(c.query("SELECT COUNT(*) FROM " + t).row(0)[0].get_int(), 100000);
+}
+
+TEST(LocalInfile, ALargeAllowedFileIsStreamedNotLoadedIntoMemory) {
+    // 48 MiB of rows: read 1 MiB at a time as the socket takes them, so the process
+    // grows by far less than the file (reading it whole, then framing it, took twice
+    // its size).
+    std::string path = "/tmp/ambisql_infile_big_" + std::to_string(::getpid()) + ".tsv";
+    std::size_t rows = 0;
+    {
+        std::ofstream out(path, std::ios::binary);
+        std::string line;
+        for (std::size_t size = 0; size < (48u << 20); size += line.size(), ++rows) {
+            line = std::to_string(rows) + '\t' + std::string(90, static_cast<char>('a' + rows % 26)) + '\n';
+            out << line;
+        }
+    }
+    config cfg = unix_config();
+    cfg.local_infile_allow = {path};
+    connection c(cfg);
+    std::string t = unique_table("bigfile");
+    c.query("CREATE TEMPORARY TABLE " + t + " (id INT, v CHAR(90))");
+    c.query("SELECT 1");  // the connection's buffers at their working size
+    rusage before{}, after{};
+    ::getrusage(RUSAGE_SELF, &before);
+    EXPECT_EQ(c.query("LOAD DATA LOCAL INFILE ? INTO TABLE " + t, path).affected_rows(), rows);
+    ::getrusage(RUSAGE_SELF, &after);
+    EXPECT_LT(after.ru_maxrss - before.ru_maxrss, 16 * 1024) << "peak resident growth in KiB while sending 48 MiB";
+    auto r = c.query("SELECT COUNT(*), CAST(SUM(id) AS SIGNED) FROM " + t);
+    EXPECT_EQ(r.row(0)[0].as<std::uint64_t>(), rows);
+    EXPECT_EQ(r.row(0)[1].as<std::int64_t>(), static_cast<std::int64_t>((rows - 1) * rows / 2));
+    ::unlink(path.c_str());
 }

@@ -305,9 +305,12 @@ TEST(Session, EnabledLocalInfileIsHonouredOnlyForTheFileTheStatementNamed) {
     scripted t;
     config cfg = plain_config();
     std::vector<std::string> asked;
-    t.s.set_infile_source([&](std::string_view f, std::string& data, std::string&) {
+    t.s.set_infile_source([&](std::string_view f, session::infile_reader& next, std::string&) {
         asked.emplace_back(f);
-        data = "1\ta\n";
+        next = [n = 0](std::string& chunk, std::string&) mutable {  // two pieces, then the end
+            if (n < 2) chunk = std::to_string(++n) + "\ta\n";
+            return true;
+        };
         return true;
     });
     t.connect(cfg);
@@ -337,13 +340,43 @@ TEST(Session, EnabledLocalInfileIsHonouredOnlyForTheFileTheStatementNamed) {
     t.take_sent_packets();
     t.feed(packet(1, cat({bytes_t{0xFB}, to_bytes("it's.tsv")})));
     sent = t.take_sent_packets();
-    ASSERT_EQ(sent.size(), 2u);
+    ASSERT_EQ(sent.size(), 3u);
     EXPECT_EQ(sent[0], to_bytes("1\ta\n"));
-    EXPECT_TRUE(sent[1].empty());
-    EXPECT_EQ(t.feed(packet(4, ok_payload(1))), next_action::done);
+    EXPECT_EQ(sent[1], to_bytes("2\ta\n"));
+    EXPECT_TRUE(sent[2].empty());
+    EXPECT_EQ(t.feed(packet(5, ok_payload(2))), next_action::done);
     EXPECT_FALSE(t.s.failed()) << t.s.diag().message;
-    EXPECT_EQ(out.affected_rows(), 1u);
+    EXPECT_EQ(out.affected_rows(), 2u);
     EXPECT_EQ(asked, (std::vector<std::string>{"it's.tsv"}));
+}
+
+TEST(Session, ALocalInfileReadErrorClosesTheConnectionInsteadOfEndingTheData) {
+    scripted t;
+    config cfg = plain_config();
+    t.s.set_infile_source([&](std::string_view, session::infile_reader& next, std::string&) {
+        next = [n = 0](std::string& chunk, std::string& why) mutable {
+            if (n++ == 0) {
+                chunk = "1\ta\n";
+                return true;
+            }
+            why = "disk on fire";
+            return false;
+        };
+        return true;
+    });
+    t.connect(cfg);
+    results out;
+    t.s.start_query("LOAD DATA LOCAL INFILE 'f.tsv' INTO TABLE t", &out);
+    t.run();
+    t.take_sent_packets();
+    EXPECT_EQ(t.feed(packet(1, cat({bytes_t{0xFB}, to_bytes("f.tsv")}))), next_action::done);
+    auto sent = t.take_sent_packets();
+    ASSERT_EQ(sent.size(), 1u) << "the first piece, and no empty packet: the server must not keep a partial load";
+    EXPECT_EQ(sent[0], to_bytes("1\ta\n"));
+    EXPECT_TRUE(t.s.failed());
+    EXPECT_TRUE(t.s.broken());
+    EXPECT_EQ(t.s.diag().code, make_error_code(errc::io_error));
+    EXPECT_NE(t.s.diag().message.find("after 4 bytes (disk on fire)"), std::string::npos) << t.s.diag().message;
 }
 
 TEST(Session, StreamingHandsOutBatchesAndBlocksOtherCommands) {
