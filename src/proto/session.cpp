@@ -279,19 +279,8 @@ next_action session::send_packet(std::string_view payload) {
 
 bool session::start_connect(const config& cfg, std::string_view host, bool secure_transport) {
     if (op_ != op::none) return false;
-    reader_.reset();
+    reset_wire();
     reader_.set_max_packet(cfg.max_packet_size);
-    out_.clear();
-    out_pos_ = 0;
-    net_out_.clear();
-    net_out_pos_ = 0;
-    tls_.reset();
-    tls_on_ = false;
-    zf_.reset();
-    zon_ = false;
-    zout_.clear();
-    zout_pos_ = 0;
-    reader_.set_check_sequence(true);
     eof_ = false;
     seq_ = 0;
     broken_ = false;
@@ -945,18 +934,23 @@ void session::close() noexcept {
     stmt_info_.clear();
     connected_ = false;
     stream_ = stream_state::idle;
+    reset_wire();
+}
+
+// Every buffer and layer between the packets and the socket, back to a fresh connection's.
+void session::reset_wire() noexcept {
     out_.clear();
     out_pos_ = 0;
     net_out_.clear();
     net_out_pos_ = 0;
     reader_.reset();
+    reader_.set_check_sequence(true);
     tls_.reset();
     tls_on_ = false;
     zf_.reset();
     zon_ = false;
     zout_.clear();
     zout_pos_ = 0;
-    reader_.set_check_sequence(true);
 }
 
 next_action session::step_simple() {

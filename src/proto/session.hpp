@@ -162,6 +162,7 @@ private:
     // operation must wait (or failed: check op_).
     bool take(byte_span& payload, bool fill = true);
     bool output_pending();
+    void reset_wire() noexcept;
     bool prepare_output();  // compresses and encrypts what the packets layer has for the wire
     bool pull_tls(std::span<std::uint8_t> room, std::size_t& n);  // decrypted bytes into room
     void new_exchange(std::uint8_t seq) noexcept;  // a command's packets, or its response, begin
