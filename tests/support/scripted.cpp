@@ -83,6 +83,26 @@ void scripted::touch_results(const results& out, bool stream, proto::next_action
     }
 }
 
+void fuzz_query_response(const std::uint8_t* data, std::size_t size, bool compress) {
+    if (size < 1) return;
+    const std::uint8_t mode = data[0];
+    scripted t;
+    config cfg;
+    cfg.user = "u";
+    cfg.ssl = ssl_mode::disabled;
+    cfg.compress = compress;
+    cfg.max_packet_size = 1u << 24;
+    t.connect(cfg, (mode & 1) ? 0xF7FEF7FE : (0xF7FEF7FE & ~(1u << 24)));
+    if (t.s.compressed() != compress) __builtin_trap();
+    results out;
+    const bool stream = (mode & 2) != 0;
+    const std::string sql = (compress && (mode & 0x80)) ? "SELECT '" + std::string(300, 'a') + "'" : "SELECT 1";
+    t.s.start_query(sql, stream ? nullptr : &out);
+    t.run();
+    const auto a = t.feed(bytes_t(data + 1, data + size), (mode >> 2) % 13 + 1);
+    t.touch_results(out, stream, a);
+}
+
 void scripted::connect(const config& cfg, std::uint32_t caps, std::uint32_t ext_caps) {
     s.start_connect(cfg, "localhost", false);
     if (run() != proto::next_action::read) throw std::runtime_error("connect did not wait for the greeting");

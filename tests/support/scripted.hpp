@@ -96,10 +96,16 @@ public:
         return out;
     }
     // Decodes every value of a query's outcome: the buffered `out`, or, when streaming
-    // (after `a` said done), up to four more batches of rows (the fuzz targets).
+    // (after `a` said done), up to four more batches of rows.
     void touch_results(const results& out, bool stream, proto::next_action a);
     // A connected session (native auth, no TLS) with `caps` in the greeting.
     void connect(const config& cfg, std::uint32_t caps = 0xF7FEF7FE, std::uint32_t ext_caps = 0);
 };
+
+// The query fuzz targets: data[0] picks EOF style (bit 0), streaming (bit 1), feed piece
+// size (bits 2..6) and, compressed, a long (deflated) statement (bit 7); the rest of
+// `data` is the server's answer (compressed frames when `compress`), fed to a query and
+// every value that arrives decoded.
+void fuzz_query_response(const std::uint8_t* data, std::size_t size, bool compress);
 
 }  // namespace ambisql::test
