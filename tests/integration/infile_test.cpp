@@ -85,8 +85,9 @@ TEST(LocalInfile, AHandlerProducesTheDataAndCanRefuse) {
 
 TEST(LocalInfile, ALargeAllowedFileIsStreamedNotLoadedIntoMemory) {
     // 48 MiB of rows: read 1 MiB at a time as the socket takes them, so the process
-    // grows by far less than the file (reading it whole, then framing it, took twice
-    // its size).
+    // grows by far less than the file (reading it whole, then framing it, took twice its
+    // size; the bound leaves room for ASan's quarantine of zlib's per-frame state when
+    // compressed).
     std::string path = "/tmp/ambisql_infile_big_" + std::to_string(::getpid()) + ".tsv";
     std::size_t rows = 0;
     {
@@ -107,7 +108,7 @@ TEST(LocalInfile, ALargeAllowedFileIsStreamedNotLoadedIntoMemory) {
     ::getrusage(RUSAGE_SELF, &before);
     EXPECT_EQ(c.query("LOAD DATA LOCAL INFILE ? INTO TABLE " + t, path).affected_rows(), rows);
     ::getrusage(RUSAGE_SELF, &after);
-    EXPECT_LT(after.ru_maxrss - before.ru_maxrss, 16 * 1024) << "peak resident growth in KiB while sending 48 MiB";
+    EXPECT_LT(after.ru_maxrss - before.ru_maxrss, 32 * 1024) << "peak resident growth in KiB while sending 48 MiB";
     auto r = c.query("SELECT COUNT(*), CAST(SUM(id) AS SIGNED) FROM " + t);
     EXPECT_EQ(r.row(0)[0].as<std::uint64_t>(), rows);
     EXPECT_EQ(r.row(0)[1].as<std::int64_t>(), static_cast<std::int64_t>((rows - 1) * rows / 2));
