@@ -91,7 +91,9 @@ public:
                     ph = phase::idle;
                     return {poll_result::status::done, clock::time_point::max()};
                 }
-                return want(poll_result::status::want_write, false);
+                return want(sock.connect_events() == wait_for::read ? poll_result::status::want_read
+                                                                   : poll_result::status::want_write,
+                            false);
             }
             waiting = false;
             if (!start_handshake()) {

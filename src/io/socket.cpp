@@ -5,12 +5,15 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <mutex>
+#include <thread>
 
 #include "ambisql/error.hpp"
 
@@ -24,9 +27,45 @@ clock::time_point deadline_after(std::chrono::milliseconds t) {
 }
 }  // namespace
 
+// A host name lookup on a thread of its own: the thread fills this in and signals the
+// eventfd; whoever lets go of it last (the socket, or the thread of a lookup the socket
+// gave up on) closes the eventfd.
+struct socket::resolve_state {
+    std::mutex m;
+    bool done = false;
+    int gai = 0;
+    std::vector<std::vector<std::uint8_t>> addrs;
+    int efd = -1;
+    ~resolve_state() {
+        if (efd >= 0) ::close(efd);
+    }
+};
+
+namespace {
+int lookup(const std::string& host, const std::string& service, int flags,
+           std::vector<std::vector<std::uint8_t>>& addrs) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_protocol = IPPROTO_TCP;
+    hints.ai_flags = flags;
+    addrinfo* res = nullptr;
+    int g = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &res);
+    if (g != 0) return g;
+    for (addrinfo* a = res; a; a = a->ai_next) {
+        auto* p = reinterpret_cast<const std::uint8_t*>(a->ai_addr);
+        addrs.emplace_back(p, p + a->ai_addrlen);
+    }
+    ::freeaddrinfo(res);
+    return 0;
+}
+}  // namespace
+
 void socket::close() noexcept {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
+    resolving_.reset();
+    resolve_fd_ = -1;
     nonblocking_ = false;
     just_sent_ = false;
     rcv_timeout_ = snd_timeout_ = std::chrono::milliseconds(0);
@@ -49,7 +88,8 @@ void socket::set_timeout(int opt, std::chrono::milliseconds t, std::chrono::mill
 }
 
 std::error_code socket::wait(wait_hook* hook, unsigned events, clock::time_point deadline) {
-    if (hook) return hook->wait(fd_, events, deadline);
+    const int fd = this->fd();
+    if (hook) return hook->wait(fd, events, deadline);
     // No hook: poll(2), needed only where a blocking call cannot express the wait.
     for (;;) {
         int ms = -1;
@@ -58,7 +98,7 @@ std::error_code socket::wait(wait_hook* hook, unsigned events, clock::time_point
             if (left <= 0) return errc::timeout;
             ms = static_cast<int>(left > 0x7FFFFFFF ? 0x7FFFFFFF : left);
         }
-        pollfd p{fd_, static_cast<short>(((events & wait_for::read) ? POLLIN : 0) | ((events & wait_for::write) ? POLLOUT : 0)), 0};
+        pollfd p{fd, static_cast<short>(((events & wait_for::read) ? POLLIN : 0) | ((events & wait_for::write) ? POLLOUT : 0)), 0};
         int r = ::poll(&p, 1, ms);
         if (r > 0) return {};
         if (r == 0) return errc::timeout;
@@ -71,23 +111,47 @@ std::error_code socket::start_connect_tcp(const std::string& host, std::uint16_t
     close();
     addrs_.clear();
     next_addr_ = 0;
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_protocol = IPPROTO_TCP;
-    addrinfo* res = nullptr;
-    std::string service = std::to_string(port);
-    int g = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &res);
-    if (g != 0) {
-        msg = "cannot resolve '" + host + "': " + gai_strerror(g);
-        return errc::host_not_found;
-    }
-    for (addrinfo* a = res; a; a = a->ai_next) {
-        auto* p = reinterpret_cast<const std::uint8_t*>(a->ai_addr);
-        addrs_.emplace_back(p, p + a->ai_addrlen);
-    }
-    ::freeaddrinfo(res);
+    const std::string service = std::to_string(port);
     target_ = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + service;
+    resolve_host_ = host;
+    // An address needs no lookup.
+    if (lookup(host, service, AI_NUMERICHOST, addrs_) == 0) return connect_resolved(in_progress, msg);
+    // A name: looked up on a thread of its own, whose eventfd stands in for the socket.
+    auto st = std::make_shared<resolve_state>();
+    st->efd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    bool started = st->efd >= 0;
+    if (started) {
+        try {
+            std::thread([st, host, service] {
+                std::vector<std::vector<std::uint8_t>> addrs;
+                int g = lookup(host, service, 0, addrs);
+                {
+                    std::lock_guard<std::mutex> lock(st->m);
+                    st->gai = g;
+                    st->addrs = std::move(addrs);
+                    st->done = true;
+                }
+                std::uint64_t one = 1;
+                (void)!::write(st->efd, &one, sizeof one);
+            }).detach();
+        } catch (const std::system_error&) {
+            started = false;
+        }
+    }
+    if (!started) {  // no thread to be had: look it up here
+        if (int g = lookup(host, service, 0, addrs_)) {
+            msg = "cannot resolve '" + host + "': " + gai_strerror(g);
+            return errc::host_not_found;
+        }
+        return connect_resolved(in_progress, msg);
+    }
+    resolving_ = std::move(st);
+    resolve_fd_ = resolving_->efd;
+    in_progress = true;
+    return {};
+}
+
+std::error_code socket::connect_resolved(bool& in_progress, std::string& msg) {
     std::error_code ec = connect_next(in_progress);
     if (ec) msg = "cannot connect to " + target_ + ": " + ec.message();
     return ec ? std::error_code(errc::connect_failed) : ec;
@@ -145,6 +209,24 @@ std::error_code socket::connect_next(bool& in_progress) {
 
 std::error_code socket::finish_connect(bool& in_progress, std::string& msg) {
     in_progress = false;
+    if (resolving_) {
+        std::shared_ptr<resolve_state> st = resolving_;
+        {
+            std::lock_guard<std::mutex> lock(st->m);
+            if (!st->done) {  // a spurious wake-up
+                in_progress = true;
+                return {};
+            }
+        }
+        resolving_.reset();
+        resolve_fd_ = -1;
+        if (st->gai != 0) {
+            msg = "cannot resolve '" + resolve_host_ + "': " + gai_strerror(st->gai);
+            return errc::host_not_found;
+        }
+        addrs_ = std::move(st->addrs);
+        return connect_resolved(in_progress, msg);
+    }
     int err = 0;
     socklen_t len = sizeof err;
     if (::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
@@ -170,7 +252,7 @@ std::error_code socket::wait_connected(clock::time_point deadline, std::string& 
     wait_hook* hook = current_wait_hook();
     bool in_progress = true;
     while (in_progress) {
-        if (auto ec = wait(hook, wait_for::write, deadline)) {
+        if (auto ec = wait(hook, connect_events(), deadline)) {
             msg = "cannot connect to " + target_ + ": " +
                   (ec == errc::timeout ? std::string("timed out") : ec.message());
             close();

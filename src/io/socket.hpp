@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <system_error>
@@ -22,8 +23,11 @@ public:
     socket(const socket&) = delete;
     socket& operator=(const socket&) = delete;
 
-    int fd() const noexcept { return fd_; }
+    // The descriptor to wait on: the socket, or while a host name is being looked up,
+    // the eventfd the lookup signals (wait for connect_events() on it).
+    int fd() const noexcept { return resolve_fd_ >= 0 ? resolve_fd_ : fd_; }
     bool is_open() const noexcept { return fd_ >= 0; }
+    unsigned connect_events() const noexcept { return resolve_fd_ >= 0 ? wait_for::read : wait_for::write; }
     void close() noexcept;
 
     // Connects, waiting through the hook (or poll(2)) until `deadline`; on failure `msg`
@@ -32,8 +36,9 @@ public:
                                 std::string& msg);
     std::error_code connect_unix(const std::string& path, clock::time_point deadline, std::string& msg);
 
-    // The same without waiting: start_connect_*() resolves and starts a non-blocking
-    // connect; while `in_progress` is true, wait until the socket is writable and call
+    // The same without waiting: start_connect_*() starts a non-blocking connect (a host
+    // name is first looked up on a thread of its own, so no caller's loop blocks on DNS);
+    // while `in_progress` is true, wait for connect_events() on fd() and call
     // finish_connect(), which may start the next address and set `in_progress` again.
     std::error_code start_connect_tcp(const std::string& host, std::uint16_t port, bool& in_progress,
                                       std::string& msg);
@@ -61,9 +66,14 @@ private:
     template <class Call>
     std::size_t blocking_io(Call call, unsigned events, std::chrono::milliseconds timeout, std::error_code& ec);
     std::error_code connect_next(bool& in_progress);
+    std::error_code connect_resolved(bool& in_progress, std::string& msg);
     std::error_code wait_connected(clock::time_point deadline, std::string& msg);
 
     int fd_ = -1;
+    struct resolve_state;
+    std::shared_ptr<resolve_state> resolving_;  // a host name lookup in flight
+    int resolve_fd_ = -1;                       // its eventfd (owned by the state)
+    std::string resolve_host_;
     bool nonblocking_ = false;
     bool just_sent_ = false;  // the last call was a send
     bool unix_ = false;       // a unix socket
