@@ -17,9 +17,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     (void)proto::parse_prepare_ok(proto::byte_span(data + 1, size - 1), ok);
 
     test::scripted t;
-    config cfg;
-    cfg.user = "u";
-    cfg.ssl = ssl_mode::disabled;
+    config cfg = test::scripted_config();
     t.connect(cfg, (mode & 1) ? 0xF7FEF7FE : (0xF7FEF7FE & ~(1u << 24)), (mode & 0x80) ? 1u << 4 : 0);
     results out;
     statement st;

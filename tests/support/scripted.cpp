@@ -87,9 +87,7 @@ void fuzz_query_response(const std::uint8_t* data, std::size_t size, bool compre
     if (size < 1) return;
     const std::uint8_t mode = data[0];
     scripted t;
-    config cfg;
-    cfg.user = "u";
-    cfg.ssl = ssl_mode::disabled;
+    config cfg = scripted_config();
     cfg.compress = compress;
     cfg.max_packet_size = 1u << 24;
     t.connect(cfg, (mode & 1) ? 0xF7FEF7FE : (0xF7FEF7FE & ~(1u << 24)));

@@ -54,6 +54,14 @@ bytes_t ok_payload(std::uint64_t affected = 0, std::uint64_t insert_id = 0, std:
 bytes_t eof_payload(std::uint16_t status = 2);
 bytes_t err_payload(std::uint16_t code, std::string_view state, std::string_view msg);
 
+// The client settings scripted sessions connect with: user "u", no TLS.
+inline config scripted_config() {
+    config c;
+    c.user = "u";
+    c.ssl = ssl_mode::disabled;
+    return c;
+}
+
 class scripted {
 public:
     proto::session s;

@@ -169,9 +169,7 @@ bytes_t prepare_ok_payload(std::uint32_t id, std::uint16_t cols, std::uint16_t p
 
 TEST(Binary, MariaDbPreparesAndExecutesInOneRoundTripAndCachesTheStatement) {
     scripted t;
-    config cfg;
-    cfg.user = "u";
-    cfg.ssl = ssl_mode::disabled;
+    config cfg = scripted_config();
     cfg.statement_cache_size = 1;
     t.connect(cfg);
     results out;
@@ -214,9 +212,7 @@ TEST(Binary, MariaDbPreparesAndExecutesInOneRoundTripAndCachesTheStatement) {
 
 TEST(Binary, AFailedPipelinedPrepareReadsTheExecutesErrorAndReportsThePrepares) {
     scripted t;
-    config cfg;
-    cfg.user = "u";
-    cfg.ssl = ssl_mode::disabled;
+    config cfg = scripted_config();
     t.connect(cfg);
     results out;
     ASSERT_TRUE(t.s.start_execute("SELEC 1", {}, &out));
@@ -236,9 +232,7 @@ TEST(Binary, AFailedPipelinedPrepareReadsTheExecutesErrorAndReportsThePrepares) 
 
 TEST(Binary, ExplicitPrepareWithEofPacketsReportsTheStatement) {
     scripted t;
-    config cfg;
-    cfg.user = "u";
-    cfg.ssl = ssl_mode::disabled;
+    config cfg = scripted_config();
     t.connect(cfg, 0xF7FEF7FE & ~(1u << 24));  // no DEPRECATE_EOF
     statement st;
     ASSERT_TRUE(t.s.start_prepare("SELECT ?, ?", &st));
@@ -263,9 +257,7 @@ TEST(Binary, ExplicitPrepareWithEofPacketsReportsTheStatement) {
 
 TEST(Binary, APipelineSendsEveryStageInOneWriteAndSplitsTheResponses) {
     scripted t;
-    config cfg;
-    cfg.user = "u";
-    cfg.ssl = ssl_mode::disabled;
+    config cfg = scripted_config();
     t.connect(cfg);
     pipeline p;
     auto q = p.query("SELECT ?", "it's");
@@ -328,9 +320,7 @@ TEST(Binary, BulkExecuteRequestSendsTypesOnceAndIndicatorsPerValue) {
 
 TEST(Binary, ExecuteManyWithoutBulkOperationsPipelinesExecutes) {
     scripted t;  // its greeting has no MariaDB extended capabilities
-    config cfg;
-    cfg.user = "u";
-    cfg.ssl = ssl_mode::disabled;
+    config cfg = scripted_config();
     t.connect(cfg);
     const sql_arg values[] = {sql_arg(1), sql_arg(2), sql_arg(3)};
     results out;
@@ -349,9 +339,7 @@ TEST(Binary, ExecuteManyWithoutBulkOperationsPipelinesExecutes) {
 
 TEST(Binary, LargeParametersGoAheadAsLongDataForAKnownStatement) {
     scripted t;
-    config cfg;
-    cfg.user = "u";
-    cfg.ssl = ssl_mode::disabled;
+    config cfg = scripted_config();
     t.connect(cfg);
     std::string big(long_data_threshold + 10, 'b');
     const sql_arg args[] = {sql_arg(7), sql_arg(std::string_view(big))};
@@ -369,9 +357,7 @@ TEST(Binary, LargeParametersGoAheadAsLongDataForAKnownStatement) {
 namespace {
 // A MariaDB session that negotiated CACHE_METADATA (extended capability bit 36).
 void connect_cache_metadata(scripted& t) {
-    config cfg;
-    cfg.user = "u";
-    cfg.ssl = ssl_mode::disabled;
+    config cfg = scripted_config();
     t.connect(cfg, 0xF7FEF7FE, 1u << 4);
 }
 // The execute payload's new-params-bound flag and what follows it (one parameter).
@@ -436,9 +422,7 @@ TEST(Binary, ExecutesReuseTheColumnDefinitionsTheServerSkips) {
 
 TEST(Binary, ParameterTypesAreSentOnlyWhenTheServerDoesNotHaveThem) {
     scripted t;
-    config cfg;
-    cfg.user = "u";
-    cfg.ssl = ssl_mode::disabled;
+    config cfg = scripted_config();
     t.connect(cfg);
     const statement st{5, 1, 0};
     results out;

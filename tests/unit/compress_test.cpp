@@ -314,10 +314,8 @@ namespace {
 // A scripted session with compression negotiated (the greeting offers CLIENT_COMPRESS).
 struct compressed_session {
     test::scripted t;
-    config cfg;
+    config cfg = test::scripted_config();
     compressed_session() {
-        cfg.user = "u";
-        cfg.ssl = ssl_mode::disabled;
         cfg.compress = true;
         t.connect(cfg);
     }
