@@ -41,6 +41,10 @@ MYSQL* ref_connect(bool tcp);
 void ref_query(MYSQL* m, const char* sql, std::size_t len);
 void record(const std::string& workload, const std::string& driver, const std::string& metric, double value);
 std::vector<int> point_ids();
+double median(std::vector<double> v);
+
+// floor.cpp
+void round_trip_floor(const std::string& name, bool tcp);
 
 // concurrent.cpp
 void concurrent_point_select(const std::string& name, int connections);

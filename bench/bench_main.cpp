@@ -1,6 +1,6 @@
 // Side-by-side benchmarks: ambisql against libmariadb (MariaDB Connector/C), same server,
 // same run. Usage: ambisql_bench [--json FILE] [WORKLOAD...]
-//   workloads: point_select stmt_point_select pipeline_point_select bulk_insert scan blob, each also as <name>/tcp (plain names: unix socket)
+//   workloads: round_trip_floor point_select stmt_point_select pipeline_point_select bulk_insert scan blob, each also as <name>/tcp (plain names: unix socket)
 // Server from AMBISQL_TEST_URL (TCP) and AMBISQL_TEST_SOCKET.
 #include <mysql.h>
 #include <sys/resource.h>
@@ -139,10 +139,17 @@ void setup_tables() {
 }
 
 
+}  // namespace
+
+namespace bench {
 double median(std::vector<double> v) {
     std::sort(v.begin(), v.end());
     return v[v.size() / 2];
 }
+}  // namespace bench
+
+namespace {
+using namespace bench;
 
 // Runs the two drivers in alternation, `rounds` times each, so drift on the machine hits
 // both alike; records the median of each metric. A run returns its timing; `units` is
@@ -194,27 +201,30 @@ timing ref_point_selects(MYSQL* m, const std::vector<int>& ids) {
     return t;
 }
 
+// ambisql's text-protocol point selects (point_select, and the scale of
+// pipeline_point_select).
+timing our_point_selects(ambisql::connection& c, const std::vector<int>& ids) {
+    ambisql::results res;
+    char sql[128];
+    std::size_t total = 0;
+    auto t = measure([&] {
+        for (int id : ids) {
+            int n = std::snprintf(sql, sizeof sql, "SELECT c FROM sbtest1 WHERE id = %d", id);
+            c.query(std::string_view(sql, n), res);
+            for (auto row : res.rows()) total += row[0].as<std::string_view>().size() + 1;
+        }
+    });
+    if (total == 0) std::exit(1);
+    return t;
+}
+
 void point_select(const std::string& name, bool tcp) {
     auto ids = point_ids();
     MYSQL* m = ref_connect(tcp);
     ambisql::connection c(base_config(tcp));
-    ambisql::results res;
-    char sql[128];
     run_pair(
-        name, point_queries, "qps", "client_cpu_s_per_query",
-        [&] { return ref_point_selects(m, ids); },
-        [&] {
-            std::size_t total = 0;
-            auto t = measure([&] {
-                for (int id : ids) {
-                    int n = std::snprintf(sql, sizeof sql, "SELECT c FROM sbtest1 WHERE id = %d", id);
-                    c.query(std::string_view(sql, n), res);
-                    for (auto row : res.rows()) total += row[0].as<std::string_view>().size() + 1;
-                }
-            });
-            if (total == 0) std::exit(1);
-            return t;
-        });
+        name, point_queries, "qps", "client_cpu_s_per_query", [&] { return ref_point_selects(m, ids); },
+        [&] { return our_point_selects(c, ids); });
     mysql_close(m);
 }
 
@@ -286,30 +296,45 @@ void stmt_point_select(const std::string& name, bool tcp) {
 
 // The point selects of point_select, 64 per pipeline (one write, responses in order),
 // through the statement cache. libmariadb has no pipelining: its figure in this workload
-// is its point_select loop again, for scale.
+// is its point_select loop again, for scale. The floor compares the pipeline with
+// ambisql's own point_select loop, so that loop runs here too, in alternation with the
+// pipeline (machine drift hits both alike): `point_select_qps` and the median of the
+// per-round ratios, `x_point_select`.
 void pipeline_point_select(const std::string& name, bool tcp) {
     auto ids = point_ids();
     MYSQL* m = ref_connect(tcp);
     ambisql::connection c(base_config(tcp));
+    ambisql::connection plain(base_config(tcp));
     ambisql::pipeline p;
+    auto pipelined = [&] {
+        std::size_t total = 0;
+        auto t = measure([&] {
+            for (std::size_t i = 0; i < ids.size(); i += 64) {
+                p.clear();
+                for (std::size_t k = i; k < std::min(ids.size(), i + 64); ++k)
+                    p.execute("SELECT c FROM sbtest1 WHERE id = ?", ids[k]);
+                c.run(p);
+                for (std::size_t k = 0; k < p.size(); ++k)
+                    for (auto row : p[k].result().first()) total += row[0].as<std::string_view>().size() + 1;
+            }
+        });
+        if (total == 0) std::exit(1);
+        return t;
+    };
+    std::vector<double> plain_qps, ratio;
     run_pair(
-        name, point_queries, "qps", "client_cpu_s_per_query",
-        [&] { return ref_point_selects(m, ids); },
+        name, point_queries, "qps", "client_cpu_s_per_query", [&] { return ref_point_selects(m, ids); },
         [&] {
-            std::size_t total = 0;
-            auto t = measure([&] {
-                for (std::size_t i = 0; i < ids.size(); i += 64) {
-                    p.clear();
-                    for (std::size_t k = i; k < std::min(ids.size(), i + 64); ++k)
-                        p.execute("SELECT c FROM sbtest1 WHERE id = ?", ids[k]);
-                    c.run(p);
-                    for (std::size_t k = 0; k < p.size(); ++k)
-                        for (auto row : p[k].result().first()) total += row[0].as<std::string_view>().size() + 1;
-                }
-            });
-            if (total == 0) std::exit(1);
+            timing t = pipelined();
+            double q = point_queries / our_point_selects(plain, ids).wall;
+            plain_qps.push_back(q);
+            ratio.push_back(point_queries / t.wall / q);
             return t;
         });
+    plain_qps.erase(plain_qps.begin());  // the warm-up round
+    ratio.erase(ratio.begin());
+    record(name, "ambisql", "point_select_qps", median(plain_qps));
+    record(name, "ambisql", "x_point_select", median(ratio));
     mysql_close(m);
 }
 
@@ -530,9 +555,10 @@ int main(int argc, char** argv) {
     }
     const std::map<std::string, std::function<void(const std::string&, bool)>> workloads = {
         {"point_select", point_select}, {"stmt_point_select", stmt_point_select},
-        {"pipeline_point_select", pipeline_point_select}, {"bulk_insert", bulk_insert}, {"scan", scan}, {"blob", blob}};
+        {"pipeline_point_select", pipeline_point_select}, {"bulk_insert", bulk_insert}, {"scan", scan}, {"blob", blob},
+        {"round_trip_floor", round_trip_floor}};
     if (names.empty()) {
-        for (const char* w : {"point_select", "stmt_point_select", "pipeline_point_select", "bulk_insert", "scan", "blob"}) {
+        for (const char* w : {"round_trip_floor", "point_select", "stmt_point_select", "pipeline_point_select", "bulk_insert", "scan", "blob"}) {
             names.push_back(w);
             names.push_back(std::string(w) + "/tcp");
         }

@@ -40,7 +40,8 @@ public:
                 }
                 case proto::next_action::read: {
                     std::error_code ec;
-                    std::size_t n = sock.read_some(sess.read_buffer(), read_timeout, ec);
+                    std::size_t n = sock.read_some(sess.read_buffer(), read_timeout, ec,
+                                                   sess.pipelining() ? cfg.pipeline_spin : std::chrono::microseconds{});
                     if (!ec)
                         sess.on_read(n);
                     else if (ec == errc::cancelled && killable && !cancelled)

@@ -351,7 +351,19 @@ std::size_t socket::blocking_io(Call call, unsigned events, std::chrono::millise
     }
 }
 
-std::size_t socket::read_some(std::span<std::uint8_t> buf, std::chrono::milliseconds timeout, std::error_code& ec) {
+std::size_t socket::read_some(std::span<std::uint8_t> buf, std::chrono::milliseconds timeout, std::error_code& ec,
+                              std::chrono::microseconds spin) {
+    if (spin.count() > 0 && !current_wait_hook()) {
+        const auto until = clock::now() + spin;
+        do {
+            std::size_t n = 0;
+            switch (attempt([&] { return ::recv(fd_, buf.data(), buf.size(), MSG_DONTWAIT); }, n, ec)) {
+                case io_status::ok: just_sent_ = false; return n;
+                case io_status::error: return 0;
+                case io_status::would_block: break;
+            }
+        } while (clock::now() < until);
+    }
     return blocking_io([&] { return ::recv(fd_, buf.data(), buf.size(), 0); }, wait_for::read, timeout, ec);
 }
 

@@ -51,8 +51,10 @@ public:
     io_status try_write(std::span<const std::uint8_t> buf, std::size_t& n, std::error_code& ec) noexcept;
 
     // One receive (0 = the peer closed) or one send, waiting up to `timeout` (0 = none)
-    // per wait.
-    std::size_t read_some(std::span<std::uint8_t> buf, std::chrono::milliseconds timeout, std::error_code& ec);
+    // per wait. With no hook, a receive first polls the socket without sleeping for up to
+    // `spin` (a response expected any moment), then waits as usual.
+    std::size_t read_some(std::span<std::uint8_t> buf, std::chrono::milliseconds timeout, std::error_code& ec,
+                          std::chrono::microseconds spin = {});
     std::size_t write_some(std::span<const std::uint8_t> buf, std::chrono::milliseconds timeout,
                            std::error_code& ec);
     // One send that never waits (for COM_QUIT on close).

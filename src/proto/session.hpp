@@ -97,6 +97,9 @@ public:
     void close() noexcept;
 
     bool in_progress() const noexcept { return op_ != op::none; }
+    // A pipeline is being answered: the server works through queued commands, so one
+    // response follows another at its pace (a driver may poll for them instead of sleeping).
+    bool pipelining() const noexcept { return pipe_ != nullptr; }
     // The last operation's failure, if any.
     const diagnostics& diag() const noexcept { return diag_; }
     bool failed() const noexcept { return diag_.kind != error_kind::none; }

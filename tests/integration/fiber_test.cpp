@@ -72,6 +72,41 @@ TEST(Fiber, ACoroutineTimerKeepsFiringWhileFibersWaitOnTheDatabase) {
     EXPECT_LT(worst, milliseconds(100)) << "the loop was never blocked by a database wait";
 }
 
+// A pipeline's spin budget applies to blocking threads only: on a fiber, waiting for
+// the next response suspends the fiber, so the loop keeps serving others.
+TEST(Fiber, APipelineOnAFiberNeverSpinsTheLoop) {
+    asio::io_context io;
+    hub h(io);
+    int ticks = 0;
+    bool done = false;
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+            asio::steady_timer t(io);
+            while (!done) {
+                t.expires_after(milliseconds(5));
+                co_await t.async_wait(asio::use_awaitable);
+                ++ticks;
+            }
+        },
+        asio::detached);
+    h.spawn([&] {
+        struct stop_ticking {
+            bool& done;
+            ~stop_ticking() { done = true; }
+        } stop{done};
+        config cfg = unix_config();
+        cfg.pipeline_spin = std::chrono::seconds(10);
+        connection c(cfg);
+        pipeline p;
+        for (int i = 0; i < 4; ++i) p.query("SELECT SLEEP(0.1), ?", i);
+        c.run(p);
+        EXPECT_TRUE(p.all_ok());
+    });
+    io.run();
+    EXPECT_GE(ticks, 30) << "400 ms of pipeline at one tick per 5 ms";
+}
+
 TEST(Fiber, TlsAndStreamingOnFibers) {
     asio::io_context io;
     hub h(io);

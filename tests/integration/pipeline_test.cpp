@@ -1,4 +1,6 @@
 // Pipelines: one write, responses in order, each stage with its own result or error.
+#include <sys/resource.h>
+
 #include "common.hpp"
 
 using namespace ambisql;
@@ -92,4 +94,39 @@ TEST(Pipeline, ResetInThePipelineAndAStageThatBreaksTheConnection) {
     EXPECT_FALSE(q[killed].ok());
     EXPECT_FALSE(q[orphan].ok());
     EXPECT_FALSE(q[orphan].error().connection_usable);
+}
+
+namespace {
+// Voluntary context switches of the calling thread: each time it slept in the kernel.
+long sleeps_of_this_thread() {
+    rusage ru{};
+    getrusage(RUSAGE_THREAD, &ru);
+    return ru.ru_nvcsw;
+}
+
+// Runs 20 stages answered 2 ms apart; returns how often the thread slept meanwhile.
+long sleeps_during_slow_pipeline(std::chrono::microseconds spin) {
+    config cfg = unix_config();
+    cfg.pipeline_spin = spin;
+    connection c(cfg);
+    pipeline p;
+    for (int i = 0; i < 20; ++i) p.query("SELECT SLEEP(0.002), ?", i);
+    long before = sleeps_of_this_thread();
+    c.run(p);
+    long slept = sleeps_of_this_thread() - before;
+    EXPECT_TRUE(p.all_ok());
+    for (int i = 0; i < 20; ++i) EXPECT_EQ(p[i].result().row(0)[1].get_int(), i);
+    return slept;
+}
+}  // namespace
+
+// A blocking pipeline polls for its next response for up to pipeline_spin before it
+// sleeps (saving the server a wake-up per response); the budget bounds the polling.
+TEST(Pipeline, ABlockingPipelinePollsForResponsesWithinItsSpinBudget) {
+    // Responses 2 ms apart, a 1 s budget: the thread never sleeps while they come.
+    EXPECT_LE(sleeps_during_slow_pipeline(std::chrono::seconds(1)), 2);
+    // The default budget (50 us) is far shorter than 2 ms: it sleeps for nearly each.
+    EXPECT_EQ(config{}.pipeline_spin, std::chrono::microseconds(50));
+    EXPECT_GE(sleeps_during_slow_pipeline(config{}.pipeline_spin), 10);
+    EXPECT_GE(sleeps_during_slow_pipeline(std::chrono::microseconds(0)), 10);
 }

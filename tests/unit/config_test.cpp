@@ -8,7 +8,8 @@ using namespace ambisql;
 TEST(Config, FullUrl) {
     auto c = config::from_url(
         "mysql://app:p%40ss%3Aword@db.example.com:3307/shop?ssl-mode=verify-identity&ssl-ca=/etc/ca.pem&"
-        "connect-timeout=2.5&read-timeout=30&multi-statements=0&charset=latin1&compress=1&compression-level=6");
+        "connect-timeout=2.5&read-timeout=30&multi-statements=0&charset=latin1&compress=1&compression-level=6&"
+        "pipeline-spin-us=0");
     EXPECT_EQ(c.user, "app");
     EXPECT_EQ(c.password, "p@ss:word");
     EXPECT_EQ(c.host, "db.example.com");
@@ -22,7 +23,9 @@ TEST(Config, FullUrl) {
     EXPECT_EQ(c.charset, "latin1");
     EXPECT_TRUE(c.compress);
     EXPECT_EQ(c.compression_level, 6);
+    EXPECT_EQ(c.pipeline_spin.count(), 0);
     EXPECT_FALSE(config::from_url("mysql://u@h/").compress) << "compression is opt-in";
+    EXPECT_EQ(config::from_url("mysql://u@h/?pipeline-spin-us=200").pipeline_spin.count(), 200);
 }
 
 TEST(Config, Ipv6AndDefaults) {
@@ -47,7 +50,8 @@ TEST(Config, UnixSocketInHostOrParameter) {
 TEST(Config, BadUrlsThrow) {
     for (auto u : {"postgres://x", "mysql://u@h:99999/", "mysql://u@h:abc/", "mysql://u@h/?ssl-mode=maybe",
                    "mysql://u@h/?bogus=1", "mysql://u@[::1/", "mysql://u%2@h/", "mysql://u@h/?read-timeout=-1",
-                   "mysql://u@h/?compression-level=0", "mysql://u@h/?compress=maybe"}) {
+                   "mysql://u@h/?compression-level=0", "mysql://u@h/?compress=maybe",
+                   "mysql://u@h/?pipeline-spin-us=-5", "mysql://u@h/?pipeline-spin-us="}) {
         try {
             config::from_url(u);
             ADD_FAILURE() << u << " was accepted";
