@@ -184,12 +184,12 @@ config config::from_url(std::string_view url) {
             c.compression_level = n;
         } else if (key == "deprecate-eof") {
             c.deprecate_eof = flag(key, v);
-        } else if (key == "pipeline-spin-us") {
+        } else if (key == "pipeline-spin-us" || key == "read-coalescing-us") {
             unsigned n = 0;
             auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
             if (ec != std::errc() || end != v.data() + v.size() || v.empty() || n > 1000000)
-                bad_url("bad pipeline-spin-us");
-            c.pipeline_spin = std::chrono::microseconds(n);
+                bad_url("bad " + key);
+            (key == "pipeline-spin-us" ? c.pipeline_spin : c.read_coalescing) = std::chrono::microseconds(n);
         } else if (key == "statement-cache-size") {
             std::size_t n = 0;
             auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);

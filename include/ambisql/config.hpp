@@ -49,6 +49,13 @@ struct config {
     // it, on the benchmark machine). Spinning buys throughput with client CPU; 0 = always sleep.
     // Single commands, and waits through a hook (fibers, event loops), never spin.
     std::chrono::microseconds pipeline_spin{50};
+    // While a large result streams in (256 KiB received so far, rows of 16 KiB or less), a
+    // blocking receive (no wait hook) that finds the socket empty first sleeps this long,
+    // so that what the server writes meanwhile is read in one go: the server is spared a
+    // wake-up of the client per chunk it writes, and the client sleeps less often
+    // (measured on the benchmark machine: scan 1.2x rows/s at 0.75x client CPU). Costs at
+    // most this much latency per stall of a large result; 0 = off.
+    std::chrono::microseconds read_coalescing{100};
 
     bool multi_statements = true;
     // Protocol compression (zlib), when the server offers it: worth it on slow links and
@@ -80,7 +87,7 @@ struct config {
     //   ssl-cert, ssl-key, socket, host-address, charset, connect-timeout, read-timeout, write-timeout
     //   (seconds, decimals allowed), multi-statements (0/1), deprecate-eof (0/1),
     //   compress (0/1), compression-level (1..9), statement-cache-size,
-    //   pipeline-spin-us (microseconds).
+    //   pipeline-spin-us, read-coalescing-us (microseconds).
     // Throws ambisql::error (errc::bad_url) on anything it does not understand.
     static config from_url(std::string_view url);
 };

@@ -40,8 +40,12 @@ public:
                 }
                 case proto::next_action::read: {
                     std::error_code ec;
-                    std::size_t n = sock.read_some(sess.read_buffer(), read_timeout, ec,
-                                                   sess.pipelining() ? cfg.pipeline_spin : std::chrono::microseconds{});
+                    io::read_pacing pace;
+                    if (sess.pipelining())
+                        pace.spin = cfg.pipeline_spin;
+                    else if (sess.bulk_rows())
+                        pace.nap = cfg.read_coalescing;
+                    std::size_t n = sock.read_some(sess.read_buffer(), read_timeout, ec, pace);
                     if (!ec)
                         sess.on_read(n);
                     else if (ec == errc::cancelled && killable && !cancelled)

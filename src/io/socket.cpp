@@ -8,8 +8,10 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -352,17 +354,23 @@ std::size_t socket::blocking_io(Call call, unsigned events, std::chrono::millise
 }
 
 std::size_t socket::read_some(std::span<std::uint8_t> buf, std::chrono::milliseconds timeout, std::error_code& ec,
-                              std::chrono::microseconds spin) {
-    if (spin.count() > 0 && !current_wait_hook()) {
-        const auto until = clock::now() + spin;
-        do {
+                              read_pacing pace) {
+    if ((pace.spin.count() > 0 || pace.nap.count() > 0) && !current_wait_hook()) {
+        const auto until = clock::now() + pace.spin;
+        for (;;) {
             std::size_t n = 0;
             switch (attempt([&] { return ::recv(fd_, buf.data(), buf.size(), MSG_DONTWAIT); }, n, ec)) {
                 case io_status::ok: just_sent_ = false; return n;
                 case io_status::error: return 0;
                 case io_status::would_block: break;
             }
-        } while (clock::now() < until);
+            if (clock::now() >= until) break;
+        }
+        if (pace.nap.count() > 0) {
+            const auto us = std::min<std::int64_t>(pace.nap.count(), 999999);
+            timespec nap{0, static_cast<long>(us * 1000)};
+            ::nanosleep(&nap, nullptr);  // EINTR: the wait below covers the rest
+        }
     }
     return blocking_io([&] { return ::recv(fd_, buf.data(), buf.size(), 0); }, wait_for::read, timeout, ec);
 }

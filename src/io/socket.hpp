@@ -16,6 +16,14 @@
 
 namespace ambisql::io {
 
+// How a receive with no hook waits beyond the usual: `spin`, poll the socket without
+// sleeping for up to that long (a response is expected any moment); `nap`, if the socket
+// is empty, sleep that long first so that data piles up (a bulk stream).
+struct read_pacing {
+    std::chrono::microseconds spin{};
+    std::chrono::microseconds nap{};
+};
+
 class socket {
 public:
     socket() = default;
@@ -51,10 +59,9 @@ public:
     io_status try_write(std::span<const std::uint8_t> buf, std::size_t& n, std::error_code& ec) noexcept;
 
     // One receive (0 = the peer closed) or one send, waiting up to `timeout` (0 = none)
-    // per wait. With no hook, a receive first polls the socket without sleeping for up to
-    // `spin` (a response expected any moment), then waits as usual.
+    // per wait.
     std::size_t read_some(std::span<std::uint8_t> buf, std::chrono::milliseconds timeout, std::error_code& ec,
-                          std::chrono::microseconds spin = {});
+                          read_pacing pace = {});
     std::size_t write_some(std::span<const std::uint8_t> buf, std::chrono::milliseconds timeout,
                            std::error_code& ec);
     // One send that never waits (for COM_QUIT on close).

@@ -100,6 +100,10 @@ public:
     // A pipeline is being answered: the server works through queued commands, so one
     // response follows another at its pace (a driver may poll for them instead of sleeping).
     bool pipelining() const noexcept { return pipe_ != nullptr; }
+    // The rows of a large result are streaming in (256 KiB or more of it so far, and no
+    // packet over 16 KiB half read): a driver may let them pile up briefly rather than
+    // wake for every chunk the server writes.
+    bool bulk_rows() const noexcept;
     // The last operation's failure, if any.
     const diagnostics& diag() const noexcept { return diag_; }
     bool failed() const noexcept { return diag_.kind != error_kind::none; }
@@ -221,6 +225,7 @@ private:
     // operation state
     op op_ = op::none;
     st st_ = st::greeting;
+    std::uint64_t rx_since_command_ = 0;  // bytes received since the last command went out
     mode mode_ = mode::buffered;
     diagnostics diag_;
     bool broken_ = false;
