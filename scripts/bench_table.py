@@ -7,7 +7,9 @@ rows = json.load(open(path))
 ref = {(r["workload"], r["metric"]): r["value"] for r in rows if r["driver"] == "libmariadb"}
 
 def fmt(metric, v):
-    if metric == "qps":
+    if metric.startswith("x_"):
+        return f"{v:.2f}x"
+    if metric == "qps" or metric.endswith("_qps"):
         return f"{v:,.0f}"
     if metric == "rows_per_s":
         return f"{v / 1e6:.2f} M"
