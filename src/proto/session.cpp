@@ -42,11 +42,11 @@ std::span<std::uint8_t> session::read_buffer() {
 bool session::bulk_rows() const noexcept {
     constexpr std::uint64_t bulk_after = 256 * 1024;
     constexpr std::size_t small_packet = 16 * 1024;
-    return st_ == st::rows && rx_since_command_ >= bulk_after && reader_.missing() <= small_packet;
+    return st_ == st::rows && rx_since_exchange_ >= bulk_after && reader_.missing() <= small_packet;
 }
 
 void session::on_read(std::size_t n) {
-    rx_since_command_ += n;
+    rx_since_exchange_ += n;
     if (n == 0) {
         eof_ = true;
     } else if (tls_on_) {
@@ -114,6 +114,7 @@ bool session::output_pending() {
 
 void session::new_exchange(std::uint8_t seq) noexcept {
     seq_ = seq;
+    rx_since_exchange_ = 0;
     if (zon_) zf_.response_begins();
 }
 
@@ -271,7 +272,6 @@ void session::start_op(op o, st s) {
 
 void session::begin_command(std::uint8_t cmd) {
     new_exchange(0);
-    rx_since_command_ = 0;
     begin_packet(out_);
     out_.push_back(cmd);
 }

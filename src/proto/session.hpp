@@ -225,7 +225,7 @@ private:
     // operation state
     op op_ = op::none;
     st st_ = st::greeting;
-    std::uint64_t rx_since_command_ = 0;  // bytes received since the last command went out
+    std::uint64_t rx_since_exchange_ = 0;  // bytes received since a command or response began
     mode mode_ = mode::buffered;
     diagnostics diag_;
     bool broken_ = false;

@@ -78,6 +78,11 @@ TEST(Pacing, NoNapWhenOffOrForSmallResultsOrInsideALargeRow) {
         EXPECT_EQ(c.query("SELECT REPEAT('x', 200), IF(seq % 100 = 0, SLEEP(0.005), 0) FROM seq_1_to_1000")
                       .row_count(),
                   1000u);
+        // The same through a prepared statement, twice: each result counts from its start.
+        for (int i = 0; i < 2; ++i)
+            EXPECT_EQ(c.execute("SELECT REPEAT('x', 200), IF(seq % 100 = 0, SLEEP(0.005), 0) FROM seq_1_to_1000")
+                          .row_count(),
+                      1000u);
         EXPECT_EQ(naps, 0) << "small results are read as soon as they come";
         // One 16 MiB row: while the rest of a packet is known to be on its way, no nap
         // (at most one at its very end).
