@@ -42,7 +42,7 @@ std::span<std::uint8_t> session::read_buffer() {
 bool session::bulk_rows() const noexcept {
     constexpr std::uint64_t bulk_after = 256 * 1024;
     constexpr std::size_t small_packet = 16 * 1024;
-    return st_ == st::rows && rx_since_exchange_ >= bulk_after && reader_.missing() <= small_packet;
+    return op_ != op::none && st_ == st::rows && rx_since_exchange_ >= bulk_after && reader_.missing() <= small_packet;
 }
 
 void session::on_read(std::size_t n) {

@@ -471,3 +471,45 @@ TEST(Session, TrackedCharsetAndSchemaChangesAreApplied) {
     EXPECT_EQ(t.s.schema(), "shop");
     EXPECT_TRUE(t.s.escaping_rules().unsafe_charset);
 }
+
+// bulk_rows(): the state in which a driver may let rows pile up before it reads (see
+// config::read_coalescing). Only inside the rows of a result, after 256 KiB of it, and
+// not while a large packet is half read.
+TEST(Session, BulkRowsOnlyWhileALargeResultStreamsInSmallRows) {
+    scripted t;
+    t.connect(plain_config());
+    results out;
+    ASSERT_TRUE(t.s.start_query("SELECT v FROM big", &out));
+    t.run();
+    EXPECT_FALSE(t.s.bulk_rows());
+    std::uint8_t seq = 1;
+    t.feed(cat({packet(seq++, bytes_t{1}), packet(seq++, column_def("v", 253))}));
+    const std::string value(1000, 'r');
+    std::size_t fed = 0, rows = 0;
+    while (fed < 250 * 1024) {  // below the 256 KiB a result needs first
+        auto row = packet(seq++, text_row({value}));
+        fed += row.size();
+        ++rows;
+        EXPECT_EQ(t.feed(row), next_action::read);
+        EXPECT_FALSE(t.s.bulk_rows()) << fed;
+    }
+    for (int i = 0; i < 20; ++i) t.feed(packet(seq++, text_row({value})));
+    EXPECT_TRUE(t.s.bulk_rows()) << "past 256 KiB, between small rows";
+    // The start of a 60 KiB row: the rest is known to be on its way.
+    auto big = packet(seq++, text_row({std::string(60 * 1024, 'b')}));
+    t.feed(bytes_t(big.begin(), big.begin() + 1000));
+    EXPECT_FALSE(t.s.bulk_rows()) << "59 KiB of a packet still missing";
+    t.feed(bytes_t(big.begin() + 1000, big.end() - 100));
+    EXPECT_TRUE(t.s.bulk_rows()) << "only its last 100 bytes missing";
+    t.feed(bytes_t(big.end() - 100, big.end()));
+    EXPECT_EQ(t.feed(packet(seq++, ok_payload(0, 0, 2, 0xFE))), next_action::done);
+    ASSERT_FALSE(t.s.failed()) << t.s.diag().message;
+    EXPECT_EQ(out[0].size(), rows + 21);
+    EXPECT_EQ(out[0][rows + 20][0].as<std::string_view>().size(), 60u * 1024);
+    EXPECT_FALSE(t.s.bulk_rows()) << "the result is complete";
+    // The next command's result counts from its own start.
+    ASSERT_TRUE(t.s.start_query("SELECT v FROM big", &out));
+    t.run();
+    t.feed(cat({packet(1, bytes_t{1}), packet(2, column_def("v", 253)), packet(3, text_row({value}))}));
+    EXPECT_FALSE(t.s.bulk_rows());
+}
