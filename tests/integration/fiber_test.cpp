@@ -365,7 +365,7 @@ TEST(Fiber, CancelReachesTheFibersNextOperationOrItsCurrentWait) {
     std::error_code first, second;
     std::int64_t after = 0;
     bool open_after = false;
-    fiber_event connected;
+    fiber_event connected, first_done;
     fiber worker = h.spawn([&] {
         connection c(tcp_config());
         connected.set();
@@ -375,6 +375,7 @@ TEST(Fiber, CancelReachesTheFibersNextOperationOrItsCurrentWait) {
         } catch (const error& e) {
             first = e.code();
         }
+        first_done.set();
         try {  // cancelled while it waits for a streamed result
             auto s = c.stream("SELECT SLEEP(5)");
             row_view r;
@@ -389,7 +390,10 @@ TEST(Fiber, CancelReachesTheFibersNextOperationOrItsCurrentWait) {
     h.spawn([&] {
         connected.wait();
         worker.cancel();
-        this_fiber::sleep_for(milliseconds(300));
+        // Once the first cancellation is over (a cancel during its KILL would close the
+        // connection instead, by design), the next one reaches the streamed query's wait.
+        first_done.wait();
+        this_fiber::sleep_for(milliseconds(200));
         worker.cancel();
     });
     auto t0 = steady::now();
