@@ -248,6 +248,15 @@ bool session::can_start() {
     return true;
 }
 
+// The server holds no statement of this connection any more (new connection, reset,
+// close): the cache, the closes owed for it, and what each statement had, go.
+void session::forget_statements() noexcept {
+    cache_.clear();
+    cache_index_.clear();
+    pending_closes_.clear();
+    stmt_info_.clear();
+}
+
 // Statements closed (evicted from the cache) go out ahead of the next command: the
 // server does not answer COM_STMT_CLOSE.
 void session::write_pending_closes() {
@@ -298,10 +307,7 @@ bool session::start_connect(const config& cfg, std::string_view host, bool secur
     switched_ = false;
     sha2_key_requested_ = false;
     stream_ = stream_state::idle;
-    cache_.clear();
-    cache_index_.clear();
-    pending_closes_.clear();
-    stmt_info_.clear();
+    forget_statements();
     cache_capacity_ = cfg.statement_cache_size;
     cfg_ = &cfg;
     host_.assign(host);
@@ -936,10 +942,7 @@ bool session::start_quit() {
 
 void session::close() noexcept {
     op_ = op::none;
-    cache_.clear();
-    cache_index_.clear();
-    pending_closes_.clear();
-    stmt_info_.clear();
+    forget_statements();
     connected_ = false;
     stream_ = stream_state::idle;
     reset_wire();
@@ -981,10 +984,7 @@ next_action session::step_simple() {
         // set is the handshake's again.
         reset_session_state();
         if (ok.status & server_status::session_state_changed) (void)read_ok(p, ok);
-        cache_.clear();
-        cache_index_.clear();
-        pending_closes_.clear();
-        stmt_info_.clear();
+        forget_statements();
     }
     return finish();
 }
@@ -1384,7 +1384,8 @@ bool session::start_pipeline(pipeline& pl) {
             case pipeline::kind::select_db: simple(command::init_db, s.sql_); break;
             case pipeline::kind::reset_connection:
                 simple(command::reset_connection, {});
-                // Statements are gone for every later stage.
+                // Statements are gone for every later stage (what the server held for
+                // them is forgotten once the earlier stages are answered: setup_stage).
                 cache_.clear();
                 cache_index_.clear();
                 pending_closes_.clear();

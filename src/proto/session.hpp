@@ -201,6 +201,7 @@ private:
     bool build_execute(std::uint32_t id, std::span<const sql_arg> args);  // long data + execute payloads
     void begin_results(results* out, bool binary);
     void write_pending_closes();
+    void forget_statements() noexcept;
     void cache_insert(std::string_view sql, const statement& st);
     next_action send_handshake_response();
     bool auth_response(std::string_view plugin, std::string_view data, std::string& out, errc& err,
