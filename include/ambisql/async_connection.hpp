@@ -58,17 +58,15 @@ public:
         return run([sql = std::string(sql)](nb_connection& c) { c.start_query(sql); }, op_kind::query,
                    std::forward<Token>(token));
     }
-    // With `?` placeholders: the values are escaped now, for this connection.
+    // With `?` placeholders. The values are copied now and escaped when the operation
+    // starts (with asio::deferred that may be much later), by the rules then in force.
     template <class Token, class... Args>
         requires(sizeof...(Args) > 0)
     auto async_query_with(Token&& token, std::string_view sql, const Args&... args) {
         const sql_arg a[] = {sql_arg(args)...};
-        std::string text;
-        auto ec = format_sql(text, sql, a, nb_.escaping_rules());
         return run(
-            [text = std::move(text), ec](nb_connection& c) {
-                if (ec) throw ambisql::error(format_diag(ec));
-                c.start_query(text);
+            [sql = std::string(sql), own = detail::owned_args(std::span<const sql_arg>(a, sizeof...(Args)))](nb_connection& c) {
+                c.start_query_args(sql, own.args);
             },
             op_kind::query, std::forward<Token>(token));
     }
@@ -188,14 +186,6 @@ public:
 private:
     enum class op_kind { connect, query };
 
-
-    static diagnostics format_diag(std::error_code ec) {
-        diagnostics d;
-        d.kind = error_kind::client;
-        d.code = ec;
-        d.message = ec.message();
-        return d;
-    }
 
     // Asio waits on the connection's socket without owning it.
     void sync_descriptor() {

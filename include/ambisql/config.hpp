@@ -32,7 +32,9 @@ struct config {
     std::string database;
 
     ssl_mode ssl = ssl_mode::preferred;
-    std::string ssl_ca;    // CA file (PEM) for verify_ca / verify_identity
+    // CA file (PEM) for verify_ca / verify_identity; empty: the system's trust store
+    // (OpenSSL's default paths, SSL_CERT_FILE / SSL_CERT_DIR), as for a managed database.
+    std::string ssl_ca;
     std::string ssl_cert;  // client certificate (PEM), optional
     std::string ssl_key;   // client key (PEM), optional
 
@@ -64,7 +66,14 @@ struct config {
     int compression_level = 1;  // zlib's 1 (fastest) .. 9 (smallest) for what the client sends
     bool deprecate_eof = true;  // negotiate CLIENT_DEPRECATE_EOF when the server has it
     std::string server_rsa_public_key;  // PEM, for caching_sha2_password without TLS
-    std::uint32_t max_packet_size = 1u << 30;  // largest reassembled packet accepted
+    // caching_sha2_password full authentication without TLS and without
+    // server_rsa_public_key: ask the server for its key. Off by default: over an
+    // unencrypted link the key cannot be told from an attacker's, who could then decrypt
+    // the password; with it off such a login fails with an auth error instead.
+    bool get_server_public_key = false;
+    // Largest packet accepted from the server (reassembled), at most 1 GiB (the protocol's
+    // own limit); a larger packet is a protocol error, a larger setting a config error.
+    std::uint32_t max_packet_size = 1u << 30;
     std::vector<std::pair<std::string, std::string>> connect_attributes;
     // Prepared statements kept per connection by execute(sql, ...) (least recently used
     // are closed on the server); 0 closes each one right after its execution.
@@ -87,7 +96,8 @@ struct config {
     //   ssl-cert, ssl-key, socket, host-address, charset, connect-timeout, read-timeout, write-timeout
     //   (seconds, decimals allowed), multi-statements (0/1), deprecate-eof (0/1),
     //   compress (0/1), compression-level (1..9), statement-cache-size,
-    //   pipeline-spin-us, read-coalescing-us (microseconds).
+    //   pipeline-spin-us, read-coalescing-us (microseconds), get-server-public-key (0/1),
+    //   max-packet-size (bytes).
     // Throws ambisql::error (errc::bad_url) on anything it does not understand.
     static config from_url(std::string_view url);
 };

@@ -37,6 +37,10 @@ packet_reader::status packet_reader::next(byte_span& payload, std::uint8_t& seq,
     }
     std::size_t len = le24(p);
     if (len < max_chunk) {  // the common case: a single chunk
+        if (len > max_packet_) {
+            err = errc::packet_too_large;
+            return status::error;
+        }
         if (avail < header + len) {
             missing_ = header + len - avail;
             return status::need_more;

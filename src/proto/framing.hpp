@@ -14,6 +14,9 @@
 namespace ambisql::proto {
 
 inline constexpr std::size_t max_chunk = 0xFFFFFF;
+// The largest packet the protocol allows (max_allowed_packet's ceiling); buffers holding
+// a packet stay far below the 4 GiB that 32-bit field offsets address.
+inline constexpr std::size_t max_packet_limit = std::size_t(1) << 30;
 
 // An allocator whose value-initialisation leaves bytes uninitialised: a receive buffer
 // grown to a large packet's size is written by the socket, not zero-filled first.

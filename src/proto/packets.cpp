@@ -38,13 +38,16 @@ bool parse_handshake(byte_span payload, server_handshake& out) noexcept {
     }
     out.capabilities = caps;
     if (caps & cap::secure_connection) {
+        // All of part 2 must be there: a cut-off greeting is malformed, not a short scramble.
         std::size_t n = std::max<std::size_t>(13, auth_len > 8 ? auth_len - 8 : 0);
-        std::string_view part2 = r.bytes(std::min(n, r.remaining()));
+        std::string_view part2 = r.bytes(n);
+        if (!r.ok()) return false;
         // The last byte of part 2 is a NUL terminator, not scramble.
-        if (!part2.empty() && part2.back() == '\0') part2.remove_suffix(1);
+        if (part2.back() == '\0') part2.remove_suffix(1);
         out.scramble.append(part2);
     }
     if (caps & cap::plugin_auth) {
+        // NUL-terminated; some old servers leave the final NUL out at the packet's end.
         std::string_view rest = r.rest();
         auto z = rest.find('\0');
         out.auth_plugin.assign(rest.substr(0, z));

@@ -200,6 +200,7 @@ next_action session::fail(error_kind kind, errc code, std::string message, bool 
         deferred_.clear();
     }
     op_ = op::none;
+    infile_armed_ = false;
     return next_action::done;
 }
 
@@ -221,6 +222,7 @@ next_action session::fail_server(byte_span payload, error_kind kind) {
 
 next_action session::finish() noexcept {
     op_ = op::none;
+    infile_armed_ = false;
     if (deferred_.kind != error_kind::none) {
         diag_ = std::move(deferred_);
         deferred_.clear();
@@ -277,6 +279,7 @@ void session::start_op(op o, st s) {
     deferred_.clear();
     op_ = o;
     st_ = s;
+    infile_armed_ = false;  // armed again by start_query for its own LOAD DATA LOCAL only
 }
 
 void session::begin_command(std::uint8_t cmd) {
@@ -317,6 +320,13 @@ bool session::start_connect(const config& cfg, std::string_view host, bool secur
     charset_ = cfg.charset;
     schema_ = cfg.database;
     start_op(op::connect, st::greeting);
+    if (cfg.max_packet_size > max_packet_limit) {
+        // Row fields are addressed with 32-bit offsets into buffers a packet must fit in.
+        fail(error_kind::client, errc::bad_config,
+             "max_packet_size " + std::to_string(cfg.max_packet_size) + " is over the protocol's limit of 1 GiB",
+             false);
+        return false;
+    }
     if (collation_for_charset(cfg.charset) == 0) {
         fail(error_kind::client, errc::bad_config, "unknown character set '" + cfg.charset + "'", false);
         return false;
@@ -331,6 +341,13 @@ bool session::start_connect(const config& cfg, std::string_view host, bool secur
 bool session::auth_response(std::string_view plugin, std::string_view data, std::string& out, errc& err,
                             std::string& why) {
     const std::string& pw = cfg_->password;
+    if ((plugin == native_plugin || plugin == sha2_plugin) && data.size() < 20) {
+        // Both scramble a 20-byte nonce; fewer bytes are a broken or hostile server.
+        err = errc::protocol_error;
+        why = std::string(plugin) + ": the server's scramble has " + std::to_string(data.size()) +
+              " bytes, 20 are required";
+        return false;
+    }
     if (plugin == native_plugin) {
         out = native_password_response(pw, data);
     } else if (plugin == sha2_plugin) {
@@ -370,10 +387,11 @@ next_action session::send_handshake_response() {
     errc e{};
     std::string why;
     if (!auth_response(plugin_, auth_data_, resp, e, why)) {
+        if (e == errc::protocol_error) return fail(error_kind::protocol, e, std::move(why), false);
         // Unknown (or insecure) default plugin: answer as native; the server switches to
         // the account's plugin if it differs.
         plugin_ = native_plugin;
-        resp = native_password_response(cfg_->password, auth_data_);
+        if (!auth_response(plugin_, auth_data_, resp, e, why)) return fail(error_kind::protocol, e, std::move(why), false);
     }
     client_hello h;
     h.capabilities = caps_;
@@ -426,7 +444,7 @@ next_action session::step_connect() {
                     use_tls = false;
                 }
                 if (!use_tls) {
-                    send_handshake_response();
+                    if (send_handshake_response() == next_action::done) return next_action::done;
                     continue;
                 }
                 caps_ |= cap::ssl;
@@ -443,6 +461,13 @@ next_action session::step_connect() {
             case st::tls_start: {
                 // The SSL request goes out in plaintext; only then does TLS begin.
                 if (output_pending()) return next_action::write;
+                // Plaintext bytes that came after the greeting would be read later as if
+                // they had come over TLS (a forged OK, say, from a man in the middle).
+                if (reader_.buffered() > 0)
+                    return fail(error_kind::protocol, errc::protocol_error,
+                                "the server sent data after its greeting, before TLS began; refused (a man in the "
+                                "middle may be injecting plaintext)",
+                                false);
                 std::string err;
                 if (!tls_.start(*cfg_, host_, err)) return fail(error_kind::tls, errc::tls_failed, err, false);
                 tls_on_ = true;
@@ -453,7 +478,7 @@ next_action session::step_connect() {
                 std::string err;
                 auto s = tls_.handshake(err);
                 if (s == tls_channel::status::ok) {
-                    send_handshake_response();
+                    if (send_handshake_response() == next_action::done) return next_action::done;
                     continue;
                 }
                 if (s == tls_channel::status::want_read) return wait_input();
@@ -498,7 +523,8 @@ next_action session::step_connect() {
                         std::string resp, why;
                         errc e{};
                         if (!auth_response(plugin_, auth_data_, resp, e, why))
-                            return fail(error_kind::auth, e, std::move(why), false);
+                            return fail(e == errc::protocol_error ? error_kind::protocol : error_kind::auth, e,
+                                        std::move(why), false);
                         send_packet(resp);
                         continue;
                     }
@@ -519,9 +545,18 @@ next_action session::step_connect() {
                                     return fail(error_kind::auth, errc::auth_plugin_unsupported,
                                                 "caching_sha2_password: RSA encryption failed", false);
                                 send_packet(enc);
-                            } else {
+                            } else if (cfg_->get_server_public_key) {
                                 sha2_key_requested_ = true;
                                 send_packet(std::string_view("\x02", 1));
+                            } else {
+                                // A key fetched over an unencrypted, unauthenticated link may be
+                                // an attacker's: asking for it is the user's explicit choice.
+                                return fail(error_kind::auth, errc::auth_insecure_cleartext,
+                                            "caching_sha2_password needs full authentication, which without TLS "
+                                            "needs the server's RSA public key: set server_rsa_public_key, or "
+                                            "get_server_public_key (get-server-public-key=1) to fetch it unverified, "
+                                            "or use TLS",
+                                            false);
                             }
                             continue;
                         }
@@ -822,7 +857,11 @@ next_action session::step_query() {
                         bool good = (caps_ & cap::deprecate_eof) ? read_ok(p, ok)
                                                                  : parse_eof(p, ok);
                         if (!good)
-                            return fail(error_kind::protocol, errc::protocol_error, "malformed end-of-rows packet",
+                            // Long enough for an 8-byte field length: a row whose first
+                            // field claims more bytes than the packet holds.
+                            return fail(error_kind::protocol, errc::protocol_error,
+                                        p.size() > 8 ? "malformed row: a field is longer than its packet"
+                                                     : "malformed end-of-rows packet",
                                         false);
                         status_ = ok.status;
                         if (mode_ != mode::discard) resultset::builder::set_ok(*cur_, ok);

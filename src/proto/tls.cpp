@@ -46,10 +46,13 @@ bool tls_channel::start(const config& cfg, std::string_view host, std::string& e
     const bool verify = cfg.ssl == ssl_mode::verify_ca || cfg.ssl == ssl_mode::verify_identity;
     if (verify) {
         if (cfg.ssl_ca.empty()) {
-            err = "ssl-mode " + std::string(to_string(cfg.ssl)) + " needs ssl-ca";
-            return false;
-        }
-        if (SSL_CTX_load_verify_locations(ctx_, cfg.ssl_ca.c_str(), nullptr) != 1) {
+            // The system's trust store (OpenSSL's default file and directory, which
+            // SSL_CERT_FILE / SSL_CERT_DIR override).
+            if (SSL_CTX_set_default_verify_paths(ctx_) != 1) {
+                err = openssl_errors("cannot load the system's trusted CA certificates");
+                return false;
+            }
+        } else if (SSL_CTX_load_verify_locations(ctx_, cfg.ssl_ca.c_str(), nullptr) != 1) {
             err = openssl_errors("cannot load CA file " + cfg.ssl_ca);
             return false;
         }

@@ -164,6 +164,27 @@ TEST(Async, OtherTokensWork) {
     EXPECT_EQ(c.result().row(0)[0].as<int>(), 10);
 }
 
+TEST(Async, ADeferredInterpolatedQueryEscapesByTheRulesInForceWhenItStarts) {
+    asio::io_context io;
+    async_connection c(io.get_executor(), tcp_config());
+    c.async_connect([](boost_ec) {});
+    io.run();
+    ASSERT_TRUE(c.is_open());
+    const std::string tricky = "x\\' OR 1=1 -- ";
+    auto op = c.async_query_with(asio::deferred, "SELECT ?", tricky);
+    // Created with backslash escapes in force; started after they were turned off.
+    io.restart();
+    c.async_query("SET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES'", [](boost_ec) {});
+    io.run();
+    ASSERT_TRUE(c.error().kind == error_kind::none) << c.error().to_string();
+    boost_ec ec = boost_ec(make_error_code(errc::not_connected));
+    std::move(op)([&](boost_ec e) { ec = e; });
+    io.restart();
+    io.run();
+    ASSERT_FALSE(ec) << ec.message() << " / " << c.error().to_string();
+    EXPECT_EQ(c.result().row(0)[0].as<std::string_view>(), tricky);
+}
+
 TEST(Async, ServerSideFailuresGiveCleanErrorsAndSpareOtherConnections) {
     run_coroutines(1, [&](asio::io_context& io, std::size_t) -> asio::awaitable<void> {
         async_connection bystander(io.get_executor(), unix_config());

@@ -1,4 +1,6 @@
 // Logging in: accounts, transports, TLS modes, failures.
+#include <cstdlib>
+
 #include "common.hpp"
 
 using namespace ambisql;
@@ -123,6 +125,27 @@ TEST(Connect, VerifyCaAcceptsTheRightCaAndRejectsAnother) {
         EXPECT_EQ(e.kind(), error_kind::tls);
         EXPECT_NE(std::string(e.what()).find("certificate"), std::string::npos) << e.what();
     }
+}
+
+TEST(Connect, VerifyWithoutSslCaUsesTheSystemTrustStore) {
+    config cfg = tcp_config();
+    cfg.ssl = ssl_mode::verify_identity;
+    cfg.ssl_ca.clear();
+    // The system's store does not hold the test CA: verification (not the setting) fails.
+    ::unsetenv("SSL_CERT_FILE");
+    try {
+        connection bad(cfg);
+        FAIL() << "a certificate from a private CA passed against the system's trust store";
+    } catch (const error& e) {
+        EXPECT_EQ(e.kind(), error_kind::tls);
+        EXPECT_NE(std::string(e.what()).find("certificate verification"), std::string::npos) << e.what();
+    }
+    // OpenSSL's default paths follow SSL_CERT_FILE: with the test CA there, it verifies.
+    ::setenv("SSL_CERT_FILE", env().ca.c_str(), 1);
+    connection ok(cfg);
+    ::unsetenv("SSL_CERT_FILE");
+    EXPECT_TRUE(ok.tls_active());
+    EXPECT_EQ(ok.query("SELECT 1").row(0)[0].as<int>(), 1);
 }
 
 TEST(Connect, VerifyIdentityChecksTheHostName) {

@@ -90,12 +90,28 @@ TEST(Session, CachingSha2FastAuth) {
     EXPECT_TRUE(t.s.connected());
 }
 
+TEST(Session, CachingSha2FullAuthWithoutTlsOrKeyFailsUnlessFetchingTheKeyIsAllowed) {
+    scripted t;
+    config cfg = plain_config();
+    cfg.ssl = ssl_mode::preferred;  // a downgrading attacker took TLS out of the greeting
+    t.s.start_connect(cfg, "localhost", false);
+    t.run();
+    t.feed(packet(0, greeting("caching_sha2_password")));
+    t.take_sent_packets();
+    EXPECT_EQ(t.feed(packet(2, bytes_t{0x01, 0x04})), next_action::done);
+    EXPECT_EQ(t.s.diag().kind, error_kind::auth);
+    EXPECT_NE(t.s.diag().message.find("get_server_public_key"), std::string::npos) << t.s.diag().message;
+    EXPECT_TRUE(t.sent.empty()) << "no request for an unverifiable key, no password in any form";
+    EXPECT_FALSE(t.s.connected());
+}
+
 TEST(Session, CachingSha2FullAuthAsksForTheKeyAndSendsRsa) {
     std::string key = temp_path("key"), enc = temp_path("enc");
     run("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out " + key + " 2>/dev/null");
     std::string pem = run("openssl pkey -in " + key + " -pubout");
     scripted t;
     config cfg = plain_config();
+    cfg.get_server_public_key = true;  // the explicit opt-in
     t.s.start_connect(cfg, "localhost", false);
     t.run();
     t.feed(packet(0, greeting("caching_sha2_password")));
@@ -206,6 +222,145 @@ TEST(Session, TlsPreferredSendsSslRequestFirst) {
     EXPECT_EQ(t.sent[0], 32);
     EXPECT_EQ(t.sent[3], 1);
     EXPECT_EQ(t.sent[36], 22);
+}
+
+TEST(Session, PlaintextAfterTheGreetingEndsTheConnectionBeforeTls) {
+    // A man in the middle appends a forged OK to the greeting: it must never be read as if
+    // it had come over TLS (the STARTTLS injection class of bugs).
+    for (ssl_mode m : {ssl_mode::preferred, ssl_mode::required, ssl_mode::verify_identity}) {
+        scripted t;
+        config cfg = plain_config();
+        cfg.ssl = m;
+        cfg.ssl_ca = "/nonexistent-ca.pem";  // never reached
+        t.s.start_connect(cfg, "localhost", false);
+        t.run();
+        EXPECT_EQ(t.feed(cat({packet(0, greeting("mysql_native_password", 0xF7FEFFFE)), packet(2, ok_payload())})),
+                  next_action::done);
+        EXPECT_EQ(t.s.diag().kind, error_kind::protocol) << to_string(m);
+        EXPECT_EQ(t.s.diag().code, make_error_code(errc::protocol_error));
+        EXPECT_FALSE(t.s.connected());
+        EXPECT_TRUE(t.s.broken());
+        auto sent = t.take_sent_packets();
+        ASSERT_EQ(sent.size(), 1u) << "the SSL request only: no TLS hello, no credentials";
+        EXPECT_EQ(sent[0].size(), 32u);
+    }
+}
+
+TEST(Session, ACutOffGreetingIsMalformed) {
+    // auth data length 21 says 13 bytes of scramble part 2; the packet has 4, then a
+    // plugin name cut short.
+    bytes_t g = greeting();
+    const std::size_t part2 = g.size() - 13 - std::string_view("mysql_native_password").size() - 1;
+    g.resize(part2 + 4);
+    for (char c : std::string_view("mysql_na")) g.push_back(static_cast<std::uint8_t>(c));
+    scripted t;
+    config cfg = plain_config();
+    t.s.start_connect(cfg, "localhost", false);
+    t.run();
+    EXPECT_EQ(t.feed(packet(0, g)), next_action::done);
+    EXPECT_EQ(t.s.diag().kind, error_kind::protocol);
+    EXPECT_TRUE(t.sent.empty()) << "no login on a malformed greeting";
+    // A plugin name that only lacks its final NUL (old servers) is still accepted.
+    bytes_t old = greeting();
+    old.pop_back();
+    scripted u;
+    u.s.start_connect(cfg, "localhost", false);
+    u.run();
+    EXPECT_EQ(u.feed(packet(0, old)), next_action::read);
+    EXPECT_FALSE(u.s.failed()) << u.s.diag().message;
+    EXPECT_EQ(plugin_field(u.take_sent_packets().at(0)), "mysql_native_password");
+}
+
+TEST(Session, AShortScrambleIsAProtocolError) {
+    // Without CLIENT_SECURE_CONNECTION a greeting carries only the 8 bytes of part 1.
+    {
+        scripted t;
+        config cfg = plain_config();
+        t.s.start_connect(cfg, "localhost", false);
+        t.run();
+        EXPECT_EQ(t.feed(packet(0, greeting("mysql_native_password", 0xF7FEF7FE & ~(1u << 15)))), next_action::done);
+        EXPECT_EQ(t.s.diag().kind, error_kind::protocol);
+        EXPECT_NE(t.s.diag().message.find("20 are required"), std::string::npos) << t.s.diag().message;
+        EXPECT_TRUE(t.sent.empty());
+    }
+    // The same through an auth switch.
+    scripted t;
+    config cfg = plain_config();
+    t.s.start_connect(cfg, "localhost", false);
+    t.run();
+    t.feed(packet(0, greeting()));
+    t.take_sent_packets();
+    EXPECT_EQ(t.feed(packet(2, cat({bytes_t{0xFE}, to_bytes("mysql_native_password"), bytes_t{0}, to_bytes("short"),
+                                      bytes_t{0}}))),
+              next_action::done);
+    EXPECT_EQ(t.s.diag().kind, error_kind::protocol);
+    EXPECT_TRUE(t.sent.empty());
+}
+
+TEST(Session, MaxPacketSizeHoldsForSingleChunkPackets) {
+    scripted t;
+    config cfg = plain_config();
+    cfg.max_packet_size = 1000;
+    t.connect(cfg);
+    results out;
+    ASSERT_TRUE(t.s.start_query("SELECT x", &out));
+    t.run();
+    t.take_sent_packets();
+    bytes_t big = cat({packet(1, bytes_t{1}), packet(2, column_def("x", 253))});
+    big = cat({big, packet(3, text_row({std::string(1500, 'a')}))});
+    EXPECT_EQ(t.feed(big), next_action::done);
+    EXPECT_EQ(t.s.diag().code, make_error_code(errc::packet_too_large));
+    EXPECT_TRUE(t.s.broken());
+    // Settings the 32-bit field offsets cannot address are refused up front.
+    scripted u;
+    cfg.max_packet_size = (1u << 30) + 1;
+    EXPECT_FALSE(u.s.start_connect(cfg, "localhost", false));
+    EXPECT_EQ(u.s.diag().code, make_error_code(errc::bad_config));
+}
+
+TEST(Session, ARowWhoseFirstFieldOverrunsItsPacketIsAMalformedRow) {
+    scripted t;
+    config cfg = plain_config();
+    t.connect(cfg);
+    results out;
+    ASSERT_TRUE(t.s.start_query("SELECT x", &out));
+    t.run();
+    t.take_sent_packets();
+    bytes_t resp = cat({packet(1, bytes_t{1}), packet(2, column_def("x", 253)),
+                        packet(3, bytes_t{0xFE, 0xFE, 1, 2, 3, 4, 5, 6, 7})});
+    EXPECT_EQ(t.feed(resp), next_action::done);
+    EXPECT_EQ(t.s.diag().kind, error_kind::protocol);
+    EXPECT_NE(t.s.diag().message.find("malformed row"), std::string::npos) << t.s.diag().message;
+}
+
+TEST(Session, LocalInfileIsDisarmedWhenItsStatementFailsBeforeTheRequest) {
+    scripted t;
+    config cfg = plain_config();
+    int asked = 0;
+    t.s.set_infile_source([&](std::string_view, session::infile_reader& next, std::string&) {
+        ++asked;
+        next = [](std::string& chunk, std::string&) { chunk.clear(); return true; };
+        return true;
+    });
+    t.connect(cfg);
+    results out;
+    t.s.start_query("LOAD DATA LOCAL INFILE 'f.tsv' INTO TABLE missing", &out);
+    t.run();
+    t.take_sent_packets();
+    EXPECT_EQ(t.feed(packet(1, err_payload(1146, "42S02", "Table 'missing' doesn't exist"))), next_action::done);
+    // A later command (an execute here: no SQL of its own to re-arm or disarm) answered
+    // with a request for that file: refused.
+    statement st{7, 0, 1};
+    ASSERT_TRUE(t.s.start_execute(st, {}, &out));
+    t.run();
+    t.take_sent_packets();
+    t.feed(packet(1, cat({bytes_t{0xFB}, to_bytes("f.tsv")})));
+    auto sent = t.take_sent_packets();
+    ASSERT_EQ(sent.size(), 1u);
+    EXPECT_TRUE(sent[0].empty()) << "an empty file";
+    EXPECT_EQ(t.feed(packet(3, ok_payload())), next_action::done);
+    EXPECT_EQ(t.s.diag().code, make_error_code(errc::local_infile_refused));
+    EXPECT_EQ(asked, 0);
 }
 
 class Query : public ::testing::TestWithParam<bool> {};  // param: DEPRECATE_EOF
