@@ -1254,6 +1254,17 @@ next_action session::prepared() {
                         "the statement has " + std::to_string(prep_.params) + " parameters, rows have " +
                             std::to_string(bulk_width_) + " values",
                         true);
+        if (!(caps_ & cap::mariadb_stmt_bulk)) {
+            // MySQL: no bulk command, no execute of "the statement just prepared": the rows
+            // as pipelined executes of the statement, now that its id is known. Its close,
+            // when the cache does not keep it, goes out after them.
+            const bool owed = !pending_closes_.empty() && pending_closes_.back() == prep_.id;
+            if (owed) pending_closes_.pop_back();
+            op_ = op::none;
+            start_pipeline(executes_of(prep_, bulk_values_, bulk_width_));
+            if (owed) pending_closes_.push_back(prep_.id);
+            return op_ == op::none ? end_pipeline() : step_pipeline();
+        }
         bulk_id_ = prep_.id;
         op_ = op::bulk;
         return send_bulk_batch();
@@ -1325,21 +1336,56 @@ void session::note_untracked_changes(std::string_view sql) {
 
 namespace {
 // How a stage runs (pipeline::stage::plan_).
-enum plan : std::uint8_t { p_failed, p_text, p_binary, p_prepare_execute, p_prepare, p_simple };
+enum plan : std::uint8_t { p_unplanned, p_failed, p_text, p_binary, p_prepare_execute, p_prepare, p_simple };
+}  // namespace
+
+namespace {
+// SQL that may change how values must be escaped (character set, sql_mode's
+// NO_BACKSLASH_ESCAPES), or run SQL that does: interpolated stages after it in a pipeline
+// are formatted once it has been answered. False positives cost only that wait.
+bool may_change_escaping(std::string_view sql) {
+    std::string upper(sql.size(), ' ');
+    for (std::size_t i = 0; i < sql.size(); ++i) upper[i] = static_cast<char>(std::toupper(static_cast<unsigned char>(sql[i])));
+    for (std::string_view w : {"NAMES", "CHARACTER", "CHARSET", "SQL_MODE", "EXECUTE"})
+        if (upper.find(w) != std::string::npos) return true;
+    return false;
+}
 }  // namespace
 
 bool session::start_pipeline(pipeline& pl) {
     if (!can_start()) return false;
-    const std::size_t base = out_.size();  // (pending closes before it go out at once)
+    for (std::size_t i = 0; i < pl.size(); ++i) {
+        pl[i].plan_ = p_unplanned;
+        pl[i].diag_.clear();
+        pl[i].res_.clear();
+    }
+    pipe_ = &pl;
+    pipe_buf_.clear();
     pipe_ends_.clear();
-    // The SQL of the statement prepared last in this pipeline: a later stage executing
-    // the same SQL uses id 0xFFFFFFFF instead of preparing it again.
+    pipe_sent_ = 0;
+    plan_stages(0);
+    start_op(op::pipeline, st::first);
+    stage_ = 0;
+    if (!setup_stage()) op_ = op::none;  // nothing was sent
+    return true;
+}
+
+// Serialises the requests of stages `from`... into pipe_buf_: up to the end, or up to an
+// interpolated stage behind one that may change the escaping rules (a SET NAMES, an
+// sql_mode change, a reset): that one and the rest are planned when every stage before
+// it has been answered, so their values are escaped by the rules then in force.
+void session::plan_stages(std::size_t from) {
+    pipeline& pl = *pipe_;
+    const std::size_t base = out_.size();  // (pending closes before it go out at once)
+    // The SQL of the statement prepared last in this plan: a later stage executing the
+    // same SQL uses id 0xFFFFFFFF instead of preparing it again.
     std::string_view last_prepared;
     bool have_last = false;
-    for (std::size_t i = 0; i < pl.size(); ++i) {
+    bool rules_may_change = false;
+    std::size_t i = from;
+    for (; i < pl.size(); ++i) {
         pipeline::stage& s = pl[i];
-        s.diag_.clear();
-        s.res_.clear();
+        if (s.kind_ == pipeline::kind::query_args && rules_may_change) break;
         auto refuse = [&](errc code, std::string msg) {
             s.plan_ = p_failed;
             s.diag_.kind = error_kind::client;
@@ -1360,10 +1406,14 @@ bool session::start_pipeline(pipeline& pl) {
                     refuse(static_cast<errc>(ec.value()), ec.message());
                     break;
                 }
+                note_untracked_changes(sql_scratch_);
+                rules_may_change |= may_change_escaping(sql_scratch_);
                 simple(command::query, sql_scratch_);
                 s.plan_ = p_text;
                 break;
             case pipeline::kind::query:
+                note_untracked_changes(s.sql_);
+                rules_may_change |= may_change_escaping(s.sql_);
                 simple(command::query, s.sql_);
                 s.plan_ = p_text;
                 break;
@@ -1371,6 +1421,7 @@ bool session::start_pipeline(pipeline& pl) {
             case pipeline::kind::execute_statement: {
                 statement st = s.st_;
                 bool cached = s.kind_ == pipeline::kind::execute_statement;
+                rules_may_change |= may_change_escaping(s.sql_);
                 if (!cached) {
                     if (auto it = cache_index_.find(s.sql_); it != cache_index_.end()) {
                         cache_.splice(cache_.begin(), cache_, it->second);
@@ -1423,27 +1474,29 @@ bool session::start_pipeline(pipeline& pl) {
             case pipeline::kind::select_db: simple(command::init_db, s.sql_); break;
             case pipeline::kind::reset_connection:
                 simple(command::reset_connection, {});
-                // Statements are gone for every later stage (what the server held for
-                // them is forgotten once the earlier stages are answered: setup_stage).
+                // The server drops every statement: later stages prepare what they
+                // execute (none is cached, none "just prepared"); what the server held
+                // is forgotten when the reset is answered (setup_stage).
                 cache_.clear();
                 cache_index_.clear();
                 pending_closes_.clear();
+                have_last = false;
+                rules_may_change = true;  // the handshake's character set, the global sql_mode
                 break;
         }
-        pipe_ends_.push_back(out_.size() - base);
+        pipe_ends_.push_back(pipe_buf_.size() + out_.size() - base);
     }
-    pipe_buf_.assign(out_.begin() + static_cast<std::ptrdiff_t>(base), out_.end());
+    pipe_buf_.insert(pipe_buf_.end(), out_.begin() + static_cast<std::ptrdiff_t>(base), out_.end());
     out_.resize(base);
-    pipe_sent_ = 0;
-    start_op(op::pipeline, st::first);
-    pipe_ = &pl;
-    stage_ = 0;
-    if (!setup_stage()) op_ = op::none;  // nothing was sent
-    return true;
+    pipe_planned_ = i;
 }
 
 bool session::setup_stage() {
-    while (stage_ < pipe_->size() && (*pipe_)[stage_].plan_ == p_failed) ++stage_;
+    for (;;) {
+        if (stage_ == pipe_planned_ && stage_ < pipe_->size()) plan_stages(stage_);  // every earlier stage answered
+        if (stage_ == pipe_->size() || (*pipe_)[stage_].plan_ != p_failed) break;
+        ++stage_;
+    }
     if (stage_ == pipe_->size()) return false;
     pipeline::stage& s = (*pipe_)[stage_];
     new_exchange(1);  // each response is numbered from its own request
@@ -1476,10 +1529,9 @@ bool session::setup_stage() {
         default:
             sub_op_ = op::simple;
             st_ = st::simple_reply;
-            simple_cmd_ = 0;  // a reset stage emptied the cache when the pipeline started
-            // Every earlier stage has been answered: the definitions of the statements the
-            // reset drops are no longer needed.
-            if (s.kind_ == pipeline::kind::reset_connection) stmt_info_.clear();
+            // A reset's answer, as outside a pipeline, forgets every statement (those the
+            // earlier stages prepared too) and restores the handshake's session state.
+            simple_cmd_ = s.kind_ == pipeline::kind::reset_connection ? command::reset_connection : 0;
             break;
     }
     return true;
@@ -1566,14 +1618,15 @@ bool session::start_execute_many(std::string_view sql, std::span<const sql_arg> 
         return false;
     }
     if (out) out->clear();
-    if (!(caps_ & cap::mariadb_stmt_bulk)) {
+    auto it = cache_index_.find(sql);
+    if (!(caps_ & cap::mariadb_stmt_bulk) && (it != cache_index_.end() || hs_.is_mariadb)) {
+        // Pipelined executes through the cache (MariaDB prepares in the same round trip).
         bulk_pipe_.clear();
         for (std::size_t r = 0; r < values.size() / width; ++r)
             bulk_pipe_.execute_args(sql, values.subspan(r * width, width));
         bulk_out_ = out;
         return start_pipeline(bulk_pipe_);
     }
-    auto it = cache_index_.find(sql);
     if (it == cache_index_.end()) evict_for_insert();
     if (!can_start()) return false;
     bulk_values_ = values;
@@ -1614,6 +1667,15 @@ bool session::start_execute_many(std::string_view sql, std::span<const sql_arg> 
     out_.insert(out_.end(), sql.begin(), sql.end());
     end_packet(out_, at, seq_);
     return true;
+}
+
+// execute_many without bulk operations: one execute stage of `st` per row.
+pipeline& session::executes_of(const statement& st, std::span<const sql_arg> values, std::size_t width) {
+    bulk_pipe_.clear();
+    for (std::size_t r = 0; r < values.size() / width; ++r)
+        bulk_pipe_.stages_[bulk_pipe_.add(pipeline::kind::execute_statement, {}, values.subspan(r * width, width))]
+            .st_ = st;
+    return bulk_pipe_;
 }
 
 // Writes the next batch of rows; the reply is read in st::bulk_reply.

@@ -191,9 +191,11 @@ private:
     void reset_session_state();
     void note_untracked_changes(std::string_view sql);
     next_action send_bulk_batch();
+    pipeline& executes_of(const statement& st, std::span<const sql_arg> values, std::size_t width);
     next_action end_pipeline();
     void feed_pipeline();
     bool setup_stage();  // the sub-operation of pipeline stage stage_; false: none left
+    void plan_stages(std::size_t from);
     void evict_for_insert();
     void evict_lru();
     bool append_execute(std::uint32_t id, std::span<const sql_arg> args);
@@ -320,6 +322,7 @@ private:
     std::vector<std::uint8_t> pipe_buf_;   // every stage's request
     std::vector<std::size_t> pipe_ends_;   // where stage i's request ends in pipe_buf_
     std::size_t pipe_sent_ = 0;            // bytes of pipe_buf_ handed to out_
+    std::size_t pipe_planned_ = 0;         // stages before this one are in pipe_buf_
     std::size_t stage_ = 0;
     op sub_op_ = op::none;  // the running stage's kind of operation
 };

@@ -45,6 +45,50 @@ TEST(Pipeline, StagesOfEveryKindWithAFailingMiddleStage) {
     EXPECT_EQ(c.query("SELECT 'after'").row(0)[0].get_text(), "after");
 }
 
+TEST(Pipeline, InterpolatedStagesAfterAnEscapingChangeUseTheNewRules) {
+    connection c(tcp_config());
+    const std::string tricky = "x\\' OR 1=1 -- ";
+    pipeline p;
+    auto before = p.query("SELECT ?", tricky);
+    auto mode = p.query("SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES')");
+    auto after = p.query("SELECT ?", tricky);
+    auto names = p.query("SET NAMES gbk");
+    auto refused = p.query("SELECT ?", tricky);
+    c.run(p);
+    ASSERT_TRUE(p[before].ok()) << p[before].error().message;
+    EXPECT_EQ(p[before].result().row(0)[0].get_text(), tricky);
+    ASSERT_TRUE(p[mode].ok()) << p[mode].error().message;
+    ASSERT_TRUE(p[after].ok()) << p[after].error().message;
+    EXPECT_EQ(p[after].result().row(0)[0].get_text(), tricky) << "escaped for NO_BACKSLASH_ESCAPES";
+    ASSERT_TRUE(p[names].ok());
+    EXPECT_FALSE(p[refused].ok()) << "gbk: interpolation refused, not done by the old rules";
+    EXPECT_EQ(p[refused].error().kind, error_kind::client);
+    EXPECT_EQ(c.query("SELECT 'in step'").row(0)[0].get_text(), "in step");
+}
+
+TEST(Pipeline, AResetStageForgetsStatementsAndRestoresTheSessionState) {
+    connection c(tcp_config());
+    pipeline p;
+    p.query("SET NAMES latin1");
+    auto first = p.execute("SELECT ? + 1", 1);  // prepared before the reset
+    p.reset_connection();
+    auto again = p.execute("SELECT ? + 1", 2);  // must be prepared again, not "the last one"
+    c.run(p);
+    ASSERT_TRUE(p.all_ok()) << p[again].error().message;
+    EXPECT_EQ(p[first].result().row(0)[0].get_int(), 2);
+    EXPECT_EQ(p[again].result().row(0)[0].get_int(), 3);
+    EXPECT_EQ(c.character_set(), "utf8mb4") << "the handshake's character set again";
+    // Every later execute works: no dead statement ids in the cache.
+    EXPECT_EQ(c.execute("SELECT ? + 1", 3).row(0)[0].get_int(), 4);
+    pipeline q;
+    q.execute("SELECT ? * 2", 5);
+    q.reset_connection();
+    c.run(q);
+    ASSERT_TRUE(q.all_ok());
+    EXPECT_EQ(c.execute("SELECT ? * 2", 6).row(0)[0].get_int(), 12);
+    EXPECT_EQ(c.query("SELECT ?", "it's").row(0)[0].get_text(), "it's");
+}
+
 TEST(Pipeline, SixtyFourPointSelectsAndTheCacheAcrossRuns) {
     config cfg = tcp_config();
     cfg.statement_cache_size = 8;

@@ -337,6 +337,43 @@ TEST(Binary, ExecuteManyWithoutBulkOperationsPipelinesExecutes) {
     EXPECT_EQ(out.affected_rows(), 3u);
 }
 
+TEST(Binary, ExecuteManyOnMySqlPreparesThenPipelinesExecutesOfTheRealId) {
+    for (std::size_t cache : {64u, 0u}) {
+        scripted t;
+        config cfg = scripted_config();
+        cfg.statement_cache_size = cache;
+        t.connect(cfg, 0xF7FEF7FF);  // CLIENT_MYSQL set: a MySQL server (no bulk, no id 0xFFFFFFFF)
+        const sql_arg values[] = {sql_arg(1), sql_arg(2), sql_arg(3)};
+        results out;
+        ASSERT_TRUE(t.s.start_execute_many("INSERT INTO t VALUES (?)", values, 1, &out));
+        t.run();
+        auto sent = t.take_sent_packets();
+        ASSERT_EQ(sent.size(), 1u) << "the prepare alone: its id is needed";
+        EXPECT_EQ(sent[0][0], 0x16);
+        EXPECT_EQ(t.feed(cat({packet(1, prepare_ok_payload(9, 0, 1)), packet(2, column_def("?", 8))})),
+                  next_action::read);
+        sent = t.take_sent_packets();
+        ASSERT_EQ(sent.size(), 3u) << "three executes in one write";
+        for (int i = 0; i < 3; ++i) EXPECT_EQ(bytes_t(sent[i].begin(), sent[i].begin() + 5), (bytes_t{0x17, 9, 0, 0, 0}));
+        EXPECT_EQ(t.feed(cat({packet(1, ok_payload(1)), packet(1, ok_payload(1)), packet(1, ok_payload(1))})),
+                  next_action::done);
+        EXPECT_FALSE(t.s.failed()) << t.s.diag().message;
+        EXPECT_EQ(out.affected_rows(), 3u);
+        sent = t.take_sent_packets();
+        if (cache == 0) {
+            ASSERT_EQ(sent.size(), 1u) << "not cached: closed after its executes";
+            EXPECT_EQ(sent[0], (bytes_t{0x19, 9, 0, 0, 0}));
+        } else {
+            EXPECT_TRUE(sent.empty());
+            EXPECT_EQ(t.s.cached_statements(), 1u);
+            // Cached now: the next call pipelines at once.
+            ASSERT_TRUE(t.s.start_execute_many("INSERT INTO t VALUES (?)", values, 1, &out));
+            t.run();
+            EXPECT_EQ(t.take_sent_packets().size(), 3u);
+        }
+    }
+}
+
 TEST(Binary, LargeParametersGoAheadAsLongDataForAKnownStatement) {
     scripted t;
     config cfg = scripted_config();
