@@ -15,9 +15,20 @@ public:
     // the thread's wait hook). A wait that reports errc::cancelled kills the command on
     // the server, reads the rest of its response, and fails with errc::cancelled; a
     // second cancellation (or one during connect, `killable` false) closes instead.
-    bool run(std::chrono::milliseconds read_timeout, std::chrono::milliseconds write_timeout, bool killable = true) {
+    // `deadline` (connect) bounds the whole operation, not each wait.
+    bool run(std::chrono::milliseconds read_timeout, std::chrono::milliseconds write_timeout, bool killable = true,
+             clock::time_point deadline = clock::time_point::max()) {
         bool cancelled = false;
         for (;;) {
+            if (deadline != clock::time_point::max()) {
+                const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now());
+                if (left.count() <= 0) {
+                    io_failed(errc::timeout, "connect", cfg.connect_timeout);
+                    read_timeout = write_timeout = std::chrono::milliseconds(1);
+                } else {
+                    read_timeout = write_timeout = left;
+                }
+            }
             switch (sess.resume()) {
                 case proto::next_action::done:
                     if (cancelled) return finish_cancelled(read_timeout, write_timeout);
@@ -107,7 +118,10 @@ public:
         close();
         cfg = c;
         diag.clear();
-        const auto deadline = clock::now() + cfg.connect_timeout;
+        // One deadline for the whole connect (TCP, TLS, authentication): a server that
+        // trickles bytes cannot keep it going.
+        const auto deadline = cfg.connect_timeout.count() > 0 ? clock::now() + cfg.connect_timeout
+                                                              : clock::time_point::max();
         std::string msg;
         std::error_code ec = cfg.unix_socket.empty()
                                  ? sock.connect_tcp(cfg.host_address.empty() ? cfg.host : cfg.host_address, cfg.port,
@@ -118,7 +132,7 @@ public:
             return false;
         }
         if (!start_handshake()) return false;
-        return run(cfg.connect_timeout, cfg.connect_timeout, false);
+        return run(cfg.connect_timeout, cfg.connect_timeout, false, deadline);
     }
 };
 

@@ -271,6 +271,15 @@ bool nb_connection::more_results() const noexcept {
 }
 const ok_info& nb_connection::stream_ok() const noexcept { return impl_->sess.stream_header().ok(); }
 void nb_connection::close() noexcept {
+    if (impl_->ph != detail::nb_impl::phase::idle) {
+        // The operation ends here, unfinished: poll() says done, with this error.
+        diagnostics& d = impl_->diag;
+        d.clear();
+        d.kind = error_kind::client;
+        d.code = errc::connection_closed;
+        d.message = "the connection was closed while an operation was running";
+        d.connection_usable = false;
+    }
     impl_->ph = detail::nb_impl::phase::idle;
     impl_->channel::close();
 }

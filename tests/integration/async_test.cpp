@@ -185,6 +185,30 @@ TEST(Async, ADeferredInterpolatedQueryEscapesByTheRulesInForceWhenItStarts) {
     EXPECT_EQ(c.result().row(0)[0].as<std::string_view>(), tricky);
 }
 
+TEST(Async, CloseDuringAnOperationCompletesItWithAnError) {
+    asio::io_context io;
+    async_connection c(io.get_executor(), tcp_config());
+    c.async_connect([](boost_ec) {});
+    io.run();
+    ASSERT_TRUE(c.is_open());
+    io.restart();
+    bool done = false;
+    boost_ec result;
+    c.async_query("SELECT SLEEP(3)", [&](boost_ec ec) {
+        done = true;
+        result = ec;
+    });
+    asio::steady_timer t(io, milliseconds(100));
+    t.async_wait([&](boost_ec) { c.close(); });
+    auto t0 = std::chrono::steady_clock::now();
+    io.run();
+    EXPECT_TRUE(done);
+    EXPECT_TRUE(result) << "an operation the close cut short did not succeed";
+    EXPECT_EQ(c.error().code, make_error_code(errc::connection_closed)) << c.error().to_string();
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+    EXPECT_FALSE(c.is_open());
+}
+
 TEST(Async, ServerSideFailuresGiveCleanErrorsAndSpareOtherConnections) {
     run_coroutines(1, [&](asio::io_context& io, std::size_t) -> asio::awaitable<void> {
         async_connection bystander(io.get_executor(), unix_config());

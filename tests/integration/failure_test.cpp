@@ -1,11 +1,88 @@
 // Connections that die: killed by the server, mid-query or idle.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <chrono>
+#include <stdexcept>
 #include <thread>
 
 #include "common.hpp"
 
 using namespace ambisql;
 using namespace ambisql::test;
+
+namespace {
+// A TCP peer on loopback that accepts one connection and sends `bytes` one byte every
+// `gap`, then holds the connection open until stopped.
+struct trickler {
+    int lfd = -1;
+    std::uint16_t port = 0;
+    std::thread th;
+    std::atomic<bool> stop{false};
+    trickler(std::string bytes, std::chrono::milliseconds gap) {
+        lfd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof a;
+        if (::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(lfd, 1) != 0 ||
+            ::getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+            throw std::runtime_error("trickler: cannot listen");
+        port = ntohs(a.sin_port);
+        th = std::thread([this, bytes = std::move(bytes), gap] {
+            int fd = ::accept(lfd, nullptr, nullptr);
+            if (fd < 0) return;
+            for (std::size_t i = 0; !stop; ++i) {
+                if (i < bytes.size() && ::send(fd, &bytes[i], 1, MSG_NOSIGNAL) != 1) break;
+                std::this_thread::sleep_for(gap);
+            }
+            ::close(fd);
+        });
+    }
+    ~trickler() {
+        stop = true;
+        ::shutdown(lfd, SHUT_RDWR);
+        ::close(lfd);
+        th.join();
+    }
+};
+}  // namespace
+
+TEST(Failure, ConnectTimeoutBoundsTheWholeHandshakeAgainstATricklingServer) {
+    // 4000 bytes at one per 50 ms: each wait is short, the whole would take 200 s.
+    // A packet header claiming 4000 bytes, then the bytes.
+    trickler peer(std::string("\xa0\x0f\x00\x00", 4) + std::string(3996, 'x'), std::chrono::milliseconds(50));
+    config cfg = tcp_config();
+    cfg.port = peer.port;
+    cfg.connect_timeout = std::chrono::milliseconds(600);
+    auto t0 = std::chrono::steady_clock::now();
+    try {
+        connection c(cfg);
+        FAIL() << "connected to a trickling peer";
+    } catch (const error& e) {
+        EXPECT_EQ(e.code(), make_error_code(errc::timeout)) << e.what();
+    }
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(2500));
+    // The poll API has the same bound.
+    trickler peer2(std::string("\xa0\x0f\x00\x00", 4) + std::string(3996, 'x'), std::chrono::milliseconds(50));
+    cfg.port = peer2.port;
+    nb_connection n(cfg);
+    t0 = std::chrono::steady_clock::now();
+    n.start_connect();
+    for (;;) {
+        auto w = n.poll();
+        if (w.done()) break;
+        pollfd p{n.fileno(), static_cast<short>(w.events() & wait_for::read ? POLLIN : POLLOUT), 0};
+        ::poll(&p, 1, 50);
+    }
+    EXPECT_FALSE(n.ok());
+    EXPECT_EQ(n.error().code, make_error_code(errc::timeout)) << n.error().message;
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(2500));
+}
 
 TEST(Failure, KilledWhileIdleGivesANetworkErrorAndNoHang) {
     connection victim(tcp_config());
