@@ -181,6 +181,8 @@ private:
 
     next_action step_connect();
     next_action step_query();
+    void on_infile_request(byte_span p);
+    bool step_infile(next_action& a);
     next_action step_simple();
     next_action step_prepare();
     next_action prepared();

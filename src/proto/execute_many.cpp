@@ -1,0 +1,116 @@
+// execute_many: COM_STMT_BULK_EXECUTE batches on MariaDB, pipelined executes elsewhere.
+#include "proto/session.hpp"
+
+#include "proto/binary.hpp"
+#include "proto/result_builder.hpp"
+#include "proto/session_detail.hpp"
+
+namespace ambisql::proto {
+
+bool session::start_execute_many(std::string_view sql, std::span<const sql_arg> values, std::size_t width,
+                                 results* out) {
+    if (width == 0 || values.size() % width != 0) {
+        if (!can_start()) return false;
+        fail(error_kind::client, errc::placeholder_mismatch, "execute_many: the values do not form whole rows", true);
+        return false;
+    }
+    if (out) out->clear();
+    auto it = cache_index_.find(sql);
+    if (!(caps_ & cap::mariadb_stmt_bulk) && (it != cache_index_.end() || hs_.is_mariadb)) {
+        // Pipelined executes through the cache (MariaDB prepares in the same round trip).
+        bulk_pipe_.clear();
+        for (std::size_t r = 0; r < values.size() / width; ++r)
+            bulk_pipe_.execute_args(sql, values.subspan(r * width, width));
+        bulk_out_ = out;
+        return start_pipeline(bulk_pipe_);
+    }
+    if (it == cache_index_.end()) evict_for_insert();
+    if (!can_start()) return false;
+    bulk_values_ = values;
+    bulk_width_ = width;
+    bulk_next_ = 0;
+    bulk_affected_ = 0;
+    bulk_out_ = out;
+    if (it != cache_index_.end()) {
+        cache_.splice(cache_.begin(), cache_, it->second);
+        const statement& st = it->second->second;
+        if (st.params != width) {
+            fail(error_kind::client, errc::placeholder_mismatch,
+                 "the statement has " + std::to_string(st.params) + " parameters, rows have " + std::to_string(width) +
+                     " values",
+                 true);
+            return false;
+        }
+        bulk_id_ = st.id;
+        stmt_info_[st.id].types.clear();  // bulk executes bind types of their own
+        start_op(op::bulk, st::bulk_reply);
+        if (values.empty()) {  // nothing to send
+            op_ = op::none;
+            ok_info ok;
+            if (out) resultset::builder::set_ok(out->add(), ok);
+            return true;
+        }
+        send_bulk_batch();
+        return op_ != op::none || !failed();
+    }
+    // Prepared first (one round trip), then the batches.
+    start_op(op::prepare, st::prep_ok);
+    prep_out_ = nullptr;
+    prep_sql_.assign(sql);
+    cache_result_ = then_bulk_ = true;
+    then_execute_ = exec_pipelined_ = false;
+    std::size_t at = out_.size();
+    begin_command(command::stmt_prepare);
+    out_.insert(out_.end(), sql.begin(), sql.end());
+    end_packet(out_, at, seq_);
+    return true;
+}
+
+// execute_many without bulk operations: one execute stage of `st` per row.
+pipeline& session::executes_of(const statement& st, std::span<const sql_arg> values, std::size_t width) {
+    bulk_pipe_.clear();
+    for (std::size_t r = 0; r < values.size() / width; ++r)
+        bulk_pipe_.stages_[bulk_pipe_.add(pipeline::kind::execute_statement, {}, values.subspan(r * width, width))]
+            .st_ = st;
+    return bulk_pipe_;
+}
+
+// Writes the next batch of rows; the reply is read in st::bulk_reply.
+next_action session::send_bulk_batch() {
+    constexpr std::size_t batch_bytes = 1 << 20;  // well under any max_allowed_packet in use
+    if (bulk_next_ * bulk_width_ >= bulk_values_.size()) {  // no rows at all
+        ok_info ok;
+        if (bulk_out_) resultset::builder::set_ok(bulk_out_->add(), ok);
+        return finish();
+    }
+    new_exchange(0);
+    std::size_t at = begin_packet(out_);
+    std::size_t next = bulk_next_;
+    if (write_bulk_execute(out_, bulk_id_, bulk_values_, bulk_width_, bulk_next_, batch_bytes, next)) {
+        out_.resize(at);
+        return fail(error_kind::client, errc::bad_value,
+                    "execute_many: a column mixes value types (or holds an identifier)", true);
+    }
+    end_packet(out_, at, seq_);
+    bulk_next_ = next;
+    st_ = st::bulk_reply;
+    return next_action::write;
+}
+
+next_action session::step_bulk() {
+    byte_span p;
+    if (!take(p)) return op_ == op::none ? next_action::done : wait_input();
+    if (p.empty()) return fail(error_kind::protocol, errc::protocol_error, "empty response packet", false);
+    if (p[0] == 0xFF) return fail_server(p);  // rows of earlier batches stay applied
+    ok_info ok;
+    if (p[0] != 0x00 || !read_ok(p, ok))
+        return fail(error_kind::protocol, errc::protocol_error, "expected an OK packet after a bulk execute", false);
+    status_ = ok.status;
+    bulk_affected_ += ok.affected_rows;
+    if (bulk_next_ * bulk_width_ < bulk_values_.size()) return send_bulk_batch();
+    ok.affected_rows = bulk_affected_;
+    if (bulk_out_) resultset::builder::set_ok(bulk_out_->add(), ok);
+    return finish();
+}
+
+}  // namespace ambisql::proto
