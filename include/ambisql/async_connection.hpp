@@ -13,8 +13,9 @@
 // groups, awaitable operators) is supported: a cancelled query is killed on the server
 // with KILL QUERY over a side connection and its response drained, so the connection
 // stays usable; a cancelled connect closes the connection (both complete with
-// asio::error::operation_aborted). Completion: void(boost::system::error_code) (so
-// use_awaitable throws boost::system::system_error on failure), wrapping the
+// asio::error::operation_aborted; a command that completed before the KILL landed keeps
+// its real outcome). nb_connection::cancel() does it, as for every other model.
+// Completion: void(boost::system::error_code) (so use_awaitable throws boost::system::system_error on failure), wrapping the
 // ambisql std::error_code; diagnostics in error(), rows in result().
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/async_result.hpp>
@@ -37,16 +38,13 @@ public:
     using executor_type = asio::any_io_executor;
 
     explicit async_connection(executor_type ex, const config& cfg = {})
-        : ex_(ex), desc_(ex), timer_(ex), nb_(cfg), cfg_(cfg) {}
+        : ex_(ex), desc_(ex), timer_(ex), nb_(cfg) {}
     ~async_connection() { release_descriptor(); }
     async_connection(const async_connection&) = delete;
     async_connection& operator=(const async_connection&) = delete;
 
     executor_type get_executor() const { return ex_; }
-    void set_config(const config& cfg) {
-        nb_.set_config(cfg);
-        cfg_ = cfg;
-    }
+    void set_config(const config& cfg) { nb_.set_config(cfg); }
 
     template <class Token>
     auto async_connect(Token&& token) {
@@ -202,106 +200,53 @@ private:
         }
     }
 
-    // Killable: a cancelled query is killed over a side connection. The side
-    // connection's own operations are not (that would nest without end).
-    template <class Start, bool Killable>
+    template <class Start>
     struct op;
 
-    template <class Start, class Token, bool Killable = true>
+    template <class Start, class Token>
     auto run(Start&& start, op_kind kind, Token&& token) {
         return asio::async_compose<Token, void(boost::system::error_code)>(
-            op<std::decay_t<Start>, Killable>{this, std::forward<Start>(start), kind}, token, ex_);
-    }
-    template <class Token>
-    auto side_connect(Token&& token) {
-        auto start = [](nb_connection& c) { c.start_connect(); };
-        return run<decltype(start), Token, false>(std::move(start), op_kind::connect, std::move(token));
-    }
-    template <class Token>
-    auto side_query(std::string sql, Token&& token) {
-        auto start = [sql = std::move(sql)](nb_connection& c) { c.start_query(sql); };
-        return run<decltype(start), Token, false>(std::move(start), op_kind::query, std::move(token));
+            op<std::decay_t<Start>>{this, std::forward<Start>(start), kind}, token, ex_);
     }
 
     executor_type ex_;
     asio::posix::stream_descriptor desc_;
     asio::steady_timer timer_;
     nb_connection nb_;
-    config cfg_;
     bool timed_out_ = false;
 };
 
-// The one composed operation: start, then poll / wait until done. On cancellation of a
-// query: KILL QUERY over a side connection, then drain.
-template <class Start, bool Killable>
+// The one composed operation: start, then poll / wait until done. Cancellation is
+// nb_connection::cancel() (the one implementation every model shares): the command is
+// killed over a side connection and its response drained while this operation keeps
+// polling; the socket to wait on may change meanwhile (sync_descriptor follows it).
+template <class Start>
 struct async_connection::op {
     async_connection* c;
     Start start;
     op_kind kind;
-    enum class st { init, wait, kill_connect, kill_query, drain } state = st::init;
-    std::shared_ptr<async_connection> side;
-    bool cancelled = false;
+    bool started = false;
 
     template <class Self>
     void operator()(Self& self, boost::system::error_code ec = {}) {
-        handle(self, bool(ec), ec == asio::error::operation_aborted);
-    }
-
-    template <class Self>
-    void handle(Self& self, bool failed, bool aborted) {
-        switch (state) {
-            case st::init:
-                if (kind == op_kind::connect) c->release_descriptor();
-                try {
-                    start(c->nb_);
-                } catch (const ambisql::error& e) {
-                    return self.complete(boost::system::error_code(e.code()));
-                }
-                state = st::wait;
-                return step(self);
-            case st::wait:
-                c->timer_.cancel();
-                if (aborted && !c->timed_out_ &&
-                    self.get_cancellation_state().cancelled() != asio::cancellation_type::none)
-                    return on_cancel(self);
-                return step(self);
-            case st::kill_connect:
-                if (failed || !side->is_open()) {
-                    state = st::drain;  // could not reach the server: fall back to closing
-                    c->close();
-                    return finish(self);
-                }
-                state = st::kill_query;
-                if constexpr (Killable)
-                    return side->side_query("KILL QUERY " + std::to_string(c->nb_.connection_id()), std::move(self));
-                return;
-            case st::kill_query:
-                side->close();
-                state = st::drain;
-                return step(self);
-            case st::drain:
-                c->timer_.cancel();
-                return step(self);
-        }
-    }
-
-    template <class Self>
-    void on_cancel(Self& self) {
-        cancelled = true;
-        // From here on the operation finishes by itself; further cancellation is ignored.
-        self.reset_cancellation_state(asio::disable_cancellation());
-        if constexpr (!Killable) {
-            c->close();
-            return finish(self);
-        } else {
-            if (kind == op_kind::connect || !c->nb_.is_open()) {
-                c->close();
-                return finish(self);
+        if (!started) {
+            started = true;
+            if (kind == op_kind::connect) c->release_descriptor();
+            try {
+                start(c->nb_);
+            } catch (const ambisql::error& e) {
+                return self.complete(boost::system::error_code(e.code()));
             }
-            side = std::make_shared<async_connection>(c->ex_, c->cfg_);
-            state = st::kill_connect;
-            side->side_connect(std::move(self));
+            return step(self);
         }
+        c->timer_.cancel();
+        if (ec == asio::error::operation_aborted && !c->timed_out_ &&
+            self.get_cancellation_state().cancelled() != asio::cancellation_type::none) {
+            // From here on the operation finishes by itself; further cancellation is ignored.
+            self.reset_cancellation_state(asio::disable_cancellation());
+            c->nb_.cancel();
+        }
+        step(self);
     }
 
     // poll() reports want_read right after sending a request, without a receive that
@@ -331,11 +276,15 @@ struct async_connection::op {
                             std::move(self));
     }
 
+    // A cancelled operation completes with asio::error::operation_aborted; one that
+    // completed (or failed by itself) before the KILL landed, with its real outcome.
     template <class Self>
     void finish(Self& self) {
         if (!c->nb_.is_open()) c->release_descriptor();  // closed: the number may be reused
-        if (cancelled) return self.complete(boost::system::error_code(asio::error::operation_aborted));
-        self.complete(c->nb_.ok() ? boost::system::error_code() : boost::system::error_code(c->nb_.error().code));
+        if (c->nb_.ok()) return self.complete(boost::system::error_code());
+        if (c->nb_.error().code == errc::cancelled)
+            return self.complete(boost::system::error_code(asio::error::operation_aborted));
+        self.complete(boost::system::error_code(c->nb_.error().code));
     }
 };
 

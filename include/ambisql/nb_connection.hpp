@@ -118,7 +118,16 @@ public:
     // next operation, so that poll() tries the receive first.
     poll_result poll();
     void expect_input() noexcept;
-    // The socket to wait on; it changes during start_connect() (one per address tried).
+    // Cancels the running operation; keep calling poll() until done. A command is killed
+    // on the server (KILL QUERY over a second connection, sent again if the command
+    // outlasts it) and its response read, so the connection stays usable; the operation
+    // then fails with errc::cancelled if the server interrupted it (or a streamed result
+    // was discarded), and otherwise keeps its real outcome (it had completed, or failed by
+    // itself, before the KILL landed). A KILL that cannot be delivered closes the
+    // connection; a cancelled connect closes it. Nothing to cancel: does nothing.
+    void cancel() noexcept;
+    // The socket to wait on. It changes during start_connect() (one per address tried)
+    // and while cancel() kills a command (the second connection's): ask after each poll().
     int fileno() const noexcept;
     bool busy() const noexcept;
 

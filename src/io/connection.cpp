@@ -1,6 +1,7 @@
 // The blocking connection: the one driver loop that moves bytes for the sans-IO session.
 #include "ambisql/connection.hpp"
 
+#include "io/cancel.hpp"
 #include "io/channel.hpp"
 
 namespace ambisql {
@@ -11,14 +12,17 @@ class connection_impl : public channel {
 public:
     std::atomic<bool> busy{false};
 
+    canceller killer;  // the side connection that kills a cancelled command
+
     // Drives the session's current operation to its end, blocking (or waiting through
     // the thread's wait hook). A wait that reports errc::cancelled kills the command on
-    // the server, reads the rest of its response, and fails with errc::cancelled; a
-    // second cancellation (or one during connect, `killable` false) closes instead.
-    // `deadline` (connect) bounds the whole operation, not each wait.
+    // the server (canceller), reads the rest of its response, and ends with
+    // cancel_verdict(); a second cancellation (or one during connect, `killable` false)
+    // closes instead. `deadline` (connect) bounds the whole operation, not each wait.
     bool run(std::chrono::milliseconds read_timeout, std::chrono::milliseconds write_timeout, bool killable = true,
              clock::time_point deadline = clock::time_point::max()) {
         bool cancelled = false;
+        bool rows_lost = false;  // a cancelled stream was discarded
         for (;;) {
             if (deadline != clock::time_point::max()) {
                 const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now());
@@ -31,7 +35,20 @@ public:
             }
             switch (sess.resume()) {
                 case proto::next_action::done:
-                    if (cancelled) return finish_cancelled(read_timeout, write_timeout);
+                    if (cancelled) {
+                        // A cancelled stream is read to its end so the connection can take a command.
+                        if (!rows_lost && sess.connected() && sess.result_pending() && sess.start_discard()) {
+                            rows_lost = true;
+                            continue;
+                        }
+                        killer.finish();
+                        diag = cancel_verdict(sess.failed() ? sess.diag() : diagnostics{}, rows_lost);
+                        if (!sess.connected()) {
+                            diag.connection_usable = false;
+                            sock.close();
+                        }
+                        return diag.kind == error_kind::none;
+                    }
                     if (sess.failed()) {
                         diag = sess.diag();
                         if (sess.broken()) sock.close();
@@ -44,7 +61,7 @@ public:
                     if (!ec)
                         sess.on_written(n);
                     else if (ec == errc::cancelled && killable && !cancelled)
-                        cancelled = kill_running_command();
+                        cancelled = kill();
                     else
                         io_failed(ec, "write", write_timeout);
                     break;
@@ -52,55 +69,62 @@ public:
                 case proto::next_action::read: {
                     std::error_code ec;
                     io::read_pacing pace;
-                    if (sess.pipelining())
+                    auto timeout = read_timeout;
+                    if (cancelled) {
+                        // Draining: the KILL goes again if the command outlasts its schedule.
+                        const auto retry = std::chrono::ceil<std::chrono::milliseconds>(killer.retry_at() - clock::now());
+                        if (killer.retry_at() != clock::time_point::max())
+                            timeout = std::max(std::chrono::milliseconds(1),
+                                               timeout.count() > 0 ? std::min(timeout, retry) : retry);
+                    } else if (sess.pipelining()) {
                         pace.spin = cfg.pipeline_spin;
-                    else if (sess.bulk_rows())
+                    } else if (sess.bulk_rows()) {
                         pace.nap = cfg.read_coalescing;
-                    std::size_t n = sock.read_some(sess.read_buffer(), read_timeout, ec, pace);
+                    }
+                    std::size_t n = sock.read_some(sess.read_buffer(), timeout, ec, pace);
                     if (!ec)
                         sess.on_read(n);
+                    else if (ec == errc::timeout && cancelled && clock::now() >= killer.retry_at())
+                        kill_again();
                     else if (ec == errc::cancelled && killable && !cancelled)
-                        cancelled = kill_running_command();
+                        cancelled = kill();
                     else
-                        io_failed(ec, "read", read_timeout);
+                        io_failed(ec, "read", timeout);
                     break;
                 }
             }
         }
     }
 
-    // KILL QUERY for this connection's thread over a second connection. When that fails
-    // the connection is closed (it cannot be brought back to a known state otherwise).
-    bool kill_running_command() {
-        connection_impl side;
-        results ignored;
-        bool ok = side.connect(cfg) && side.op([&] {
-            return side.sess.start_query("KILL QUERY " + std::to_string(sess.connection_id()), &ignored);
-        });
-        side.close();
-        if (!ok) {
-            sess.on_io_error(error_kind::client, errc::cancelled,
-                             "operation cancelled; the command could not be killed on the server (" +
-                                 side.diag.message + "), so the connection was closed");
-            sock.close();
-        }
-        return ok;
+    // Starts killing the running command; true (always: a KILL that cannot be delivered
+    // has closed the connection, which the operation then reports).
+    bool kill() {
+        killer.start(cfg, sess.connection_id());
+        drive_killer();
+        return true;
     }
-
-    bool finish_cancelled(std::chrono::milliseconds read_timeout, std::chrono::milliseconds write_timeout) {
-        diagnostics d = sess.diag();
-        // A cancelled stream is read to its end so the connection can take a command.
-        if (sess.connected() && sess.result_pending() && sess.start_discard()) run(read_timeout, write_timeout, false);
-        if (d.code != errc::cancelled) {
-            d.clear();
-            d.kind = error_kind::client;
-            d.code = errc::cancelled;
-            d.message = "operation cancelled: the command was killed on the server";
+    void kill_again() {
+        killer.again();
+        drive_killer();
+    }
+    // Runs the side connection to the KILL's answer through the same waits as every other
+    // (the wait hook, or poll(2)). Undeliverable, or cancelled once more: the connection
+    // is closed.
+    void drive_killer() {
+        for (;;) {
+            auto st = killer.poll();
+            if (st == canceller::state::delivered) return;
+            diagnostics why = killer.error();
+            if (st == canceller::state::sending) {
+                auto ec = io::wait_fd(current_wait_hook(), killer.fileno(), killer.events(), killer.deadline());
+                if (!ec || ec == errc::timeout) continue;  // the side connection keeps its own time
+                why.message = ec == errc::cancelled ? "cancelled again" : ec.message();
+            }
+            killer.finish();
+            sess.on_io_error(error_kind::client, errc::cancelled, cancel_failed(why).message);
+            sock.close();
+            return;
         }
-        d.connection_usable = sess.connected() && sock.is_open();
-        if (!d.connection_usable) sock.close();
-        diag = std::move(d);
-        return false;
     }
 
     // Starts an operation with `start` and runs it; false with diag set on failure.

@@ -2,6 +2,7 @@
 // what it waits for. The protocol is the session's; this file only moves bytes.
 #include "ambisql/nb_connection.hpp"
 
+#include "io/cancel.hpp"
 #include "io/channel.hpp"
 
 namespace ambisql {
@@ -18,6 +19,52 @@ public:
     clock::time_point wait_deadline = clock::time_point::max();
     bool waiting = false;
     bool read_first = false;  // expect_input(): input may already be waiting
+    // Cancellation (cancel()): requested, then the side connection kills the command
+    // (fileno() is its socket meanwhile), then the command's response is drained.
+    enum class cancel_phase : std::uint8_t { none, requested, killing, draining };
+    cancel_phase cph = cancel_phase::none;
+    bool rows_lost = false;  // a cancelled stream was discarded
+    canceller killer;
+
+    void cancel() {
+        if (ph == phase::idle || cph != cancel_phase::none) return;
+        if (ph == phase::connecting || !sess.connected()) {  // a connect: abandoned
+            channel::close();
+            diag.clear();
+            diag.kind = error_kind::client;
+            diag.code = errc::cancelled;
+            diag.message = "operation cancelled: the connect was abandoned";
+            diag.connection_usable = false;
+            ph = phase::idle;
+            waiting = false;
+            connect_deadline = clock::time_point::max();
+            return;
+        }
+        cph = cancel_phase::requested;
+    }
+
+    // Moves a cancellation's KILL on; a result while the side connection waits.
+    bool drive_killer(poll_result& out) {
+        if (cph == cancel_phase::requested) {
+            killer.start(cfg, sess.connection_id());
+            cph = cancel_phase::killing;
+        }
+        if (cph != cancel_phase::killing) return false;
+        auto st = killer.poll();
+        if (st == canceller::state::sending) {
+            out = {killer.events() & wait_for::read ? poll_result::status::want_read : poll_result::status::want_write,
+                   killer.deadline()};
+            return true;
+        }
+        if (st == canceller::state::failed) {
+            diagnostics why = killer.error();
+            killer.finish();
+            sess.on_io_error(error_kind::client, errc::cancelled, cancel_failed(why).message);
+        }
+        cph = cancel_phase::draining;
+        waiting = false;
+        return false;
+    }
 
     static clock::time_point after(std::chrono::milliseconds t) {
         return t.count() > 0 ? clock::now() + t : clock::time_point::max();
@@ -59,9 +106,30 @@ public:
         return {s, wait_deadline};
     }
 
+    // Waiting for the response; while draining, no later than the next KILL is due.
+    poll_result want_input() {
+        poll_result w = want(poll_result::status::want_read, true);
+        if (cph == cancel_phase::draining && killer.retry_at() < w.deadline()) return {w.state(), killer.retry_at()};
+        return w;
+    }
+
     bool expired() const { return waiting && wait_deadline != clock::time_point::max() && clock::now() >= wait_deadline; }
 
     poll_result done() {
+        if (cph != cancel_phase::none) {
+            killer.finish();
+            diagnostics outcome = sess.failed() ? sess.diag() : diagnostics{};
+            cph = cancel_phase::none;
+            ph = phase::idle;
+            waiting = read_first = false;
+            diag = cancel_verdict(outcome, rows_lost);
+            rows_lost = false;
+            if (!sess.connected() || sess.broken()) {
+                diag.connection_usable = diag.kind == error_kind::none ? diag.connection_usable : false;
+                sock.close();
+            }
+            return {poll_result::status::done, clock::time_point::max()};
+        }
         ph = phase::idle;
         waiting = false;
         read_first = false;
@@ -106,8 +174,16 @@ public:
         // wait for it instead of making a receive that would fail with EAGAIN.
         bool sent = false;
         for (;;) {
+            if (poll_result k{poll_result::status::done, {}}; drive_killer(k)) return k;
             switch (sess.resume()) {
-                case proto::next_action::done: return done();
+                case proto::next_action::done:
+                    // A cancelled stream is read to its end so the connection can take a command.
+                    if (cph == cancel_phase::draining && !rows_lost && sess.connected() && sess.result_pending() &&
+                        sess.start_discard()) {
+                        rows_lost = true;
+                        continue;
+                    }
+                    return done();
                 case proto::next_action::write: {
                     std::size_t n = 0;
                     std::error_code ec;
@@ -129,7 +205,7 @@ public:
                     break;
                 }
                 case proto::next_action::read: {
-                    if (sent && !read_first) return want(poll_result::status::want_read, true);
+                    if (sent && !read_first) return want_input();
                     std::size_t n = 0;
                     std::error_code ec;
                     auto st = sock.try_read(sess.read_buffer(), n, ec);
@@ -138,7 +214,13 @@ public:
                             io_failed(errc::timeout, "read", timeout_for(true));
                             continue;
                         }
-                        return want(poll_result::status::want_read, true);
+                        // Draining a cancelled command that outlasts the KILL's schedule: again.
+                        if (cph == cancel_phase::draining && clock::now() >= killer.retry_at()) {
+                            killer.again();
+                            cph = cancel_phase::killing;
+                            continue;
+                        }
+                        return want_input();
                     }
                     waiting = false;
                     if (st == io::socket::io_status::error)
@@ -249,7 +331,10 @@ void nb_connection::start_pipeline(pipeline& p) {
 
 poll_result nb_connection::poll() { return impl_->poll(); }
 void nb_connection::expect_input() noexcept { impl_->read_first = true; }
-int nb_connection::fileno() const noexcept { return impl_->sock.fd(); }
+int nb_connection::fileno() const noexcept {
+    return impl_->cph == detail::nb_impl::cancel_phase::killing ? impl_->killer.fileno() : impl_->sock.fd();
+}
+void nb_connection::cancel() noexcept { impl_->cancel(); }
 bool nb_connection::busy() const noexcept { return impl_->ph != detail::nb_impl::phase::idle; }
 bool nb_connection::ok() const noexcept { return !impl_->diag; }
 const diagnostics& nb_connection::error() const noexcept { return impl_->diag; }
@@ -271,6 +356,9 @@ bool nb_connection::more_results() const noexcept {
 }
 const ok_info& nb_connection::stream_ok() const noexcept { return impl_->sess.stream_header().ok(); }
 void nb_connection::close() noexcept {
+    impl_->killer.finish();
+    impl_->cph = detail::nb_impl::cancel_phase::none;
+    impl_->rows_lost = false;
     if (impl_->ph != detail::nb_impl::phase::idle) {
         // The operation ends here, unfinished: poll() says done, with this error.
         diagnostics& d = impl_->diag;

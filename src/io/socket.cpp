@@ -90,7 +90,10 @@ void socket::set_timeout(int opt, std::chrono::milliseconds t, std::chrono::mill
 }
 
 std::error_code socket::wait(wait_hook* hook, unsigned events, clock::time_point deadline) {
-    const int fd = this->fd();
+    return wait_fd(hook, fd(), events, deadline);
+}
+
+std::error_code wait_fd(wait_hook* hook, int fd, unsigned events, clock::time_point deadline) {
     if (hook) return hook->wait(fd, events, deadline);
     // No hook: poll(2), needed only where a blocking call cannot express the wait.
     for (;;) {

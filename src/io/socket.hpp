@@ -24,6 +24,9 @@ struct read_pacing {
     std::chrono::microseconds nap{};
 };
 
+// Waits until fd is ready for `events`, through `hook` or, with none, in poll(2).
+std::error_code wait_fd(wait_hook* hook, int fd, unsigned events, clock::time_point deadline);
+
 class socket {
 public:
     socket() = default;

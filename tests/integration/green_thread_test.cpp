@@ -6,6 +6,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "common.hpp"
@@ -143,4 +144,56 @@ TEST(GreenThreads, TheSchedulersDeadlinesBecomeReadTimeouts) {
     EXPECT_LT(clock::now() - t0, milliseconds(1500));
     EXPECT_EQ(ec, make_error_code(errc::timeout));
     EXPECT_FALSE(usable) << "a timed-out read leaves the stream mid-response: closed";
+}
+
+namespace {
+// A hook that waits in poll(2), except that its first wait for a response sleeps
+// `delay` and then reports errc::cancelled (a cancellation arriving late).
+struct late_cancel_hook : wait_hook {
+    std::chrono::milliseconds delay;
+    bool armed = true;
+    explicit late_cancel_hook(std::chrono::milliseconds d) : delay(d) {}
+    std::error_code wait(int fd, unsigned events, clock::time_point deadline) override {
+        if (armed && (events & wait_for::read)) {
+            armed = false;
+            std::this_thread::sleep_for(delay);
+            return make_error_code(errc::cancelled);
+        }
+        int ms = -1;
+        if (deadline != clock::time_point::max())
+            ms = static_cast<int>(std::max<long long>(
+                0, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()).count()));
+        pollfd p{fd, static_cast<short>(events & wait_for::read ? POLLIN : POLLOUT), 0};
+        int r = ::poll(&p, 1, ms);
+        return r == 0 ? make_error_code(errc::timeout) : std::error_code();
+    }
+};
+}  // namespace
+
+TEST(HookCancel, ABlockingCommandThatCompletedBeforeTheKillKeepsItsRealOutcome) {
+    connection c(tcp_config());
+    const std::string t = unique_table("hook_cancel");
+    c.query("CREATE TABLE " + t + " (id INT)");
+    late_cancel_hook hook(std::chrono::milliseconds(200));
+    {
+        scoped_wait_hook scope(&hook);
+        auto r = c.query("INSERT INTO " + t + " VALUES (1), (2)");  // committed before the cancel
+        EXPECT_EQ(r.affected_rows(), 2u);
+    }
+    EXPECT_FALSE(hook.armed) << "the cancellation did happen";
+    EXPECT_EQ(c.query("SELECT COUNT(*) FROM " + t).row(0)[0].as<int>(), 2);
+    // Interrupted by the KILL: cancelled, as before, and the connection usable.
+    late_cancel_hook early(std::chrono::milliseconds(50));
+    {
+        scoped_wait_hook scope(&early);
+        try {
+            c.query("SELECT SLEEP(5)");
+            FAIL() << "the sleep was not cancelled";
+        } catch (const error& e) {
+            EXPECT_EQ(e.code(), make_error_code(errc::cancelled)) << e.what();
+            EXPECT_TRUE(e.connection_usable());
+        }
+    }
+    EXPECT_EQ(c.query("SELECT 7").row(0)[0].as<int>(), 7);
+    c.query("DROP TABLE " + t);
 }

@@ -1,9 +1,11 @@
 // The poll()/fileno() API driven by a raw epoll loop on one thread.
+#include <poll.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <functional>
+#include <thread>
 
 #include "common.hpp"
 
@@ -253,4 +255,116 @@ TEST(Poll, PreparedStatementsOnAnEpollLoop) {
         for (int s = 1; s < 50; ++s) expect += static_cast<std::int64_t>(i * 1000 + s);
         EXPECT_EQ(sum[i], expect) << i;
     }
+}
+
+namespace {
+// Polls `c` to done, waiting with poll(2) on whatever fileno() names each time.
+void poll_to_done(nb_connection& c) {
+    for (;;) {
+        auto w = c.poll();
+        if (w.done()) return;
+        pollfd p{c.fileno(), static_cast<short>(w.events() & wait_for::read ? POLLIN : POLLOUT), 0};
+        int ms = -1;
+        if (w.deadline() != clock::time_point::max())
+            ms = static_cast<int>(std::max<long long>(
+                0, std::chrono::duration_cast<std::chrono::milliseconds>(w.deadline() - clock::now()).count() + 1));
+        ::poll(&p, 1, ms);
+    }
+}
+
+std::size_t running(const std::string& marker) {
+    connection admin(tcp_config());
+    return admin
+        .query("SELECT COUNT(*) FROM information_schema.processlist WHERE info LIKE ? AND id <> CONNECTION_ID()",
+               "%" + marker + "%")
+        .row(0)[0]
+        .as<std::size_t>();
+}
+}  // namespace
+
+TEST(PollCancel, ACancelledSleepIsKilledAndTheConnectionStaysUsable) {
+    nb_connection c(tcp_config());
+    c.start_connect();
+    poll_to_done(c);
+    ASSERT_TRUE(c.ok()) << c.error().message;
+    const std::string sql = "SELECT SLEEP(10) /* poll-cancel */";
+    c.start_query(sql);
+    auto t0 = clock::now();
+    ASSERT_FALSE(c.poll().done());
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    c.cancel();
+    poll_to_done(c);
+    EXPECT_LT(clock::now() - t0, std::chrono::seconds(2));
+    EXPECT_EQ(c.error().code, make_error_code(errc::cancelled)) << c.error().message;
+    EXPECT_TRUE(c.error().connection_usable);
+    EXPECT_TRUE(c.is_open());
+    EXPECT_EQ(running("poll-cancel"), 0u);
+    c.start_query("SELECT 'next'");
+    poll_to_done(c);
+    ASSERT_TRUE(c.ok()) << c.error().message;
+    EXPECT_EQ(c.result().row(0)[0].as<std::string_view>(), "next");
+    c.cancel();  // nothing running: nothing happens
+    EXPECT_TRUE(c.poll().done());
+    EXPECT_TRUE(c.ok());
+}
+
+TEST(PollCancel, ACommandThatCompletedBeforeTheKillKeepsItsRealOutcome) {
+    nb_connection c(tcp_config());
+    c.start_connect();
+    poll_to_done(c);
+    const std::string t = unique_table("cancel_late");
+    c.start_query("CREATE TABLE " + t + " (id INT)");
+    poll_to_done(c);
+    ASSERT_TRUE(c.ok()) << c.error().message;
+    c.start_query("INSERT INTO " + t + " VALUES (1), (2)");
+    ASSERT_FALSE(c.poll().done());  // sent
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // committed, answered, not read
+    c.cancel();
+    poll_to_done(c);
+    ASSERT_TRUE(c.ok()) << "the INSERT committed: reported as done, not cancelled: " << c.error().message;
+    EXPECT_EQ(c.result().affected_rows(), 2u);
+    connection check(tcp_config());
+    EXPECT_EQ(check.query("SELECT COUNT(*) FROM " + t).row(0)[0].as<int>(), 2);
+    check.query("DROP TABLE " + t);
+}
+
+TEST(PollCancel, AKillThatLandsBeforeTheStatementIsSentAgain) {
+    nb_connection c(tcp_config());
+    c.start_connect();
+    poll_to_done(c);
+    const std::string sql = "SELECT SLEEP(5) /* early-kill */";
+    c.start_query(sql);
+    // Cancelled before the request went out: the first KILL reaches an idle connection
+    // and is lost; the repeat interrupts the statement.
+    c.cancel();
+    auto t0 = clock::now();
+    poll_to_done(c);
+    EXPECT_LT(clock::now() - t0, std::chrono::seconds(3)) << "the statement ran to its end";
+    EXPECT_EQ(c.error().code, make_error_code(errc::cancelled)) << c.error().message;
+    EXPECT_TRUE(c.is_open());
+    EXPECT_EQ(running("early-kill"), 0u);
+}
+
+TEST(PollCancel, AKillThatCannotBeDeliveredClosesTheConnection) {
+    connection admin(tcp_config());
+    admin.query("CREATE USER IF NOT EXISTS 'ambisql_one'@'%' IDENTIFIED BY ? WITH MAX_USER_CONNECTIONS 1",
+                env().password);
+    admin.query("CREATE USER IF NOT EXISTS 'ambisql_one'@'localhost' IDENTIFIED BY ? WITH MAX_USER_CONNECTIONS 1",
+                env().password);
+    admin.query("GRANT ALL ON *.* TO 'ambisql_one'@'%'");
+    admin.query("GRANT ALL ON *.* TO 'ambisql_one'@'localhost'");
+    nb_connection c(account("ambisql_one"));
+    c.start_connect();
+    poll_to_done(c);
+    ASSERT_TRUE(c.ok()) << c.error().message;
+    c.start_query("SELECT SLEEP(3) /* undeliverable */");
+    ASSERT_FALSE(c.poll().done());
+    c.cancel();  // the side connection is refused: one connection per user
+    auto t0 = clock::now();
+    poll_to_done(c);
+    EXPECT_LT(clock::now() - t0, std::chrono::seconds(2));
+    EXPECT_EQ(c.error().code, make_error_code(errc::cancelled));
+    EXPECT_FALSE(c.error().connection_usable);
+    EXPECT_NE(c.error().message.find("could not be killed"), std::string::npos) << c.error().message;
+    EXPECT_FALSE(c.is_open());
 }

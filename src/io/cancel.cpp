@@ -1,0 +1,92 @@
+#include "io/cancel.hpp"
+
+#include <algorithm>
+
+namespace ambisql::detail {
+
+namespace {
+constexpr std::uint16_t er_query_interrupted = 1317;
+// The side connection must not hang the cancellation: its own bounds.
+constexpr std::chrono::milliseconds side_timeout{5000};
+}  // namespace
+
+diagnostics cancel_verdict(const diagnostics& outcome, bool rows_lost) {
+    const bool interrupted = outcome.server_code == er_query_interrupted;
+    if (!interrupted && !rows_lost) return outcome;
+    diagnostics d;
+    d.kind = error_kind::client;
+    d.code = errc::cancelled;
+    d.message = interrupted ? "operation cancelled: the command was killed on the server"
+                            : "operation cancelled: the rest of the streamed result was discarded";
+    d.connection_usable = outcome.connection_usable;
+    return d;
+}
+
+diagnostics cancel_failed(const diagnostics& why) {
+    diagnostics d;
+    d.kind = error_kind::client;
+    d.code = errc::cancelled;
+    d.message = "operation cancelled; the command could not be killed on the server (" + why.message +
+                "), so the connection was closed";
+    d.connection_usable = false;
+    return d;
+}
+
+void kill_schedule::delivered(clock::time_point now) noexcept {
+    at_ = now + gap_;
+    gap_ = std::min(gap_ * 2, max_retry);
+}
+
+void canceller::start(const config& cfg, std::uint32_t target) {
+    config side = cfg;
+    side.connect_timeout = cfg.connect_timeout.count() > 0 ? std::min(cfg.connect_timeout, side_timeout) : side_timeout;
+    side.read_timeout = side.write_timeout = side_timeout;
+    side.local_infile_allow.clear();
+    side.local_infile_handler = nullptr;
+    side.compress = false;
+    side.statement_cache_size = 0;
+    side_ = std::make_unique<nb_connection>(side);
+    kill_sql_ = "KILL QUERY " + std::to_string(target);
+    schedule_.reset();
+    error_.clear();
+    st_ = state::sending;
+    connecting_ = true;
+    side_->start_connect();
+}
+
+void canceller::again() {
+    if (st_ != state::delivered || !side_ || !side_->is_open()) return;
+    st_ = state::sending;
+    connecting_ = false;
+    side_->start_query(kill_sql_);
+}
+
+canceller::state canceller::poll() {
+    while (st_ == state::sending) {
+        last_ = side_->poll();
+        if (!last_.done()) return st_;
+        if (!side_->ok()) {
+            error_ = side_->error();
+            side_->close();
+            st_ = state::failed;
+            break;
+        }
+        if (connecting_) {
+            connecting_ = false;
+            side_->start_query(kill_sql_);
+            continue;
+        }
+        schedule_.delivered(clock::now());
+        st_ = state::delivered;
+    }
+    return st_;
+}
+
+void canceller::finish() noexcept {
+    if (side_) side_->close();
+    side_.reset();
+    st_ = state::idle;
+    schedule_.reset();
+}
+
+}  // namespace ambisql::detail

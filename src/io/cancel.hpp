@@ -1,0 +1,81 @@
+#pragma once
+// Cancelling a running command: the one implementation every driver uses (blocking and
+// fibers through the wait hook, poll/fileno, Asio through poll/fileno).
+//
+// The command is killed with KILL QUERY over a side connection, which the canceller
+// drives without blocking: the driver waits on fileno() for events() until deadline()
+// and calls poll() again, in whatever way it waits. While the cancelled command's
+// response is drained, the KILL is sent again at retry_at() if the command has not ended
+// (a KILL that reached the server before the statement began is lost). Once the
+// command has ended, cancel_verdict() says what the caller is told.
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "ambisql/config.hpp"
+#include "ambisql/error.hpp"
+#include "ambisql/nb_connection.hpp"
+
+namespace ambisql::detail {
+
+// What the caller of a cancelled operation is told once it has ended: `outcome`, how the
+// command ended, unless the server interrupted it (then errc::cancelled, connection
+// usable); `rows_lost`: a streamed result was discarded to bring the connection back in
+// step (cancelled too). A command that completed, or failed by itself, before the KILL
+// landed keeps its real outcome: the caller sees that it was not cancelled.
+diagnostics cancel_verdict(const diagnostics& outcome, bool rows_lost);
+// The verdict when the KILL could not be delivered: the connection was closed.
+diagnostics cancel_failed(const diagnostics& why);
+
+// When to send the KILL again while the command has not ended: first after
+// `first_retry`, then at doubling intervals up to `max_retry`.
+class kill_schedule {
+public:
+    static constexpr std::chrono::milliseconds first_retry{200};
+    static constexpr std::chrono::milliseconds max_retry{3200};
+    void delivered(clock::time_point now) noexcept;  // a KILL was acknowledged at `now`
+    clock::time_point retry_at() const noexcept { return at_; }
+    void reset() noexcept {
+        at_ = clock::time_point::max();
+        gap_ = first_retry;
+    }
+
+private:
+    clock::time_point at_ = clock::time_point::max();
+    std::chrono::milliseconds gap_ = first_retry;
+};
+
+class canceller {
+public:
+    enum class state : std::uint8_t { idle, sending, delivered, failed };
+
+    // Starts killing the running command of the connection with id `target`: connects
+    // the side connection (the main one's settings) and sends KILL QUERY.
+    void start(const config& cfg, std::uint32_t target);
+    // Sends the KILL again over the side connection (after retry_at()).
+    void again();
+    // Moves the side connection on without blocking. sending: wait on fileno() for
+    // events() until deadline(), then call again.
+    state poll();
+    state current() const noexcept { return st_; }
+    bool active() const noexcept { return st_ != state::idle; }
+    int fileno() const noexcept { return side_ ? side_->fileno() : -1; }
+    unsigned events() const noexcept { return last_.events(); }
+    clock::time_point deadline() const noexcept { return last_.deadline(); }
+    clock::time_point retry_at() const noexcept { return schedule_.retry_at(); }
+    const diagnostics& error() const noexcept { return error_; }
+    // Ends the cancellation (closes the side connection).
+    void finish() noexcept;
+
+private:
+    std::unique_ptr<nb_connection> side_;
+    std::string kill_sql_;
+    bool connecting_ = false;
+    state st_ = state::idle;
+    poll_result last_{poll_result::status::done, clock::time_point::max()};
+    kill_schedule schedule_;
+    diagnostics error_;
+};
+
+}  // namespace ambisql::detail
