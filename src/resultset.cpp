@@ -18,8 +18,6 @@ namespace {
 }
 }  // namespace
 
-void resultset::clear() noexcept { builder::reset(*this); }
-
 row_view resultset::at(std::size_t i) const {
     if (i >= row_count_) throw_range("row index out of range");
     return (*this)[i];
@@ -38,11 +36,11 @@ resultset results::take_first() {
 resultset& results::add() {
     if (count_ == sets_.size()) sets_.emplace_back();
     resultset& r = sets_[count_++];
-    r.clear();
+    detail::result_builder::reset(r);
     return r;
 }
 
-void resultset::builder::reset(resultset& r) noexcept {
+void detail::result_builder::reset(resultset& r) noexcept {
     r.meta_.clear();
     r.columns_.clear();
     r.data_.clear();
@@ -54,7 +52,7 @@ void resultset::builder::reset(resultset& r) noexcept {
     r.ok_.info.clear();
 }
 
-void resultset::builder::append_column(std::vector<std::uint8_t>& meta, proto::byte_span p) {
+void detail::result_builder::append_column(std::vector<std::uint8_t>& meta, proto::byte_span p) {
     auto n = static_cast<std::uint32_t>(p.size());
     std::uint8_t len[4];
     std::memcpy(len, &n, 4);
@@ -62,7 +60,7 @@ void resultset::builder::append_column(std::vector<std::uint8_t>& meta, proto::b
     meta.insert(meta.end(), p.begin(), p.end());
 }
 
-bool resultset::builder::finish_columns(resultset& r, std::size_t n) {
+bool detail::result_builder::finish_columns(resultset& r, std::size_t n) {
     r.columns_.resize(n);
     std::size_t pos = 0;
     for (std::size_t i = 0; i < n; ++i) {
@@ -95,7 +93,7 @@ bool add_row(std::vector<std::uint8_t>& data, std::vector<detail::field_ref>& fi
 }
 }  // namespace
 
-bool resultset::builder::add_text_row(resultset& r, proto::byte_span p) {
+bool detail::result_builder::add_text_row(resultset& r, proto::byte_span p) {
     bool ok = add_row(r.data_, r.fields_, p, [&](proto::byte_span row, const std::uint8_t* base) {
         return proto::parse_text_row(row, r.columns_.size(), base, r.fields_);
     });
@@ -103,7 +101,7 @@ bool resultset::builder::add_text_row(resultset& r, proto::byte_span p) {
     return ok;
 }
 
-bool resultset::builder::add_binary_row(resultset& r, proto::byte_span p) {
+bool detail::result_builder::add_binary_row(resultset& r, proto::byte_span p) {
     bool ok = add_row(r.data_, r.fields_, p, [&](proto::byte_span row, const std::uint8_t* base) {
         return proto::parse_binary_row(row, r.columns_, base, r.fields_);
     });

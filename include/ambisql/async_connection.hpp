@@ -175,7 +175,6 @@ public:
     std::uint32_t connection_id() const noexcept { return nb_.connection_id(); }
     bool tls_active() const noexcept { return nb_.tls_active(); }
     bool compressed() const noexcept { return nb_.compressed(); }
-    nb_connection& lowest_layer() noexcept { return nb_; }
     void close() noexcept {
         release_descriptor();
         nb_.close();

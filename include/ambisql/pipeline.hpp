@@ -27,8 +27,8 @@
 
 namespace ambisql {
 
-namespace proto {
-class session;
+namespace detail {
+struct pipeline_access;  // the protocol core's access to stages
 }
 
 class pipeline {
@@ -48,9 +48,8 @@ public:
 
     private:
         friend class pipeline;
-        friend class proto::session;
+        friend struct detail::pipeline_access;
         kind kind_ = kind::ping;
-        std::uint8_t plan_ = 0;  // how the session runs it (set when the pipeline starts)
         std::string sql_;
         detail::owned_args args_;
         statement st_;
@@ -100,16 +99,14 @@ public:
     void clear() noexcept { count_ = 0; }
 
 private:
-    friend class proto::session;
+    friend struct detail::pipeline_access;
     std::size_t add(kind k, std::string_view sql, std::span<const sql_arg> args = {}) {
         if (count_ == stages_.size()) stages_.emplace_back();
         stage& s = stages_[count_];
         s.kind_ = k;
-        s.plan_ = 0;
         s.sql_.assign(sql);
         s.args_ = detail::owned_args(args);
         s.st_ = statement{};
-        s.res_.clear();
         s.diag_.clear();
         return count_++;
     }

@@ -12,6 +12,10 @@
 
 namespace ambisql {
 
+namespace detail {
+struct result_builder;
+}
+
 // Server status flags carried by OK and EOF packets.
 namespace server_status {
 inline constexpr std::uint16_t in_trans = 1;
@@ -83,12 +87,8 @@ public:
     std::uint64_t last_insert_id() const noexcept { return ok_.last_insert_id; }
     std::uint16_t warning_count() const noexcept { return ok_.warnings; }
 
-    // Internal: filled by the protocol core.
-    struct builder;
-    void clear() noexcept;
-
 private:
-    friend struct builder;
+    friend struct detail::result_builder;  // the protocol core fills it
     std::vector<std::uint8_t> meta_;  // column definition payloads
     std::vector<column> columns_;     // views into meta_
     std::vector<std::uint8_t> data_;  // row bytes
@@ -121,11 +121,10 @@ public:
     std::uint64_t affected_rows() const { return count_ ? sets_[count_ - 1].affected_rows() : 0; }
     std::uint64_t last_insert_id() const { return count_ ? sets_[count_ - 1].last_insert_id() : 0; }
 
-    // Internal: reuse the storage of earlier results.
+private:
+    friend struct detail::result_builder;  // the protocol core fills it (reusing storage)
     void clear() noexcept { count_ = 0; }
     resultset& add();
-
-private:
     resultset take_first();
     std::vector<resultset> sets_;  // sets_[0..count_) are live; the rest keep capacity
     std::size_t count_ = 0;

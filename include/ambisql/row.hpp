@@ -16,6 +16,7 @@ struct field_ref {
     std::uint32_t length;
 };
 inline constexpr std::uint32_t null_field = 0xFFFFFFFFu;
+struct result_builder;
 }  // namespace detail
 
 // A view of one row. For a buffered result it stays valid as long as the result; for a
@@ -23,9 +24,6 @@ inline constexpr std::uint32_t null_field = 0xFFFFFFFFu;
 class row_view {
 public:
     row_view() = default;
-    row_view(const std::uint8_t* base, const detail::field_ref* fields, const column* columns, std::size_t n,
-             bool binary = false) noexcept
-        : base_(base), fields_(fields), columns_(columns), size_(n), binary_(binary) {}
 
     std::size_t size() const noexcept { return size_; }
     bool is_null(std::size_t i) const noexcept { return fields_[i].length == detail::null_field; }
@@ -66,6 +64,11 @@ public:
     const column& column_at(std::size_t i) const noexcept { return columns_[i]; }
 
 private:
+    friend class resultset;
+    friend struct detail::result_builder;
+    row_view(const std::uint8_t* base, const detail::field_ref* fields, const column* columns, std::size_t n,
+             bool binary = false) noexcept
+        : base_(base), fields_(fields), columns_(columns), size_(n), binary_(binary) {}
     value decode_at(std::size_t i) const;  // parses numbers and temporals
     const std::uint8_t* base_ = nullptr;
     const detail::field_ref* fields_ = nullptr;

@@ -2,6 +2,7 @@
 #include "proto/session.hpp"
 
 #include "proto/binary.hpp"
+#include "proto/pipeline_access.hpp"
 #include "proto/result_builder.hpp"
 #include "proto/session_detail.hpp"
 
@@ -14,7 +15,7 @@ bool session::start_execute_many(std::string_view sql, std::span<const sql_arg> 
         fail(error_kind::client, errc::placeholder_mismatch, "execute_many: the values do not form whole rows", true);
         return false;
     }
-    if (out) out->clear();
+    if (out) detail::result_builder::clear(*out);
     auto it = cache_index_.find(sql);
     if (!(caps_ & cap::mariadb_stmt_bulk) && (it != cache_index_.end() || hs_.is_mariadb)) {
         // Pipelined executes through the cache (MariaDB prepares in the same round trip).
@@ -47,7 +48,7 @@ bool session::start_execute_many(std::string_view sql, std::span<const sql_arg> 
         if (values.empty()) {  // nothing to send
             op_ = op::none;
             ok_info ok;
-            if (out) resultset::builder::set_ok(out->add(), ok);
+            if (out) detail::result_builder::set_ok(detail::result_builder::add(*out), ok);
             return true;
         }
         send_bulk_batch();
@@ -70,8 +71,7 @@ bool session::start_execute_many(std::string_view sql, std::span<const sql_arg> 
 pipeline& session::executes_of(const statement& st, std::span<const sql_arg> values, std::size_t width) {
     bulk_pipe_.clear();
     for (std::size_t r = 0; r < values.size() / width; ++r)
-        bulk_pipe_.stages_[bulk_pipe_.add(pipeline::kind::execute_statement, {}, values.subspan(r * width, width))]
-            .st_ = st;
+        detail::pipeline_access::add_execute(bulk_pipe_, st, values.subspan(r * width, width));
     return bulk_pipe_;
 }
 
@@ -80,7 +80,7 @@ next_action session::send_bulk_batch() {
     constexpr std::size_t batch_bytes = 1 << 20;  // well under any max_allowed_packet in use
     if (bulk_next_ * bulk_width_ >= bulk_values_.size()) {  // no rows at all
         ok_info ok;
-        if (bulk_out_) resultset::builder::set_ok(bulk_out_->add(), ok);
+        if (bulk_out_) detail::result_builder::set_ok(detail::result_builder::add(*bulk_out_), ok);
         return finish();
     }
     new_exchange(0);
@@ -109,7 +109,7 @@ next_action session::step_bulk() {
     bulk_affected_ += ok.affected_rows;
     if (bulk_next_ * bulk_width_ < bulk_values_.size()) return send_bulk_batch();
     ok.affected_rows = bulk_affected_;
-    if (bulk_out_) resultset::builder::set_ok(bulk_out_->add(), ok);
+    if (bulk_out_) detail::result_builder::set_ok(detail::result_builder::add(*bulk_out_), ok);
     return finish();
 }
 

@@ -4,13 +4,14 @@
 #include <cctype>
 
 #include "proto/binary.hpp"
+#include "proto/pipeline_access.hpp"
 #include "proto/result_builder.hpp"
 #include "proto/session_detail.hpp"
 
 namespace ambisql::proto {
 
 namespace {
-// How a stage runs (pipeline::stage::plan_).
+// How a stage runs (pipe_plan_[stage]).
 enum plan : std::uint8_t { p_unplanned, p_failed, p_text, p_binary, p_prepare_execute, p_prepare, p_simple };
 }  // namespace
 
@@ -30,11 +31,11 @@ bool may_change_escaping(std::string_view sql) {
 bool session::start_pipeline(pipeline& pl) {
     if (!can_start()) return false;
     for (std::size_t i = 0; i < pl.size(); ++i) {
-        pl[i].plan_ = p_unplanned;
-        pl[i].diag_.clear();
-        pl[i].res_.clear();
+        detail::pipeline_access::view(pl[i]).diag_.clear();
+        detail::pipeline_access::clear_result(pl[i]);
     }
     pipe_ = &pl;
+    pipe_plan_.assign(pl.size(), p_unplanned);
     pipe_buf_.clear();
     pipe_ends_.clear();
     pipe_sent_ = 0;
@@ -59,10 +60,11 @@ void session::plan_stages(std::size_t from) {
     bool rules_may_change = false;
     std::size_t i = from;
     for (; i < pl.size(); ++i) {
-        pipeline::stage& s = pl[i];
+        auto s = detail::pipeline_access::view(pl[i]);
+        std::uint8_t& plan = pipe_plan_[i];
         if (s.kind_ == pipeline::kind::query_args && rules_may_change) break;
         auto refuse = [&](errc code, std::string msg) {
-            s.plan_ = p_failed;
+            plan = p_failed;
             s.diag_.kind = error_kind::client;
             s.diag_.code = code;
             s.diag_.message = std::move(msg);
@@ -72,7 +74,7 @@ void session::plan_stages(std::size_t from) {
             begin_command(cmd);
             out_.insert(out_.end(), arg.begin(), arg.end());
             end_packet(out_, at, seq_);
-            s.plan_ = p_simple;
+            plan = p_simple;
         };
         switch (s.kind_) {
             case pipeline::kind::query_args:
@@ -84,13 +86,13 @@ void session::plan_stages(std::size_t from) {
                 note_untracked_changes(sql_scratch_);
                 rules_may_change |= may_change_escaping(sql_scratch_);
                 simple(command::query, sql_scratch_);
-                s.plan_ = p_text;
+                plan = p_text;
                 break;
             case pipeline::kind::query:
                 note_untracked_changes(s.sql_);
                 rules_may_change |= may_change_escaping(s.sql_);
                 simple(command::query, s.sql_);
-                s.plan_ = p_text;
+                plan = p_text;
                 break;
             case pipeline::kind::execute:
             case pipeline::kind::execute_statement: {
@@ -114,7 +116,7 @@ void session::plan_stages(std::size_t from) {
                     if (!append_execute(s.st_.id, s.args_.args))
                         refuse(errc::bad_value, unbindable);
                     else
-                        s.plan_ = p_binary;
+                        plan = p_binary;
                     break;
                 }
                 if (!hs_.is_mariadb) {
@@ -135,14 +137,14 @@ void session::plan_stages(std::size_t from) {
                 std::size_t at = begin_packet(out_);
                 out_.insert(out_.end(), exec_payload_.begin(), exec_payload_.end());
                 end_packet(out_, at, seq);
-                s.plan_ = p_prepare_execute;
+                plan = p_prepare_execute;
                 last_prepared = s.sql_;
                 have_last = true;
                 break;
             }
             case pipeline::kind::prepare:
                 simple(command::stmt_prepare, s.sql_);
-                s.plan_ = p_prepare;
+                plan = p_prepare;
                 have_last = false;
                 break;
             case pipeline::kind::ping: simple(command::ping, {}); break;
@@ -169,20 +171,21 @@ void session::plan_stages(std::size_t from) {
 bool session::setup_stage() {
     for (;;) {
         if (stage_ == pipe_planned_ && stage_ < pipe_->size()) plan_stages(stage_);  // every earlier stage answered
-        if (stage_ == pipe_->size() || (*pipe_)[stage_].plan_ != p_failed) break;
+        if (stage_ == pipe_->size() || pipe_plan_[stage_] != p_failed) break;
         ++stage_;
     }
     if (stage_ == pipe_->size()) return false;
-    pipeline::stage& s = (*pipe_)[stage_];
+    auto s = detail::pipeline_access::view((*pipe_)[stage_]);
+    const std::uint8_t plan = pipe_plan_[stage_];
     new_exchange(1);  // each response is numbered from its own request
     diag_.clear();
     deferred_.clear();
-    switch (s.plan_) {
+    switch (plan) {
         case p_text:
         case p_binary:
             sub_op_ = op::query;
             st_ = st::first;
-            begin_results(&s.res_, s.plan_ == p_binary);
+            begin_results(&s.res_, plan == p_binary);
             // An execute of "the statement just prepared" answers for the last prepare read.
             exec_stmt_ = s.st_.id == last_prepared_statement ? prep_.id : s.st_.id;
             break;
@@ -236,12 +239,11 @@ next_action session::step_pipeline() {
             return a;
         }
         if (stage_ == pipe_->size()) return end_pipeline();  // the stages' closes went out
-        pipeline::stage& s = (*pipe_)[stage_];
-        s.diag_ = diag_;
+        detail::pipeline_access::view((*pipe_)[stage_]).diag_ = diag_;
         if (broken_) {
             // The connection is gone: so are the answers of the stages after this one.
             for (std::size_t i = stage_ + 1; i < pipe_->size(); ++i)
-                if ((*pipe_)[i].plan_ != p_failed) (*pipe_)[i].diag_ = diag_;
+                if (pipe_plan_[i] != p_failed) detail::pipeline_access::view((*pipe_)[i]).diag_ = diag_;
             pipe_ = nullptr;
             return next_action::done;
         }
@@ -276,7 +278,7 @@ next_action session::end_pipeline() {
         ok_info ok;
         ok.affected_rows = total;
         ok.status = status_;
-        if (bulk_out_) resultset::builder::set_ok(bulk_out_->add(), ok);
+        if (bulk_out_) detail::result_builder::set_ok(detail::result_builder::add(*bulk_out_), ok);
         if (first_error) diag_ = *first_error;
     }
     pipe_ = nullptr;

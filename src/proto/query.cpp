@@ -24,7 +24,7 @@ bool session::start_query(std::string_view sql, results* out) {
 void session::begin_results(results* out, bool binary) {
     mode_ = out ? mode::buffered : mode::stream;
     out_results_ = out;
-    if (out) out->clear();
+    if (out) detail::result_builder::clear(*out);
     stream_ = stream_state::idle;
     batch_rows_ = 0;
     batch_fields_.clear();
@@ -51,10 +51,10 @@ bool session::statement_ok(byte_span p, next_action& done) {
     }
     status_ = ok.status;
     if (mode_ == mode::buffered) {
-        resultset::builder::set_ok(out_results_->add(), ok);
+        detail::result_builder::set_ok(detail::result_builder::add(*out_results_), ok);
     } else if (mode_ == mode::stream) {
-        resultset::builder::reset(stream_set_);
-        resultset::builder::set_ok(stream_set_, ok);
+        detail::result_builder::reset(stream_set_);
+        detail::result_builder::set_ok(stream_set_, ok);
         stream_ = stream_state::set_done;
         done = finish();
         return true;
@@ -132,18 +132,18 @@ next_action session::step_query() {
                 ncols_ = static_cast<std::size_t>(n);
                 cols_seen_ = 0;
                 if (mode_ == mode::buffered) {
-                    cur_ = &out_results_->add();
+                    cur_ = &detail::result_builder::add(*out_results_);
                 } else {
                     cur_ = &stream_set_;
-                    resultset::builder::reset(stream_set_);
+                    detail::result_builder::reset(stream_set_);
                 }
-                resultset::builder::set_binary(*cur_, binary_rows_);
+                detail::result_builder::set_binary(*cur_, binary_rows_);
                 if (!meta_follows) {
                     auto known = binary_rows_ ? stmt_info_.find(exec_stmt_) : stmt_info_.end();
                     if (known == stmt_info_.end() || known->second.meta.empty())
                         return fail(error_kind::protocol, errc::protocol_error,
                                     "the server skipped column definitions this connection does not have", false);
-                    resultset::builder::set_meta(*cur_, known->second.meta);
+                    detail::result_builder::set_meta(*cur_, known->second.meta);
                     cols_seen_ = ncols_;
                 }
                 st_ = st::columns;
@@ -153,15 +153,15 @@ next_action session::step_query() {
                 const bool sent = cols_seen_ < ncols_;
                 while (cols_seen_ < ncols_) {
                     if (!take(p)) return op_ == op::none ? next_action::done : wait_input();
-                    resultset::builder::add_column(*cur_, p);
+                    detail::result_builder::add_column(*cur_, p);
                     ++cols_seen_;
                 }
-                if (!resultset::builder::finish_columns(*cur_, ncols_))
+                if (!detail::result_builder::finish_columns(*cur_, ncols_))
                     return fail(error_kind::protocol, errc::protocol_error, "malformed column definition", false);
                 // Definitions sent for a statement (first execute, or changed): kept for
                 // the executes that will skip them.
                 if (sent && binary_rows_ && (caps_ & cap::mariadb_cache_metadata) && exec_stmt_ != 0)
-                    stmt_info_[exec_stmt_].meta = resultset::builder::meta(*cur_);
+                    stmt_info_[exec_stmt_].meta = detail::result_builder::meta(*cur_);
                 if (!(caps_ & cap::deprecate_eof)) {
                     st_ = st::columns_eof;
                     continue;
@@ -211,7 +211,7 @@ next_action session::step_query() {
                                                      : "malformed end-of-rows packet",
                                         false);
                         status_ = ok.status;
-                        if (mode_ != mode::discard) resultset::builder::set_ok(*cur_, ok);
+                        if (mode_ != mode::discard) detail::result_builder::set_ok(*cur_, ok);
                         if (mode_ == mode::stream) {
                             stream_ = stream_state::set_done;
                             return finish();
@@ -222,8 +222,8 @@ next_action session::step_query() {
                     }
                     bool good = true;
                     if (mode_ == mode::buffered) {
-                        good = binary_rows_ ? resultset::builder::add_binary_row(*cur_, p)
-                                            : resultset::builder::add_text_row(*cur_, p);
+                        good = binary_rows_ ? detail::result_builder::add_binary_row(*cur_, p)
+                                            : detail::result_builder::add_text_row(*cur_, p);
                     } else if (mode_ == mode::stream) {
                         good = binary_rows_ ? parse_binary_row(p, stream_set_.columns(), reader_.base(), batch_fields_)
                                             : parse_text_row(p, ncols_, reader_.base(), batch_fields_);

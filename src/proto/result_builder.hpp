@@ -3,9 +3,10 @@
 #include "ambisql/resultset.hpp"
 #include "proto/wire.hpp"
 
-namespace ambisql {
+namespace ambisql::detail {
 
-struct resultset::builder {
+// The protocol core's access to results (their storage is private to users).
+struct result_builder {
     static void reset(resultset& r) noexcept;
     // Column definitions arrive one packet at a time; finish_columns parses them once all
     // are stored, so the column views point into storage that no longer moves.
@@ -22,6 +23,12 @@ struct resultset::builder {
     static bool binary(const resultset& r) noexcept { return r.binary_; }
     static void set_ok(resultset& r, const ok_info& ok) { r.ok_ = ok; }
     static std::vector<column>& columns(resultset& r) noexcept { return r.columns_; }
+    static void clear(results& r) noexcept { r.clear(); }
+    static resultset& add(results& r) { return r.add(); }
+    static row_view row(const std::uint8_t* base, const field_ref* fields, const column* columns, std::size_t n,
+                        bool binary) noexcept {
+        return row_view(base, fields, columns, n, binary);
+    }
 };
 
-}  // namespace ambisql
+}  // namespace ambisql::detail

@@ -24,6 +24,7 @@
 #include "proto/compress.hpp"
 #include "proto/framing.hpp"
 #include "proto/packets.hpp"
+#include "proto/result_builder.hpp"
 #include "proto/tls.hpp"
 
 namespace ambisql::proto {
@@ -122,7 +123,8 @@ public:
     std::size_t batch_size() const noexcept { return batch_rows_; }
     row_view batch_row(std::size_t i) const noexcept {
         std::size_t n = stream_set_.column_count();
-        return row_view(reader_.base(), batch_fields_.data() + i * n, stream_set_.columns().data(), n, binary_rows_);
+        return detail::result_builder::row(reader_.base(), batch_fields_.data() + i * n, stream_set_.columns().data(),
+                                           n, binary_rows_);
     }
 
     // ---- connection facts
@@ -325,6 +327,7 @@ private:
     std::vector<std::size_t> pipe_ends_;   // where stage i's request ends in pipe_buf_
     std::size_t pipe_sent_ = 0;            // bytes of pipe_buf_ handed to out_
     std::size_t pipe_planned_ = 0;         // stages before this one are in pipe_buf_
+    std::vector<std::uint8_t> pipe_plan_;  // how each stage runs (pipeline.cpp)
     std::size_t stage_ = 0;
     op sub_op_ = op::none;  // the running stage's kind of operation
 };

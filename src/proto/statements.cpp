@@ -167,7 +167,7 @@ next_action session::step_prepare() {
                     --prep_defs_left_;
                     // Column definitions are kept when executes may skip them.
                     if (st_ == st::prep_columns && (caps_ & cap::mariadb_cache_metadata)) {
-                        resultset::builder::append_column(prep_meta_, p);
+                        detail::result_builder::append_column(prep_meta_, p);
                     }
                 }
                 const bool params = st_ == st::prep_params;

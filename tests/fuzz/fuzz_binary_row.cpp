@@ -1,6 +1,7 @@
 // A binary row under arbitrary column types: split into fields, every field decoded.
 #include "ambisql/error.hpp"
 #include "proto/binary.hpp"
+#include "proto/result_builder.hpp"
 
 using namespace ambisql;
 
@@ -21,7 +22,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     proto::byte_span row(data + 2, size - 2);
     std::vector<detail::field_ref> fields;
     if (!proto::parse_binary_row(row, std::span<const column>(cols, n), row.data(), fields)) return 0;
-    row_view v(row.data(), fields.data(), cols, n, true);
+    row_view v = detail::result_builder::row(row.data(), fields.data(), cols, n, true);
     for (std::size_t i = 0; i < n; ++i) {
         try {
             value x = v[i];

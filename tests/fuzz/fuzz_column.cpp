@@ -9,9 +9,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     column c;
     (void)proto::parse_column(in, c);
     resultset r;
-    resultset::builder::add_column(r, in);
-    resultset::builder::add_column(r, in);
-    if (resultset::builder::finish_columns(r, 2)) {
+    detail::result_builder::add_column(r, in);
+    detail::result_builder::add_column(r, in);
+    if (detail::result_builder::finish_columns(r, 2)) {
         for (const auto& col : r.columns()) (void)col.name.size();
     }
     return 0;

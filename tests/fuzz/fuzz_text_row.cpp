@@ -22,7 +22,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     proto::byte_span row(data + 2, size - 2);
     std::vector<detail::field_ref> fields;
     if (!proto::parse_text_row(row, n, row.data(), fields)) return 0;
-    row_view v(row.data(), fields.data(), cols, n);
+    row_view v = detail::result_builder::row(row.data(), fields.data(), cols, n, false);
     for (std::size_t i = 0; i < n; ++i) {
         try {
             value x = v[i];

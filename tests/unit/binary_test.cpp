@@ -7,6 +7,7 @@
 
 #include "ambisql/pipeline.hpp"
 #include "proto/binary.hpp"
+#include "proto/result_builder.hpp"
 #include "proto/session.hpp"
 #include "scripted.hpp"
 
@@ -136,7 +137,7 @@ TEST(Binary, NullBitmapStartsAtBitTwo) {
     std::vector<detail::field_ref> f;
     ASSERT_TRUE(parse_binary_row(row, cols, row.data(), f));
     ASSERT_EQ(f.size(), 9u);
-    row_view v(row.data(), f.data(), cols.data(), cols.size(), true);
+    row_view v = detail::result_builder::row(row.data(), f.data(), cols.data(), cols.size(), true);
     EXPECT_TRUE(v[0].is_null());
     EXPECT_TRUE(v[7].is_null());
     EXPECT_EQ(v[1].get_int(), 1);

@@ -2,6 +2,7 @@
 
 #include "ambisql/error.hpp"
 #include "ambisql/row.hpp"
+#include "proto/result_builder.hpp"
 
 using namespace ambisql;
 
@@ -132,7 +133,7 @@ TEST(Values, RowViewDecodesAndReportsNull) {
     column c[2] = {col(column_type::long_), col(column_type::var_string)};
     c[0].name = "id";
     c[1].name = "name";
-    row_view r(reinterpret_cast<const std::uint8_t*>(data.data()), f, c, 2);
+    row_view r = detail::result_builder::row(reinterpret_cast<const std::uint8_t*>(data.data()), f, c, 2, false);
     EXPECT_EQ(r[0].as<int>(), 42);
     EXPECT_TRUE(r[1].is_null());
     EXPECT_TRUE(r.is_null(1));
