@@ -50,6 +50,8 @@ public:
             case errc::wait_failed: return "wait hook failed";
             case errc::result_pending: return "a result is still being read";
             case errc::cancelled: return "the operation was cancelled";
+            case errc::stale_handle:
+                return "the statement or stream belongs to another connection, or to an earlier session of this one";
         }
         return "unknown ambisql error";
     }

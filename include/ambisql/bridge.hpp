@@ -78,7 +78,7 @@ struct run_sync_init {
         });
         // Cancelling the awaiting coroutine cancels the fiber's database operation: the
         // command is killed on the server and fn sees errc::cancelled.
-        if (slot.is_connected()) slot.assign([fb](asio::cancellation_type) mutable { fb.cancel(); });
+        if (slot.is_connected()) slot.assign([fb](asio::cancellation_type) mutable { fb.cancel_all(); });
     }
 };
 }  // namespace detail

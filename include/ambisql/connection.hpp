@@ -53,8 +53,13 @@ public:
 
 private:
     friend class connection;
-    explicit row_stream(connection& c) : conn_(&c) {}
-    connection* conn_;
+    row_stream(std::shared_ptr<detail::connection_impl> impl, std::uint64_t generation)
+        : impl_(std::move(impl)), gen_(generation) {}
+    // The connection's state, while this stream is still its current one; throws
+    // errc::stale_handle once the connection closed, reconnected or started another stream.
+    detail::connection_impl& impl() const;
+    std::shared_ptr<detail::connection_impl> impl_;  // follows the connection when it is moved
+    std::uint64_t gen_;
     std::size_t pos_ = 0;   // next row for next()
     std::size_t size_ = 0;  // rows in the current batch
     std::size_t base_ = 0;  // first row batch_row(0) shows
@@ -177,7 +182,8 @@ public:
 
 private:
     friend class row_stream;
-    std::unique_ptr<detail::connection_impl> impl_;
+    row_stream make_stream();
+    std::shared_ptr<detail::connection_impl> impl_;
 };
 
 }  // namespace ambisql

@@ -52,6 +52,7 @@ enum class errc {
     wait_failed,
     result_pending,
     cancelled,
+    stale_handle,  // a statement or row_stream used on a connection (or session) it does not belong to
 };
 
 const std::error_category& client_category() noexcept;

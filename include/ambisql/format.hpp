@@ -29,6 +29,11 @@ struct bytes {
 
 // One interpolation argument, whatever its C++ type.
 class sql_arg {
+    template <class T>
+    static constexpr bool is_character = std::is_same_v<T, char> || std::is_same_v<T, wchar_t> ||
+                                         std::is_same_v<T, char8_t> || std::is_same_v<T, char16_t> ||
+                                         std::is_same_v<T, char32_t>;
+
 public:
     enum class kind : std::uint8_t { null, int64, uint64, float64, text, bytes, date, datetime, time, identifier };
 
@@ -36,12 +41,17 @@ public:
     sql_arg(std::nullopt_t) noexcept : kind_(kind::null) {}
     sql_arg(bool v) noexcept : kind_(kind::int64) { i_ = v ? 1 : 0; }
     template <class T>
-        requires(std::is_integral_v<T> && std::is_signed_v<T> && !std::is_same_v<T, bool> &&
-                 !std::is_same_v<T, char>)
+        requires(std::is_integral_v<T> && std::is_signed_v<T> && !std::is_same_v<T, bool> && !is_character<T>)
     sql_arg(T v) noexcept : kind_(kind::int64) { i_ = v; }
     template <class T>
-        requires(std::is_integral_v<T> && std::is_unsigned_v<T> && !std::is_same_v<T, bool>)
+        requires(std::is_integral_v<T> && std::is_unsigned_v<T> && !std::is_same_v<T, bool> && !is_character<T>)
     sql_arg(T v) noexcept : kind_(kind::uint64) { u_ = v; }
+    // A plain `char` is a number on some platforms (signed or unsigned) and a character
+    // to its reader: bind std::string_view(&c, 1) for text, or signed char / unsigned
+    // char / int for a number. (signed char and unsigned char bind as numbers.)
+    template <class T>
+        requires is_character<T>
+    sql_arg(T) = delete;
     sql_arg(double v) noexcept : kind_(kind::float64) { d_ = v; }
     sql_arg(float v) noexcept : kind_(kind::float64) { d_ = v; }
     sql_arg(std::string_view v) noexcept : kind_(kind::text), s_(v) {}

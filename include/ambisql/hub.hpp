@@ -38,12 +38,15 @@ public:
     // rethrows its exception if it threw. Elsewhere: only once done() (else throws
     // std::logic_error: waiting would block the loop that runs the fiber).
     void join();
-    // Cancels the fiber's current database operation (or its next one, if it is not
-    // waiting on a socket now): that wait reports errc::cancelled, which makes the
-    // blocking connection kill the command on the server and fail the call with
-    // errc::cancelled, the connection staying usable (a connect is closed instead).
+    // Cancels the fiber's current database operation: its wait reports errc::cancelled,
+    // which makes the blocking connection kill the command on the server and fail the
+    // call with errc::cancelled, the connection staying usable (a connect is closed
+    // instead). Between operations it does nothing: it never hits a later, unrelated one.
     // Call it on the hub's thread.
     void cancel();
+    // Cancels the current operation and every later one of this fiber (run_sync does
+    // this when its awaiting coroutine is cancelled: the routine is abandoned).
+    void cancel_all();
 
 private:
     friend class hub;

@@ -1,5 +1,6 @@
 #pragma once
 // Buffered results: one resultset per statement, owning its rows and metadata.
+#include <compare>
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
@@ -62,22 +63,34 @@ public:
     }
     row_view at(std::size_t i) const;
 
+    // Random access over the rows (rows are views, made on dereference).
     class iterator {
     public:
         using iterator_category = std::random_access_iterator_tag;
+        using iterator_concept = std::random_access_iterator_tag;
         using value_type = row_view;
         using difference_type = std::ptrdiff_t;
         using pointer = void;
         using reference = row_view;
         iterator() = default;
-        iterator(const resultset* r, std::size_t i) : r_(r), i_(i) {}
-        row_view operator*() const { return (*r_)[i_]; }
+        iterator(const resultset* r, std::size_t i) : r_(r), i_(static_cast<difference_type>(i)) {}
+        row_view operator*() const { return (*r_)[static_cast<std::size_t>(i_)]; }
+        row_view operator[](difference_type n) const { return (*r_)[static_cast<std::size_t>(i_ + n)]; }
         iterator& operator++() { ++i_; return *this; }
         iterator operator++(int) { auto t = *this; ++i_; return t; }
+        iterator& operator--() { --i_; return *this; }
+        iterator operator--(int) { auto t = *this; --i_; return t; }
+        iterator& operator+=(difference_type n) { i_ += n; return *this; }
+        iterator& operator-=(difference_type n) { i_ -= n; return *this; }
+        friend iterator operator+(iterator a, difference_type n) { return a += n; }
+        friend iterator operator+(difference_type n, iterator a) { return a += n; }
+        friend iterator operator-(iterator a, difference_type n) { return a -= n; }
+        friend difference_type operator-(const iterator& a, const iterator& b) { return a.i_ - b.i_; }
         friend bool operator==(const iterator& a, const iterator& b) { return a.i_ == b.i_; }
+        friend auto operator<=>(const iterator& a, const iterator& b) { return a.i_ <=> b.i_; }
     private:
         const resultset* r_ = nullptr;
-        std::size_t i_ = 0;
+        difference_type i_ = 0;
     };
     iterator begin() const noexcept { return {this, 0}; }
     iterator end() const noexcept { return {this, row_count_}; }
@@ -98,6 +111,26 @@ private:
     bool binary_ = false;  // rows in the binary protocol (prepared statements)
 };
 
+// One row that owns the resultset it came from: what results::row() gives on a
+// temporary, so `auto r = conn.query(...).row(0);` does not outlive its bytes.
+class owned_row {
+public:
+    owned_row(resultset set, std::size_t i) : set_(std::move(set)), i_(i) { (void)set_.at(i); }  // bounds-checked
+    row_view view() const& noexcept { return set_[i_]; }
+    row_view view() && = delete;  // would dangle: keep the owned_row
+    std::size_t size() const noexcept { return set_.column_count(); }
+    bool is_null(std::size_t k) const noexcept { return set_[i_].is_null(k); }
+    value operator[](std::size_t k) const { return set_[i_][k]; }
+    value at(std::size_t k) const { return set_[i_].at(k); }
+    value at(std::string_view column_name) const { return set_[i_].at(column_name); }
+    std::string_view raw(std::size_t k) const noexcept { return set_[i_].raw(k); }
+    std::span<const column> columns() const noexcept { return set_.columns(); }
+
+private:
+    resultset set_;
+    std::size_t i_;
+};
+
 // Everything a query returned: one resultset per statement.
 class results {
 public:
@@ -112,10 +145,14 @@ public:
     // On a temporary (`for (auto row : conn.query(...).rows())`) the resultset is moved
     // out, so the loop does not walk a destroyed object.
     resultset first() && { return take_first(); }
-    std::span<const column> columns() const { return first().columns(); }
+    std::span<const column> columns() const& { return first().columns(); }
+    std::span<const column> columns() && = delete;  // views into a temporary: bind the results first
     std::size_t row_count() const { return first().size(); }
-    row_view row(std::size_t i) const { return first().at(i); }
-    resultset::iterator rows_begin() const { return first().begin(); }
+    row_view row(std::size_t i) const& { return first().at(i); }
+    // On a temporary the row takes the resultset with it (see owned_row).
+    owned_row row(std::size_t i) && { return owned_row(take_first(), i); }
+    resultset::iterator rows_begin() const& { return first().begin(); }
+    resultset::iterator rows_begin() && = delete;  // would point into a temporary
     const resultset& rows() const& { return first(); }
     resultset rows() && { return take_first(); }
     std::uint64_t affected_rows() const { return count_ ? sets_[count_ - 1].affected_rows() : 0; }

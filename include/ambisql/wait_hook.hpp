@@ -30,6 +30,13 @@ public:
     // hook too), the rest of its response is read, and the call fails with
     // errc::cancelled while the connection stays usable; a cancelled connect closes.
     virtual std::error_code wait(int fd, unsigned events, clock::time_point deadline) = 0;
+
+    // Around each operation of a blocking connection on this thread (its waits come in
+    // between): a green-thread system can tie a cancellation to the operation that is
+    // running, so that one requested between operations does not hit a later, unrelated
+    // one.
+    virtual void operation_begins() noexcept {}
+    virtual void operation_ends() noexcept {}
 };
 
 // Installs `hook` for the calling thread (nullptr removes it); returns the previous one.

@@ -40,7 +40,9 @@ struct fiber_rec : std::enable_shared_from_this<fiber_rec> {
     std::optional<asio::steady_timer> timer;
     std::error_code wait_result;
     int waiting_fd = -1;
-    bool cancel_requested = false;  // the next socket wait reports errc::cancelled
+    bool cancel_requested = false;  // the next socket wait of this operation reports errc::cancelled
+    bool cancel_all = false;        // ... and of every later operation (run_sync abandoned)
+    int in_operation = 0;           // blocking-connection operations running on this fiber
     hub_impl* owner = nullptr;
 };
 
@@ -205,13 +207,28 @@ public:
         return f->wait_result;
     }
 
-    // From the loop or a fiber of this hub: the fiber's current socket wait (or its next
-    // one) reports errc::cancelled.
-    void cancel(const std::shared_ptr<fiber_rec>& rec) {
+    void operation_begins() noexcept override {
+        fiber_rec* f = current_fiber;
+        if (!f || f->owner != this) return;
+        ++f->in_operation;
+        if (f->cancel_all) f->cancel_requested = true;
+    }
+    void operation_ends() noexcept override {
+        fiber_rec* f = current_fiber;
+        if (!f || f->owner != this) return;
+        // A cancellation of this operation that no wait saw goes with it.
+        if (--f->in_operation == 0) f->cancel_requested = false;
+    }
+
+    // From the loop or a fiber of this hub: the fiber's current socket wait, or the next
+    // one of the operation it is running, reports errc::cancelled. Between operations it
+    // does nothing, unless `all`: then every later operation of the fiber is cancelled too.
+    void cancel(const std::shared_ptr<fiber_rec>& rec, bool all) {
         fiber_rec* f = rec.get();
         if (f->finished) return;
+        if (all) f->cancel_all = true;
         if (f->waiting_fd < 0) {
-            f->cancel_requested = true;
+            if (f->in_operation > 0 || all) f->cancel_requested = true;
             return;
         }
         release(f->waiting_fd);
@@ -337,7 +354,11 @@ hub* hub::current() noexcept { return detail::current_hub; }
 bool fiber::done() const noexcept { return rec_ && rec_->finished; }
 
 void fiber::cancel() {
-    if (rec_) rec_->owner->cancel(rec_);
+    if (rec_) rec_->owner->cancel(rec_, false);
+}
+
+void fiber::cancel_all() {
+    if (rec_) rec_->owner->cancel(rec_, true);
 }
 
 void fiber::join() {

@@ -11,6 +11,14 @@ namespace detail {
 class connection_impl : public channel {
 public:
     std::atomic<bool> busy{false};
+    std::atomic<bool> close_requested{false};  // close() from another thread during an operation
+    std::uint64_t stream_gen = 0;  // the current row_stream's; a new one per stream, connect, close
+
+    // Closes, and every row_stream of this connection with it.
+    void shut() noexcept {
+        ++stream_gen;
+        close();
+    }
 
     canceller killer;  // the side connection that kills a cancelled command
 
@@ -135,11 +143,20 @@ public:
             diag = sess.diag();
             return false;
         }
-        return run(cfg.read_timeout, cfg.write_timeout);
+        if (run(cfg.read_timeout, cfg.write_timeout)) return true;
+        if (close_requested.load(std::memory_order_acquire)) {
+            diag.clear();
+            diag.kind = error_kind::client;
+            diag.code = errc::connection_closed;
+            diag.message = "the connection was closed (close() from another thread) while an operation was running";
+            diag.connection_usable = false;
+        }
+        return false;
     }
 
     bool connect(const config& c) {
         close();
+        ++stream_gen;
         cfg = c;
         diag.clear();
         // One deadline for the whole connect (TCP, TLS, authentication): a server that
@@ -162,12 +179,20 @@ public:
 
 namespace {
 
+// One operation at a time: the guard of the running one. When close() was called from
+// another thread meanwhile, the connection is closed as the operation ends.
 struct op_guard {
     connection_impl& c;
     bool ok;
-    explicit op_guard(connection_impl& impl) : c(impl), ok(!impl.busy.exchange(true, std::memory_order_acquire)) {}
+    wait_hook* hook = nullptr;  // told where the operation begins and ends
+    explicit op_guard(connection_impl& impl) : c(impl), ok(!impl.busy.exchange(true, std::memory_order_acquire)) {
+        if (ok && (hook = current_wait_hook())) hook->operation_begins();
+    }
     ~op_guard() {
-        if (ok) c.busy.store(false, std::memory_order_release);
+        if (!ok) return;
+        if (c.close_requested.exchange(false, std::memory_order_acq_rel)) c.shut();
+        c.busy.store(false, std::memory_order_release);
+        if (hook) hook->operation_ends();
     }
 };
 
@@ -192,15 +217,15 @@ void check(detail::connection_impl& c, bool ok) {
 }
 }  // namespace
 
-connection::connection() : impl_(std::make_unique<detail::connection_impl>()) {}
+connection::connection() : impl_(std::make_shared<detail::connection_impl>()) {}
 connection::connection(const config& cfg) : connection() { connect(cfg); }
 connection::~connection() {
-    if (impl_) impl_->close();
+    if (impl_) impl_->shut();
 }
 connection::connection(connection&&) noexcept = default;
 connection& connection::operator=(connection&& o) noexcept {
     if (this != &o) {
-        if (impl_) impl_->close();
+        if (impl_) impl_->shut();
         impl_ = std::move(o.impl_);
     }
     return *this;
@@ -263,14 +288,14 @@ row_stream connection::stream(std::string_view sql) {
     op_guard g(*impl_);
     if (!g.ok) detail::throw_in_progress();
     check(*impl_, impl_->op([&] { return impl_->sess.start_query(sql, nullptr); }));
-    return row_stream(*this);
+    return make_stream();
 }
 
 row_stream connection::stream_args(std::string_view sql, std::span<const sql_arg> args) {
     op_guard g(*impl_);
     if (!g.ok) detail::throw_in_progress();
     check(*impl_, impl_->op([&] { return impl_->sess.start_query(sql, args, nullptr); }));
-    return row_stream(*this);
+    return make_stream();
 }
 
 void connection::execute_args(std::string_view sql, std::span<const sql_arg> args, results& out) {
@@ -293,7 +318,7 @@ row_stream connection::stream_execute_args(std::string_view sql, std::span<const
     op_guard g(*impl_);
     if (!g.ok) detail::throw_in_progress();
     check(*impl_, impl_->op([&] { return impl_->sess.start_execute(sql, args, nullptr); }));
-    return row_stream(*this);
+    return make_stream();
 }
 
 statement connection::prepare(std::string_view sql) {
@@ -323,13 +348,13 @@ void connection::execute_args(const statement& st, std::span<const sql_arg> args
 void connection::close_statement(const statement& st) {
     op_guard g(*impl_);
     if (!g.ok) detail::throw_in_progress();
-    check(*impl_, impl_->op([&] { return impl_->sess.start_close_statement(st.id); }));
+    check(*impl_, impl_->op([&] { return impl_->sess.start_close_statement(st); }));
 }
 
 void connection::reset_statement(const statement& st) {
     op_guard g(*impl_);
     if (!g.ok) detail::throw_in_progress();
-    check(*impl_, impl_->op([&] { return impl_->sess.start_reset_statement(st.id); }));
+    check(*impl_, impl_->op([&] { return impl_->sess.start_reset_statement(st); }));
 }
 
 std::size_t connection::cached_statements() const noexcept { return impl_->sess.cached_statements(); }
@@ -394,8 +419,20 @@ void connection::reset_connection() {
 }
 
 void connection::close() noexcept {
-    op_guard g(*impl_);
-    if (g.ok) impl_->close();
+    if (!impl_) return;
+    {
+        op_guard g(*impl_);
+        if (g.ok) {
+            impl_->shut();
+            return;
+        }
+    }
+    // An operation runs on another thread: it is interrupted (fails with
+    // errc::connection_closed) and the connection is closed as it ends.
+    impl_->close_requested.store(true, std::memory_order_release);
+    impl_->sock.interrupt();
+    op_guard g(*impl_);  // it may have ended meanwhile, before seeing the request
+    if (g.ok && impl_->close_requested.exchange(false, std::memory_order_acq_rel)) impl_->shut();
 }
 
 bool connection::is_open() const noexcept { return impl_->sess.connected() && impl_->sock.is_open(); }
@@ -425,11 +462,25 @@ std::string connection::quote(std::string_view text) const {
 
 // ---------------------------------------------------------------- row_stream
 
-std::span<const column> row_stream::columns() const { return conn_->impl_->sess.stream_header().columns(); }
-const ok_info& row_stream::ok() const { return conn_->impl_->sess.stream_header().ok(); }
+row_stream connection::make_stream() { return row_stream(impl_, ++impl_->stream_gen); }
+
+detail::connection_impl& row_stream::impl() const {
+    if (!impl_ || impl_->stream_gen != gen_) {
+        diagnostics d;
+        d.kind = error_kind::client;
+        d.code = errc::stale_handle;
+        d.message = "this row_stream's result is gone: its connection was closed, reconnected or started another "
+                    "stream";
+        throw error(std::move(d));
+    }
+    return *impl_;
+}
+
+std::span<const column> row_stream::columns() const { return impl().sess.stream_header().columns(); }
+const ok_info& row_stream::ok() const { return impl().sess.stream_header().ok(); }
 
 std::size_t row_stream::next_batch() {
-    auto& impl = *conn_->impl_;
+    auto& impl = this->impl();
     if (pos_ < size_) {  // rows still unread in this batch: hand them out first
         base_ = pos_;
         std::size_t n = size_ - pos_;
@@ -445,19 +496,19 @@ std::size_t row_stream::next_batch() {
     return size_;
 }
 
-row_view row_stream::batch_row(std::size_t i) const { return conn_->impl_->sess.batch_row(base_ + i); }
+row_view row_stream::batch_row(std::size_t i) const { return impl().sess.batch_row(base_ + i); }
 
 bool row_stream::next(row_view& row) {
     if (pos_ >= size_) {
         if (next_batch() == 0) return false;
         pos_ = 0;  // next_batch() marked the batch consumed; next() walks it instead
     }
-    row = conn_->impl_->sess.batch_row(pos_++);
+    row = impl().sess.batch_row(pos_++);
     return true;
 }
 
 bool row_stream::next_result() {
-    auto& impl = *conn_->impl_;
+    auto& impl = this->impl();
     pos_ = size_ = base_ = 0;
     op_guard g(impl);
     if (!g.ok) detail::throw_in_progress();
@@ -474,7 +525,7 @@ bool row_stream::next_result() {
 }
 
 void row_stream::discard() {
-    auto& impl = *conn_->impl_;
+    auto& impl = this->impl();
     pos_ = size_ = base_ = 0;
     op_guard g(impl);
     if (!g.ok) detail::throw_in_progress();

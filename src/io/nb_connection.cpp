@@ -320,7 +320,7 @@ void nb_connection::start_execute_args(const statement& st, std::span<const sql_
     impl_->begin([&] { return impl_->sess.start_execute(st, args, &impl_->res); });
 }
 void nb_connection::start_close_statement(const statement& st) {
-    impl_->begin([&] { return impl_->sess.start_close_statement(st.id); });
+    impl_->begin([&] { return impl_->sess.start_close_statement(st); });
 }
 void nb_connection::start_execute_many(std::string_view sql, std::span<const sql_arg> values, std::size_t width) {
     impl_->begin([&] { return impl_->sess.start_execute_many(sql, values, width, &impl_->res); });

@@ -64,13 +64,21 @@ int lookup(const std::string& host, const std::string& service, int flags,
 }  // namespace
 
 void socket::close() noexcept {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
+    if (fd_ >= 0) {
+        std::lock_guard lock(fd_mu_);  // interrupt() may be reading fd_ on another thread
+        ::close(fd_);
+        fd_ = -1;
+    }
     resolving_.reset();
     resolve_fd_ = -1;
     nonblocking_ = false;
     just_sent_ = false;
     rcv_timeout_ = snd_timeout_ = std::chrono::milliseconds(0);
+}
+
+void socket::interrupt() noexcept {
+    std::lock_guard lock(fd_mu_);
+    if (fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);
 }
 
 void socket::set_nonblocking(bool on) {
@@ -194,7 +202,10 @@ std::error_code socket::connect_next(bool& in_progress) {
             ec = last_errno();
             continue;
         }
-        fd_ = fd;
+        {
+            std::lock_guard lock(fd_mu_);
+            fd_ = fd;
+        }
         nonblocking_ = true;
         unix_ = sa->sa_family == AF_UNIX;
         if (sa->sa_family != AF_UNIX) {

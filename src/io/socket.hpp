@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <system_error>
@@ -40,6 +41,9 @@ public:
     bool is_open() const noexcept { return fd_ >= 0; }
     unsigned connect_events() const noexcept { return resolve_fd_ >= 0 ? wait_for::read : wait_for::write; }
     void close() noexcept;
+    // From any thread: shuts the connection down, so that a send, receive or wait in
+    // progress on the owning thread ends at once (that thread then closes the socket).
+    void interrupt() noexcept;
 
     // Connects, waiting through the hook (or poll(2)) until `deadline`; on failure `msg`
     // says what failed. Name lookup is not interruptible.
@@ -82,6 +86,7 @@ private:
     std::error_code wait_connected(clock::time_point deadline, std::string& msg);
 
     int fd_ = -1;
+    std::mutex fd_mu_;  // fd_'s changes against interrupt() from another thread
     struct resolve_state;
     std::shared_ptr<resolve_state> resolving_;  // a host name lookup in flight
     int resolve_fd_ = -1;                       // its eventfd (owned by the state)

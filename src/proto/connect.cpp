@@ -213,6 +213,7 @@ next_action session::step_connect() {
                             return fail(error_kind::protocol, errc::protocol_error, "malformed OK packet", false);
                         status_ = ok.status;
                         connected_ = true;
+                        new_epoch();
                         if (caps_ & cap::compress) {  // everything after this OK goes in frames
                             zon_ = true;
                             zf_.set_level(cfg_->compression_level);

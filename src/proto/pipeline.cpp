@@ -107,6 +107,11 @@ void session::plan_stages(std::size_t from) {
                     }
                 }
                 const bool same_as_last = hs_.is_mariadb && have_last && last_prepared == s.sql_;
+                if (st.session != 0 && st.session != epoch_) {
+                    refuse(errc::stale_handle, "this statement was prepared on another connection, or before this one "
+                                               "reconnected or was reset; prepare it again");
+                    break;
+                }
                 if (cached && s.args_.args.size() != st.params) {
                     refuse(errc::placeholder_mismatch, param_count_message(st.params, s.args_.args.size()));
                     break;

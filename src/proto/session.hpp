@@ -70,8 +70,8 @@ public:
     // Through the statement cache: a cached statement is executed at once; otherwise it is
     // prepared and executed in the same round trip on MariaDB (two elsewhere) and cached.
     bool start_execute(std::string_view sql, std::span<const sql_arg> args, results* out);
-    bool start_close_statement(std::uint32_t id);  // no response; done once sent
-    bool start_reset_statement(std::uint32_t id);
+    bool start_close_statement(const statement& st);  // no response; done once sent
+    bool start_reset_statement(const statement& st);
     std::size_t cached_statements() const noexcept { return cache_index_.size(); }
 
     // ---- execute_many: `sql` once per row of `values` (row-major, `width` per row; the
@@ -128,6 +128,9 @@ public:
     }
 
     // ---- connection facts
+    // This session of the server (a new one per connect and per reset_connection): what
+    // the statements it prepares carry.
+    std::uint64_t epoch() const noexcept { return epoch_; }
     std::uint16_t status() const noexcept { return status_; }
     std::uint64_t capabilities() const noexcept { return caps_; }
     std::uint32_t connection_id() const noexcept { return hs_.connection_id; }
@@ -193,6 +196,8 @@ private:
     bool statement_ok(byte_span p, next_action& done);
     bool read_ok(byte_span p, ok_info& ok);  // parses an OK and applies tracked session state
     void reset_session_state();
+    void new_epoch() noexcept;
+    bool own_statement(const statement& st);  // false (and failed): it belongs elsewhere
     void note_untracked_changes(std::string_view sql);
     next_action send_bulk_batch();
     pipeline& executes_of(const statement& st, std::span<const sql_arg> values, std::size_t width);
@@ -239,6 +244,7 @@ private:
     bool connected_ = false;
 
     // connection facts
+    std::uint64_t epoch_ = 0;
     server_handshake hs_;
     std::uint64_t caps_ = 0;
     std::uint16_t status_ = 0;

@@ -2,11 +2,30 @@
 // schema), resets, and changes made behind the driver's back without tracking.
 #include "proto/session.hpp"
 
+#include <atomic>
+
 #include <cctype>
 
 #include "proto/session_detail.hpp"
 
 namespace ambisql::proto {
+
+namespace {
+std::atomic<std::uint64_t> epochs{0};
+}  // namespace
+
+// Statements die with the session that prepared them: each connect and reset starts a
+// new one, numbered across every connection of the process.
+void session::new_epoch() noexcept { epoch_ = epochs.fetch_add(1, std::memory_order_relaxed) + 1; }
+
+bool session::own_statement(const statement& st) {
+    if (st.session == 0 || st.session == epoch_) return true;
+    fail(error_kind::client, errc::stale_handle,
+         "this statement was prepared on another connection, or before this one reconnected or was reset; prepare it "
+         "again",
+         true);
+    return false;
+}
 
 bool session::read_ok(byte_span p, ok_info& ok) {
     const bool tracking = (caps_ & cap::session_track) != 0;

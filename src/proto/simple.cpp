@@ -54,6 +54,7 @@ next_action session::step_simple() {
         reset_session_state();
         if (ok.status & server_status::session_state_changed) (void)read_ok(p, ok);
         forget_statements();
+        new_epoch();
     }
     return finish();
 }

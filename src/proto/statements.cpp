@@ -21,7 +21,7 @@ bool session::start_prepare(std::string_view sql, statement* out) {
 }
 
 bool session::start_execute(const statement& st, std::span<const sql_arg> args, results* out) {
-    if (!can_start()) return false;
+    if (!can_start() || !own_statement(st)) return false;
     if (args.size() != st.params) {
         fail(error_kind::client, errc::placeholder_mismatch, param_count_message(st.params, args.size()), true);
         return false;
@@ -113,16 +113,18 @@ bool session::start_execute(std::string_view sql, std::span<const sql_arg> args,
     return true;
 }
 
-bool session::start_close_statement(std::uint32_t id) {
-    if (!can_start()) return false;
+bool session::start_close_statement(const statement& st) {
+    if (!can_start() || !own_statement(st)) return false;
     start_op(op::simple, st::flush_only);
     simple_cmd_ = command::stmt_close;
-    pending_closes_.push_back(id);
+    pending_closes_.push_back(st.id);
     write_pending_closes();
     return true;
 }
 
-bool session::start_reset_statement(std::uint32_t id) {
+bool session::start_reset_statement(const statement& st) {
+    if (!can_start() || !own_statement(st)) return false;
+    const std::uint32_t id = st.id;
     std::uint8_t le[4] = {static_cast<std::uint8_t>(id), static_cast<std::uint8_t>(id >> 8),
                           static_cast<std::uint8_t>(id >> 16), static_cast<std::uint8_t>(id >> 24)};
     if (!start_simple(command::stmt_reset, std::string_view(reinterpret_cast<const char*>(le), 4))) return false;
@@ -196,6 +198,7 @@ next_action session::step_prepare() {
 }
 
 next_action session::prepared() {
+    prep_.session = epoch_;
     if (prep_out_) *prep_out_ = prep_;
     stmt_state& known = stmt_info_[prep_.id];
     if ((caps_ & cap::mariadb_cache_metadata) && prep_.columns > 0) known.meta.swap(prep_meta_);

@@ -1,5 +1,6 @@
 // Queries end to end: results, errors, streaming, big values, escaping, misuse.
 #include <atomic>
+#include <memory>
 #include <chrono>
 #include <random>
 #include <thread>
@@ -306,4 +307,65 @@ TEST(SessionState, SetNamesAsSqlIsTrackedAndEscapingFollows) {
     EXPECT_EQ(c.current_schema(), "information_schema");
     c.select_db(db);
     EXPECT_EQ(c.current_schema(), db);
+}
+
+TEST(Api, ARowOfATemporaryResultOwnsItsBytes) {
+    connection c(tcp_config());
+    auto r = c.query("SELECT 'kept', 2").row(0);  // an owned_row: the resultset came with it
+    c.query("SELECT REPEAT('x', 100000)");        // reuses and overwrites buffers
+    EXPECT_EQ(r[0].as<std::string_view>(), "kept");
+    EXPECT_EQ(r[1].as<int>(), 2);
+    EXPECT_EQ(r.columns().size(), 2u);
+    EXPECT_THROW((void)c.query("SELECT 1").row(5), error) << "bounds-checked";
+}
+
+TEST(Api, ARowStreamFollowsItsConnectionAndFailsCleanlyOnceItsResultIsGone) {
+    auto c = std::make_unique<connection>(tcp_config());
+    row_stream s = c->stream("SELECT seq FROM seq_1_to_5");
+    connection moved = std::move(*c);  // the stream follows the connection
+    c.reset();
+    row_view r;
+    ASSERT_TRUE(s.next(r));
+    EXPECT_EQ(r[0].as<int>(), 1);
+    s.discard();
+    // Another stream on the connection: the first one's result is gone.
+    row_stream t = moved.stream("SELECT seq FROM seq_1_to_3");
+    try {
+        s.next(r);
+        FAIL() << "a superseded stream read another stream's rows";
+    } catch (const error& e) {
+        EXPECT_EQ(e.code(), make_error_code(errc::stale_handle));
+    }
+    ASSERT_TRUE(t.next(r));
+    EXPECT_EQ(r[0].as<int>(), 1);
+    {
+        connection gone = std::move(moved);  // destroyed with t unfinished
+    }
+    try {
+        t.next(r);
+        FAIL() << "a stream outlived its connection";
+    } catch (const error& e) {
+        EXPECT_EQ(e.code(), make_error_code(errc::stale_handle));
+    }
+}
+
+TEST(Api, CloseFromAnotherThreadInterruptsTheRunningOperation) {
+    connection c(tcp_config());
+    std::error_code seen;
+    auto t0 = std::chrono::steady_clock::now();
+    std::thread worker([&] {
+        try {
+            c.query("SELECT SLEEP(5)");
+        } catch (const error& e) {
+            seen = e.code();
+        }
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    c.close();
+    worker.join();
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+    EXPECT_EQ(seen, make_error_code(errc::connection_closed)) << seen.message();
+    EXPECT_FALSE(c.is_open());
+    c.connect(tcp_config());  // and it can be used again
+    EXPECT_EQ(c.query("SELECT 3").row(0)[0].as<int>(), 3);
 }

@@ -341,7 +341,8 @@ TEST(Statements, UnchangedColumnDefinitionsAreNotSentAgainAndChangesArrive) {
 
     // The table changes under a prepared statement: the server sends the new definitions.
     statement all = c.prepare("SELECT * FROM " + t + " WHERE id = ?");
-    EXPECT_EQ(c.execute(all, 1).columns().size(), 2u);
+    auto two = c.execute(all, 1);
+    EXPECT_EQ(two.columns().size(), 2u);
     c.query("ALTER TABLE " + t + " ADD COLUMN w DOUBLE DEFAULT 2.5");
     for (int i = 0; i < 2; ++i) {
         auto r = c.execute(all, 1);
@@ -366,4 +367,29 @@ TEST(Statements, ParameterTypesChangingBetweenExecutesDecodeRight) {
     EXPECT_EQ(r.row(0)[1].as<std::string_view>(), "-1");
     EXPECT_EQ(c.execute(st, 9, 10).row(0)[0].get_int(), 9);
     c.close_statement(st);
+}
+
+TEST(Statements, AStatementIsRefusedOnAnotherConnectionOrAfterAReconnectOrReset) {
+    connection a(tcp_config()), b(tcp_config());
+    statement sa = a.prepare("SELECT 'from a'");
+    statement sb = b.prepare("SELECT 'from b'");
+    ASSERT_EQ(sa.id, sb.id) << "the same id on two connections: the trap this guards";
+    try {
+        b.execute(sa);
+        FAIL() << "ran b's statement in place of a's";
+    } catch (const error& e) {
+        EXPECT_EQ(e.code(), make_error_code(errc::stale_handle));
+        EXPECT_TRUE(e.connection_usable());
+    }
+    EXPECT_EQ(b.execute(sb).row(0)[0].as<std::string_view>(), "from b");
+    b.reset_connection();
+    EXPECT_THROW(b.execute(sb), error) << "the reset dropped it";
+    pipeline p;
+    auto stage = p.execute(sb);
+    b.run(p);
+    EXPECT_EQ(p[stage].error().code, make_error_code(errc::stale_handle));
+    a.connect(tcp_config());  // a reconnect: a new session
+    EXPECT_THROW(a.close_statement(sa), error);
+    statement again = a.prepare("SELECT 'from a'");
+    EXPECT_EQ(a.execute(again).row(0)[0].as<std::string_view>(), "from a");
 }

@@ -251,7 +251,7 @@ TEST(Binary, ExplicitPrepareWithEofPacketsReportsTheStatement) {
     const sql_arg one[] = {sql_arg(1)};
     EXPECT_FALSE(t.s.start_execute(st, one, nullptr));  // wrong count: refused before sending
     EXPECT_EQ(t.s.diag().code, make_error_code(errc::placeholder_mismatch));
-    ASSERT_TRUE(t.s.start_close_statement(st.id));
+    ASSERT_TRUE(t.s.start_close_statement(st));
     EXPECT_EQ(t.run(), next_action::done);  // nothing to wait for
     EXPECT_EQ(t.take_sent_packets()[0], (bytes_t{0x19, 3, 0, 0, 0}));
 }
@@ -477,7 +477,7 @@ TEST(Binary, ParameterTypesAreSentOnlyWhenTheServerDoesNotHaveThem) {
     EXPECT_EQ(execute(sql_arg("x")), (bytes_t{1, 254, 0, 1, 'x'})) << "other types: sent again";
     EXPECT_EQ(execute(sql_arg("y"), true), (bytes_t{0, 1, 'y'}));
     EXPECT_EQ(execute(sql_arg("z")), (bytes_t{1, 254, 0, 1, 'z'})) << "after an error the types go again";
-    ASSERT_TRUE(t.s.start_reset_statement(st.id));
+    ASSERT_TRUE(t.s.start_reset_statement(st));
     t.run();
     t.take_sent_packets();
     t.feed(packet(1, ok_payload()));
