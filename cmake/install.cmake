@@ -34,5 +34,7 @@ else()
   set(AMBISQL_PC_REQUIRES_PRIVATE "")
   set(AMBISQL_PC_LIBS_PRIVATE "")
 endif()
+# From <libdir>/pkgconfig back up to the prefix.
+file(RELATIVE_PATH AMBISQL_PC_UP "/p/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/p")
 configure_file(cmake/ambisql.pc.in ${CMAKE_CURRENT_BINARY_DIR}/ambisql.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/ambisql.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

@@ -182,6 +182,8 @@ config config::from_url(std::string_view url) {
             auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
             if (ec != std::errc() || end != v.data() + v.size() || n < 1 || n > 9) bad_url("bad compression-level");
             c.compression_level = n;
+        } else if (key == "found-rows") {
+            c.found_rows = flag(key, v);
         } else if (key == "get-server-public-key") {
             c.get_server_public_key = flag(key, v);
         } else if (key == "max-packet-size") {

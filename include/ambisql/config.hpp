@@ -60,6 +60,9 @@ struct config {
     std::chrono::microseconds read_coalescing{100};
 
     bool multi_statements = true;
+    // CLIENT_FOUND_ROWS: an UPDATE reports the rows it matched, not only those it changed
+    // (what ORMs' stale-data checks expect). URL found-rows=1.
+    bool found_rows = false;
     // Protocol compression (zlib), when the server offers it: worth it on slow links and
     // for large results; it costs CPU on both sides.
     bool compress = false;
@@ -96,7 +99,7 @@ struct config {
     //   ssl-cert, ssl-key, socket, host-address, charset, connect-timeout, read-timeout, write-timeout
     //   (seconds, decimals allowed), multi-statements (0/1), deprecate-eof (0/1),
     //   compress (0/1), compression-level (1..9), statement-cache-size,
-    //   pipeline-spin-us, read-coalescing-us (microseconds), get-server-public-key (0/1),
+    //   pipeline-spin-us, read-coalescing-us (microseconds), get-server-public-key (0/1), found-rows (0/1),
     //   max-packet-size (bytes).
     // Throws ambisql::error (errc::bad_url) on anything it does not understand.
     static config from_url(std::string_view url);

@@ -150,6 +150,9 @@ public:
     bool tls_active() const noexcept;
     bool compressed() const noexcept;  // protocol compression is on
     escaping escaping_rules() const noexcept;
+    std::uint16_t server_status() const noexcept;  // the last OK/EOF's (autocommit, in transaction, ...)
+    const std::string& character_set() const noexcept;  // see connection::character_set()
+    const config& settings() const noexcept;
 
 private:
     std::unique_ptr<detail::nb_impl> impl_;

@@ -377,5 +377,8 @@ const std::string& nb_connection::server_version() const noexcept { return impl_
 bool nb_connection::tls_active() const noexcept { return impl_->sess.tls_active(); }
 bool nb_connection::compressed() const noexcept { return impl_->sess.compressed(); }
 escaping nb_connection::escaping_rules() const noexcept { return impl_->sess.escaping_rules(); }
+std::uint16_t nb_connection::server_status() const noexcept { return impl_->sess.status(); }
+const std::string& nb_connection::character_set() const noexcept { return impl_->sess.charset(); }
+const config& nb_connection::settings() const noexcept { return impl_->cfg; }
 
 }  // namespace ambisql

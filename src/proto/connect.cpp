@@ -142,6 +142,7 @@ next_action session::step_connect() {
                                      cap::secure_connection | cap::multi_results | cap::ps_multi_results |
                                      cap::plugin_auth | cap::plugin_auth_lenenc | cap::connect_attrs;
                 if (cfg_->multi_statements) want |= cap::multi_statements;
+                if (cfg_->found_rows) want |= cap::found_rows;
                 if (cfg_->deprecate_eof) want |= cap::deprecate_eof;
                 if (infile_source_) want |= cap::local_files;
                 if (cfg_->compress) want |= cap::compress;

@@ -1,6 +1,7 @@
 // Pipelines: every stage's request planned and sent ahead, the responses read in order.
 #include "proto/session.hpp"
 
+#include <algorithm>
 #include <cctype>
 
 #include "proto/binary.hpp"
@@ -20,10 +21,9 @@ namespace {
 // NO_BACKSLASH_ESCAPES), or run SQL that does: interpolated stages after it in a pipeline
 // are formatted once it has been answered. False positives cost only that wait.
 bool may_change_escaping(std::string_view sql) {
-    std::string upper(sql.size(), ' ');
-    for (std::size_t i = 0; i < sql.size(); ++i) upper[i] = static_cast<char>(std::toupper(static_cast<unsigned char>(sql[i])));
+    auto same = [](char a, char b) { return std::toupper(static_cast<unsigned char>(a)) == b; };
     for (std::string_view w : {"NAMES", "CHARACTER", "CHARSET", "SQL_MODE", "EXECUTE"})
-        if (upper.find(w) != std::string::npos) return true;
+        if (std::search(sql.begin(), sql.end(), w.begin(), w.end(), same) != sql.end()) return true;
     return false;
 }
 }  // namespace

@@ -369,3 +369,17 @@ TEST(Api, CloseFromAnotherThreadInterruptsTheRunningOperation) {
     c.connect(tcp_config());  // and it can be used again
     EXPECT_EQ(c.query("SELECT 3").row(0)[0].as<int>(), 3);
 }
+
+TEST(Query, FoundRowsMakesAnUpdateReportTheRowsItMatched) {
+    const std::string t = unique_table("found_rows");
+    connection setup(tcp_config());
+    setup.query("CREATE TABLE " + t + " (id INT PRIMARY KEY, v INT)");
+    setup.query("INSERT INTO " + t + " VALUES (1, 5), (2, 5)");
+    const std::string same = "UPDATE " + t + " SET v = 5";  // matches 2 rows, changes none
+    EXPECT_EQ(setup.query(same).affected_rows(), 0u);
+    config cfg = tcp_config();
+    cfg.found_rows = true;
+    connection c(cfg);
+    EXPECT_EQ(c.query(same).affected_rows(), 2u);
+    setup.query("DROP TABLE " + t);
+}

@@ -27,6 +27,7 @@ TEST(Config, FullUrl) {
     EXPECT_FALSE(config::from_url("mysql://u@h/").compress) << "compression is opt-in";
     EXPECT_EQ(config::from_url("mysql://u@h/?pipeline-spin-us=200").pipeline_spin.count(), 200);
     EXPECT_FALSE(config::from_url("mysql://u@h/").get_server_public_key) << "fetching the RSA key is opt-in";
+    EXPECT_TRUE(config::from_url("mysql://u@h/?found-rows=1").found_rows);
     EXPECT_TRUE(config::from_url("mysql://u@h/?get-server-public-key=1").get_server_public_key);
     EXPECT_EQ(config::from_url("mysql://u@h/?max-packet-size=65536").max_packet_size, 65536u);
     EXPECT_THROW(config::from_url("mysql://u@h/?max-packet-size=big"), error);
