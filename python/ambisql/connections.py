@@ -1,0 +1,313 @@
+"""The PEP 249 connection: MySQLdb's and PyMySQL's keyword arguments, blocking calls that
+release the GIL, a wait callback for green threads, and psycopg2's async mode."""
+from . import err
+from ._ambisql import POLL_OK, POLL_READ, POLL_WRITE, _Conn
+from .constants import CLIENT, SERVER_STATUS
+from .cursors import Cursor
+
+# set_wait_callback(): when set, every operation that would block calls it instead.
+_wait_callback = None
+
+
+def set_wait_callback(fn):
+    """psycopg2's contract (extensions.set_wait_callback): fn(conn) loops conn.poll()
+    and waits on conn.fileno() until POLL_OK. None restores blocking waits."""
+    global _wait_callback
+    _wait_callback = fn
+
+
+def get_wait_callback():
+    return _wait_callback
+
+
+_SSL_MODES = {"disabled", "preferred", "required", "verify_ca", "verify_identity",
+              "disable", "prefer", "require", "verify-ca", "verify-identity", "verify-full"}
+
+
+class Connection:
+    """ambisql.connect(...) makes one. Not to be shared between threads at once
+    (threadsafety 1); a second operation started while one runs (two greenlets, two
+    threads) fails with ProgrammingError (2014) and leaves the first alone."""
+
+    def __init__(self, host=None, user=None, password="", database=None, port=0,
+                 unix_socket=None, charset="utf8mb4", collation=None, sql_mode=None,
+                 read_default_file=None, conv=None, use_unicode=True, client_flag=0,
+                 cursorclass=Cursor, init_command=None, connect_timeout=10, ssl=None,
+                 ssl_mode=None, ssl_ca=None, ssl_cert=None, ssl_key=None, ssl_disabled=None,
+                 read_timeout=None, write_timeout=None, autocommit=False, local_infile=False,
+                 db=None, passwd=None, compress=None, url=None, async_=False,
+                 get_server_public_key=False, binary_prefix=False, program_name=None,
+                 server_public_key=None, defer_connect=False, **kwargs):
+        if kwargs.pop("async", False):
+            async_ = True
+        if kwargs:
+            raise TypeError("connect() got unexpected keyword arguments: %s" % ", ".join(sorted(kwargs)))
+        if db is not None and database is None:
+            database = db
+        if passwd is not None and not password:
+            password = passwd
+        opts = {
+            "url": url,
+            "user": user,
+            "password": password or "",
+            "database": database,
+            "unix_socket": unix_socket,
+            "charset": charset or "utf8mb4",
+            "connect_timeout": connect_timeout,
+            "read_timeout": read_timeout,
+            "write_timeout": write_timeout,
+            "found_rows": bool(client_flag & CLIENT.FOUND_ROWS),
+            "multi_statements": True,
+            "get_server_public_key": bool(get_server_public_key),
+        }
+        if url is not None:  # the URL's values stand unless given here too
+            for key in ("user", "database", "unix_socket", "connect_timeout"):
+                if key in opts and (opts[key] is None or key == "connect_timeout" and connect_timeout == 10):
+                    del opts[key]
+            if not password:
+                del opts["password"]
+            if charset == "utf8mb4":
+                del opts["charset"]
+        if url is None or host is not None:
+            opts["host"] = host or "localhost"
+        if url is None or port:
+            opts["port"] = port or 3306
+        if isinstance(ssl, dict):
+            ssl_ca = ssl_ca or ssl.get("ca")
+            ssl_cert = ssl_cert or ssl.get("cert")
+            ssl_key = ssl_key or ssl.get("key")
+            if ssl.get("check_hostname") is False and not ssl_mode:
+                ssl_mode = "verify_ca" if ssl_ca else "required"
+            if not ssl_mode:
+                ssl_mode = "verify_identity" if ssl_ca else "required"
+        elif ssl is True and not ssl_mode:
+            ssl_mode = "required"
+        if ssl_disabled:
+            ssl_mode = "disabled"
+        if ssl_mode is not None:
+            mode = str(ssl_mode).lower()
+            if mode not in _SSL_MODES:
+                raise err.ProgrammingError(0, "unknown ssl_mode %r" % ssl_mode)
+            opts["ssl_mode"] = mode.replace("_", "-")
+        elif url is None:
+            opts["ssl_mode"] = "preferred"
+        opts["ssl_ca"], opts["ssl_cert"], opts["ssl_key"] = ssl_ca, ssl_cert, ssl_key
+        if compress is not None:
+            opts["compress"] = bool(compress)
+        if isinstance(local_infile, (list, tuple)):
+            opts["local_infile_allow"] = [str(p) for p in local_infile]
+        self._opts = opts
+        self._async = bool(async_)
+        self._init_command = init_command
+        self._sql_mode = sql_mode
+        self._autocommit = autocommit
+        self._encoding = "utf-8"
+        self.cursorclass = cursorclass
+        self.encoders = None
+        self._c = _Conn()
+        self._c.start_connect(opts)
+        if not self._async:  # async connections keep the server's autocommit
+            self._wait()
+            self._after_connect()
+
+    def _after_connect(self):
+        # The session as asked for: sql_mode, init_command, autocommit (only when the
+        # server's differs).
+        if self._sql_mode is not None:
+            self._run("SET sql_mode=%s", (self._sql_mode,))
+        if self._init_command is not None:
+            self._run(self._init_command)
+        if self._autocommit is not None:
+            self.autocommit(self._autocommit)
+
+    # ---- waiting
+    def _wait(self):
+        cb = _wait_callback
+        if cb is None or self._async:
+            if not self._async:
+                self._c.wait()
+            return
+        try:
+            cb(self)
+        except BaseException:
+            # Killed or timed out while waiting: the command is killed on the server and
+            # its answer drained, so the connection stays in step (or is closed).
+            self._c.abort()
+            raise
+        self._c.poll()  # raises if the operation failed
+
+    def _run(self, sql, args=None):
+        c = self._checked()
+        c.start_query(sql, args)
+        self._wait()
+        return c.results()
+
+    def _checked(self):
+        c = self._c
+        if c is None:
+            raise err.InterfaceError(0, "the connection is closed")
+        return c
+
+    # ---- PEP 249
+    def close(self):
+        c = self._c
+        if c is None:
+            raise err.Error("Already closed")
+        self._c = None
+        c.close()
+
+    @property
+    def open(self):
+        return self._c is not None and self._c.is_open
+
+    def __del__(self):
+        c = getattr(self, "_c", None)
+        if c is not None:
+            c.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.commit()
+        else:
+            self.rollback()
+        self.close()
+
+    def commit(self):
+        self._run("COMMIT")
+
+    def rollback(self):
+        self._run("ROLLBACK")
+
+    def begin(self):
+        self._run("BEGIN")
+
+    def cursor(self, cursorclass=None, prepared=None):
+        cls = cursorclass or self.cursorclass
+        self._checked()
+        return cls(self, prepared=prepared) if prepared is not None else cls(self)
+
+    def ping(self, reconnect=False):
+        c = self._c
+        if c is None or not c.is_open:
+            if not reconnect:
+                raise err.InterfaceError(0, "the connection is closed")
+            self._reconnect()
+            return True
+        try:
+            c.start_ping()
+            self._wait()
+        except err.OperationalError:
+            if not reconnect:
+                raise
+            self._reconnect()
+        return True
+
+    def _reconnect(self):
+        if self._c is not None:
+            self._c.close()
+        self._c = _Conn()
+        self._c.start_connect(self._opts)
+        self._wait()
+        self._after_connect()
+
+    def autocommit(self, on):
+        on = bool(on)
+        self._autocommit = on
+        if self.get_autocommit() != on:
+            self._run("SET autocommit=%d" % int(on))
+
+    def get_autocommit(self):
+        return bool(self._checked().server_status & SERVER_STATUS.SERVER_STATUS_AUTOCOMMIT)
+
+    def select_db(self, db):
+        c = self._checked()
+        c.start_select_db(db)
+        self._wait()
+
+    def reset_connection(self):
+        c = self._checked()
+        c.start_reset()
+        self._wait()
+
+    def character_set_name(self):
+        cs = self._checked().character_set
+        return cs or self._opts.get("charset", "utf8mb4")
+
+    def set_character_set(self, charset, collation=None):
+        if collation:
+            self._run("SET NAMES %s COLLATE %s" % (charset, collation))
+        else:
+            self._run("SET NAMES %s" % charset)
+
+    def get_server_info(self):
+        return self._checked().server_version
+
+    @property
+    def server_version(self):
+        return self._checked().server_version
+
+    def get_host_info(self):
+        return self._checked().host_info
+
+    def thread_id(self):
+        return self._checked().connection_id
+
+    def get_proto_info(self):
+        return 10
+
+    def show_warnings(self):
+        return self._run("SHOW WARNINGS")[0][1]
+
+    def escape(self, obj, mapping=None):
+        return self._checked().literal(obj)
+
+    def literal(self, obj):
+        return self._checked().literal(obj)
+
+    def escape_string(self, s):
+        return self._checked().literal(s)[1:-1]
+
+    def insert_id(self):
+        return 0
+
+    @property
+    def in_transaction(self):
+        return bool(self._checked().server_status & SERVER_STATUS.SERVER_STATUS_IN_TRANS)
+
+    # ---- psycopg2's async API (connect(..., async_=True)) and wait callbacks
+    def poll(self):
+        """One step without blocking: POLL_OK when the operation is done (raising if it
+        failed), POLL_READ / POLL_WRITE when it waits for fileno()."""
+        return self._checked().poll()
+
+    def fileno(self):
+        return self._checked().fileno()
+
+    def isexecuting(self):
+        return self._c is not None and self._c.busy
+
+    def cancel(self):
+        """Cancels the running operation (killed on the server); poll() until POLL_OK."""
+        self._checked().cancel()
+
+    @property
+    def async_(self):
+        return self._async
+
+    # MySQLdb spellings
+    Warning = err.Warning
+    Error = err.Error
+    InterfaceError = err.InterfaceError
+    DatabaseError = err.DatabaseError
+    DataError = err.DataError
+    OperationalError = err.OperationalError
+    IntegrityError = err.IntegrityError
+    InternalError = err.InternalError
+    ProgrammingError = err.ProgrammingError
+    NotSupportedError = err.NotSupportedError
+
+
+__all__ = ["Connection", "set_wait_callback", "get_wait_callback", "POLL_OK", "POLL_READ", "POLL_WRITE"]

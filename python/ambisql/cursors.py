@@ -1,0 +1,392 @@
+"""PEP 249 cursors: buffered (Cursor, DictCursor), streaming (SSCursor, SSDictCursor),
+and prepared (binary protocol through the connection's statement cache)."""
+from . import err
+
+_RESULT_SETS = 0
+
+
+class Cursor:
+    """Buffered: every row of every result set is read when execute() returns (or, on
+    an async connection, once poll() says POLL_OK)."""
+
+    _stream = False
+    _prepared = False
+
+    def __init__(self, connection, prepared=None):
+        self.connection = connection
+        self.description = None
+        self.rowcount = -1
+        self.lastrowid = None
+        self.arraysize = 1
+        self.rownumber = 0
+        self._rows = None
+        self._sets = None
+        self._set = 0
+        self._executed = None
+        self._warnings = 0
+        self._pending = False
+        self._closed = False
+        if prepared is not None:
+            self._prepared = bool(prepared)
+
+    # ---- PEP 249
+    def close(self):
+        conn = self.connection
+        if conn is not None and self._stream and conn._c is not None and not self._closed:
+            try:
+                self._drain()
+            except err.Error:
+                pass
+        self._closed = True
+        self._rows = None
+        self._sets = None
+
+    def __del__(self):
+        try:
+            if not self._closed and self._stream:
+                self.close()
+        except Exception:  # interpreter shutting down, or a broken connection
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __iter__(self):
+        return iter(self.fetchone, None)
+
+    def setinputsizes(self, *args):
+        pass
+
+    def setoutputsizes(self, *args):
+        pass
+
+    def _check(self):
+        if self._closed:
+            raise err.ProgrammingError(0, "the cursor is closed")
+        conn = self.connection
+        if conn is None or conn._c is None:
+            raise err.InterfaceError(0, "the connection is closed")
+        return conn
+
+    def mogrify(self, query, args=None):
+        """The query as it would be sent, with `args` interpolated."""
+        conn = self._check()
+        if isinstance(query, bytes):
+            query = query.decode(conn._encoding)
+        return conn._c.format(query, args)
+
+    def execute(self, query, args=None):
+        conn = self._check()
+        if isinstance(query, bytes):
+            query = query.decode(conn._encoding)
+        c = conn._c
+        if self._stream and self._rows is not None:
+            self._drain()
+        self._rows = self._sets = None
+        self.description = None
+        self.rowcount = -1
+        self.rownumber = 0
+        self._executed = query
+        if self._prepared:
+            c.start_execute(query, args)
+        elif self._stream:
+            c.start_stream(query, args)
+        else:
+            c.start_query(query, args)
+        if conn._async:
+            self._pending = True
+            return None
+        conn._wait()
+        self._take()
+        return self.rowcount
+
+    def executemany(self, query, args):
+        """Runs `query` once per element of `args`; an INSERT ... VALUES goes through the
+        core's bulk path (COM_STMT_BULK_EXECUTE on MariaDB) in one operation. Returns the
+        total of affected rows."""
+        conn = self._check()
+        if isinstance(query, bytes):
+            query = query.decode(conn._encoding)
+        if not isinstance(args, (list, tuple)):
+            args = list(args)
+        if not args:
+            return None
+        self._rows = self._sets = None
+        self.description = None
+        if _is_insert(query) and not isinstance(args[0], dict) and not self._stream:
+            c = conn._c
+            self._executed = query
+            c.start_execute_many(query, args)
+            conn._wait()
+            sets = c.results()
+            self.rowcount = sets[-1][2] if sets else 0
+            self.lastrowid = None
+            return self.rowcount
+        total = 0
+        for a in args:
+            self.execute(query, a)
+            if self.rowcount > 0:
+                total += self.rowcount
+        self.rowcount = total
+        return total
+
+    def callproc(self, procname, args=()):
+        """Calls a stored procedure; its results come through fetch*/nextset. The
+        arguments are returned unchanged (OUT parameters: select them after the call)."""
+        self._check()
+        placeholders = ",".join(["%s"] * len(args))
+        self.execute("CALL %s(%s)" % (procname, placeholders), args or None)
+        return args
+
+    def fetchone(self):
+        rows = self._ensure()
+        if rows is None:
+            return None
+        i = self.rownumber
+        if i >= len(rows):
+            return None
+        self.rownumber = i + 1
+        return self._make(rows[i])
+
+    def fetchmany(self, size=None):
+        rows = self._ensure()
+        if rows is None:
+            return []
+        n = self.arraysize if size is None else size
+        i = self.rownumber
+        chunk = rows[i : i + n]
+        self.rownumber = i + len(chunk)
+        return self._make_all(chunk)
+
+    def fetchall(self):
+        rows = self._ensure()
+        if rows is None:
+            return []
+        i = self.rownumber
+        chunk = rows[i:] if i else rows
+        self.rownumber = len(rows)
+        return self._make_all(chunk)
+
+    def nextset(self):
+        self._ensure(required=False)
+        if self._sets is None or self._set + 1 >= len(self._sets):
+            return None
+        self._set += 1
+        self._load(self._sets[self._set])
+        return True
+
+    def scroll(self, value, mode="relative"):
+        rows = self._ensure()
+        if rows is None:
+            raise err.ProgrammingError(0, "no result to scroll")
+        n = self.rownumber + value if mode == "relative" else value
+        if mode not in ("relative", "absolute"):
+            raise err.ProgrammingError(0, "unknown scroll mode %s" % mode)
+        if not 0 <= n < len(rows):
+            raise IndexError("out of range")
+        self.rownumber = n
+
+    @property
+    def _last_executed(self):
+        return self._executed
+
+    def _warning_count(self):
+        return self._warnings
+
+    # ---- internals
+    def _make(self, row):
+        return row
+
+    def _make_all(self, rows):
+        return rows if isinstance(rows, list) else list(rows)
+
+    def _ensure(self, required=True):
+        if self._pending:
+            conn = self.connection
+            if conn._c.busy:
+                raise err.ProgrammingError(0, "the query is still running: poll() until POLL_OK")
+            self._pending = False
+            self._take()
+        if self._rows is None and required and self._sets is None and not self._stream:
+            if self._executed is None:
+                raise err.ProgrammingError(0, "execute() first")
+        return self._rows
+
+    def _take(self):
+        self._sets = self.connection._c.results()
+        self._set = 0
+        if self._sets:
+            self._load(self._sets[0])
+
+    def _load(self, s):
+        desc, rows, affected, insert_id, warnings = s
+        self.description = desc
+        self._rows = rows
+        self.rownumber = 0
+        self._warnings = warnings
+        if rows is None:
+            self.rowcount = affected
+            self.lastrowid = insert_id
+        else:
+            self.rowcount = len(rows)
+            self.lastrowid = insert_id or self.lastrowid
+
+    def _drain(self):
+        pass
+
+
+class DictCursorMixin:
+    dict_type = dict
+
+    def _make(self, row):
+        if row is None:
+            return None
+        return self.dict_type(zip(self._names(), row))
+
+    def _make_all(self, rows):
+        names = self._names()
+        d = self.dict_type
+        return [d(zip(names, r)) for r in rows]
+
+    def _names(self):
+        return [col[0] for col in self.description or ()]
+
+
+class DictCursor(DictCursorMixin, Cursor):
+    """Rows as dicts keyed by column name."""
+
+
+class SSCursor(Cursor):
+    """Unbuffered: rows are read from the server as they are fetched, in batches, so a
+    result of any size needs little memory. The connection takes no other command until
+    every row was fetched (or the cursor closed, which reads and drops the rest)."""
+
+    _stream = True
+
+    def __init__(self, connection, prepared=None):
+        super().__init__(connection, prepared)
+        self._batch = []
+        self._bpos = 0
+        self._done = True
+
+    def _take(self):
+        c = self.connection._c
+        self._batch, self._bpos = [], 0
+        self.description = c.stream_description()
+        self._sets = None
+        self._rows = self._batch
+        if self.description is None:  # no rows: an OK
+            affected, insert_id, warnings = c.stream_ok()
+            self.rowcount, self.lastrowid, self._warnings = affected, insert_id, warnings
+            self._done = True
+        else:
+            self.rowcount = -1
+            self._done = not c.rows_pending
+
+    def _fill(self):
+        # The next batch of rows; False at the end of the result set.
+        conn = self.connection
+        c = conn._c
+        if self._done or not c.rows_pending:
+            self._done = True
+            self.rowcount = self.rownumber
+            return False
+        c.start_read_rows()
+        conn._wait()
+        self._batch = c.batch()
+        self._bpos = 0
+        if not self._batch:
+            self._done = True
+            affected, insert_id, warnings = c.stream_ok()
+            self._warnings = warnings
+            self.rowcount = self.rownumber
+            return False
+        return True
+
+    def fetchone(self):
+        self._ensure(required=False)
+        if self._bpos >= len(self._batch) and not self._fill():
+            return None
+        row = self._batch[self._bpos]
+        self._bpos += 1
+        self.rownumber += 1
+        return self._make(row)
+
+    def fetchmany(self, size=None):
+        n = self.arraysize if size is None else size
+        out = []
+        while len(out) < n:
+            if self._bpos >= len(self._batch) and not self._fill():
+                break
+            take = self._batch[self._bpos : self._bpos + (n - len(out))]
+            self._bpos += len(take)
+            out.extend(take)
+        self.rownumber += len(out)
+        return self._make_all(out)
+
+    def fetchall(self):
+        self._ensure(required=False)
+        out = self._batch[self._bpos :]
+        self._bpos = len(self._batch)
+        while self._fill():
+            out.extend(self._batch)
+            self._bpos = len(self._batch)
+        self.rownumber += len(out)
+        return self._make_all(out)
+
+    def __iter__(self):
+        self._ensure(required=False)
+        make = self._make
+        while True:
+            if self._bpos >= len(self._batch) and not self._fill():
+                return
+            batch, start = self._batch, self._bpos
+            self._bpos = len(batch)
+            self.rownumber += len(batch) - start
+            for i in range(start, len(batch)):
+                yield make(batch[i])
+
+    def nextset(self):
+        self._drain(keep_next=True)
+        c = self.connection._c
+        if not c.more_results:
+            return None
+        c.start_next_result()
+        self.connection._wait()
+        self._take()
+        return True
+
+    def scroll(self, value, mode="relative"):
+        if mode != "relative" or value < 0:
+            raise err.NotSupportedError(0, "an unbuffered cursor scrolls forward only")
+        for _ in range(value):
+            if self.fetchone() is None:
+                raise IndexError("out of range")
+
+    def _drain(self, keep_next=False):
+        # Reads and drops the rest of this result set (and, unless keep_next, of every
+        # result set after it), so that the connection can take another command.
+        conn = self.connection
+        if conn is None or conn._c is None or self._pending:
+            return
+        c = conn._c
+        if keep_next:
+            while self._fill():
+                pass
+        elif not self._done or c.more_results:
+            c.start_discard()
+            conn._wait()
+        self._done = True
+        self._batch, self._bpos = [], 0
+
+
+class SSDictCursor(DictCursorMixin, SSCursor):
+    """Unbuffered, rows as dicts."""
+
+
+def _is_insert(query):
+    q = query.lstrip()[:7].upper()
+    return (q.startswith("INSERT") or q.startswith("REPLACE")) and "%(" not in query

@@ -1,0 +1,403 @@
+// ambisql._ambisql: the Python module's C++ half. One class, _Conn, over the core's
+// non-blocking connection (nb_connection): every mode of the Python API drives the same
+// operations. Blocking calls wait in poll(2) with the GIL released; a wait callback
+// (set_wait_callback, gevent, eventlet) or an event loop calls poll() itself. No protocol
+// logic here: operations, escaping and decoding are the core's; this file converts values
+// and maps errors to the PEP 249 classes (chosen in ambisql/err.py).
+#include <poll.h>
+
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cerrno>
+#include <memory>
+#include <optional>
+
+#include "ambisql/error.hpp"
+#include "ambisql/nb_connection.hpp"
+#include "values.hpp"
+
+namespace py = pybind11;
+using namespace ambisql;
+
+namespace {
+
+// ambisql.err._from_driver(errno, message, kind) -> an exception. A plain reference, never
+// released: a static py::object would be destroyed after the interpreter is gone.
+PyObject* error_factory = nullptr;
+
+// The PEP 249 class family, client error number and text for a failure: server errors by
+// their code (err.py maps them as PyMySQL does); client failures as the MySQL client
+// numbers them, with PyMySQL's texts.
+struct mapped {
+    int errno_;
+    std::string message;
+    const char* kind;  // "server", "operational", "programming", "interface"
+};
+
+mapped map_error(const diagnostics& d, bool connecting, const std::string& host) {
+    if ((d.kind == error_kind::server || d.kind == error_kind::auth) && d.server_code != 0)
+        return {d.server_code, d.message, "server"};
+    const std::error_code ec = d.code;
+    auto is = [&](errc e) { return ec == make_error_code(e); };
+    if (is(errc::operation_in_progress))
+        return {2014, "Commands out of sync; you can't run this command now (" + d.message + ")", "programming"};
+    if (is(errc::placeholder_mismatch) || is(errc::bad_value) || is(errc::unsafe_charset) || is(errc::stale_handle) ||
+        is(errc::result_pending) || is(errc::value_type_mismatch) || is(errc::value_out_of_range) ||
+        is(errc::bad_url) || is(errc::bad_config))
+        return {0, d.message, "programming"};
+    if (is(errc::cancelled) && d.connection_usable) return {1317, "Query execution was interrupted", "operational"};
+    if (is(errc::local_infile_refused)) return {2068, d.message, "operational"};
+    if (connecting) {
+        if (d.kind == error_kind::tls) return {2026, "SSL connection error: " + d.message, "operational"};
+        return {2003, "Can't connect to MySQL server on '" + host + "' (" + d.message + ")", "operational"};
+    }
+    if (is(errc::connection_broken) || is(errc::not_connected))
+        return {2006, "MySQL server has gone away (" + d.message + ")", "operational"};
+    if (is(errc::protocol_error) || is(errc::sequence_mismatch) || is(errc::packet_too_large))
+        return {2027, "Malformed packet (" + d.message + ")", "operational"};
+    return {2013, "Lost connection to MySQL server during query (" + d.message + ")", "operational"};
+}
+
+void set_mapped(const mapped& m) {
+    py::object exc = py::reinterpret_borrow<py::object>(error_factory)(m.errno_, m.message, m.kind);
+    PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc.ptr())), exc.ptr());
+}
+
+[[noreturn]] void raise_mapped(const mapped& m) {
+    set_mapped(m);
+    throw py::error_already_set();
+}
+
+enum poll_state { poll_ok = 0, poll_read = 1, poll_write = 2 };
+
+std::chrono::milliseconds ms_of(const py::dict& o, const char* key, std::chrono::milliseconds def) {
+    if (!o.contains(key) || o[key].is_none()) return def;
+    return std::chrono::milliseconds(static_cast<std::int64_t>(o[key].cast<double>() * 1000.0));
+}
+
+config config_of(const py::dict& o) {
+    config c;
+    if (o.contains("url") && !o["url"].is_none()) c = config::from_url(o["url"].cast<std::string>());
+    auto str = [&](const char* key, std::string& out) {
+        if (o.contains(key) && !o[key].is_none()) out = o[key].cast<std::string>();
+    };
+    str("host", c.host);
+    str("user", c.user);
+    str("password", c.password);
+    str("database", c.database);
+    str("unix_socket", c.unix_socket);
+    str("charset", c.charset);
+    str("ssl_ca", c.ssl_ca);
+    str("ssl_cert", c.ssl_cert);
+    str("ssl_key", c.ssl_key);
+    if (o.contains("port") && !o["port"].is_none()) c.port = o["port"].cast<std::uint16_t>();
+    if (o.contains("ssl_mode") && !o["ssl_mode"].is_none()) {
+        // Parsed the one way the URL is.
+        c.ssl = config::from_url("mysql://x@h/?ssl-mode=" + o["ssl_mode"].cast<std::string>()).ssl;
+    }
+    c.connect_timeout = ms_of(o, "connect_timeout", c.connect_timeout);
+    c.read_timeout = ms_of(o, "read_timeout", c.read_timeout);
+    c.write_timeout = ms_of(o, "write_timeout", c.write_timeout);
+    if (o.contains("found_rows")) c.found_rows = o["found_rows"].cast<bool>();
+    if (o.contains("multi_statements")) c.multi_statements = o["multi_statements"].cast<bool>();
+    if (o.contains("compress")) c.compress = o["compress"].cast<bool>();
+    if (o.contains("get_server_public_key")) c.get_server_public_key = o["get_server_public_key"].cast<bool>();
+    if (o.contains("local_infile_allow")) c.local_infile_allow = o["local_infile_allow"].cast<std::vector<std::string>>();
+    c.connect_attributes.emplace_back("_client_language", "python");
+    return c;
+}
+
+class conn {
+public:
+    conn() = default;
+
+    void start_connect(const py::dict& opts) {
+        cfg_ = config_of(opts);
+        nb_.set_config(cfg_);
+        connecting_ = true;
+        run([&] { nb_.start_connect(); });
+    }
+
+    void start_query(const std::string& sql, const py::object& args) {
+        if (args.is_none() && codec_now().utf8) return run([&] { nb_.start_query(sql); });
+        std::string text = query_text(sql, args);
+        run([&] { nb_.start_query(text); });
+    }
+    void start_stream(const std::string& sql, const py::object& args) {
+        if (args.is_none() && codec_now().utf8) return run([&] { nb_.start_stream(sql); });
+        std::string text = query_text(sql, args);
+        run([&] { nb_.start_stream(text); });
+    }
+    // Prepared statements (binary protocol) through the core's statement cache.
+    void start_execute(const std::string& sql, const py::object& args) {
+        std::string q;
+        if (!pyconv::qmark_from_pyformat(q, sql)) throw py::error_already_set();
+        pyconv::bound_args b(&codec_now());
+        add_all(b, args);
+        run([&] { nb_.start_execute_args(q, b.args()); });
+    }
+    // executemany: the rows of `seq` through the core's bulk path (the values are kept
+    // until the operation is done).
+    void start_execute_many(const std::string& sql, const py::object& seq) {
+        std::string q;
+        if (!pyconv::qmark_from_pyformat(q, sql)) throw py::error_already_set();
+        auto b = std::make_unique<pyconv::bound_args>(&codec_now());
+        std::size_t width = 0, rows = 0;
+        for (py::handle row : seq) {
+            const std::size_t before = b->size();
+            add_all(*b, py::reinterpret_borrow<py::object>(row));
+            const std::size_t w = b->size() - before;
+            if (rows++ == 0) width = w;
+            if (w != width) raise_mapped({0, "executemany: rows of different lengths", "programming"});
+        }
+        if (width == 0) raise_mapped({0, "executemany: no parameters to bind", "programming"});
+        many_ = std::move(b);
+        run([&] { nb_.start_execute_many(q, many_->args(), width); });
+    }
+    void start_read_rows() { run([&] { nb_.start_read_rows(); }); }
+    void start_next_result() { run([&] { nb_.start_next_result(); }); }
+    void start_discard() { run([&] { nb_.start_discard(); }); }
+    void start_ping() { run([&] { nb_.start_ping(); }); }
+    void start_reset() { run([&] { nb_.start_reset_connection(); }); }
+    void start_select_db(const std::string& db) { run([&] { nb_.start_select_db(db); }); }
+
+    // One step without blocking: POLL_OK (done; raises if it failed), POLL_READ, POLL_WRITE.
+    int poll() {
+        poll_result w = nb_.poll();
+        deadline_ = w.deadline();
+        if (!w.done()) return (w.events() & wait_for::read) ? poll_read : poll_write;
+        finish();
+        return poll_ok;
+    }
+    // Seconds until the last poll()'s deadline (a timeout), None for none: how long a
+    // wait callback may wait before polling again.
+    py::object timeout() const {
+        if (deadline_ == clock::time_point::max()) return py::none();
+        const double s = std::chrono::duration<double>(deadline_ - clock::now()).count();
+        return py::float_(s < 0 ? 0.0 : s);
+    }
+    // Drives the operation to its end, blocking in poll(2) with the GIL released. A signal
+    // (KeyboardInterrupt) cancels the command on the server, then raises.
+    void wait() {
+        bool interrupted = false;
+        {
+            py::gil_scoped_release nogil;
+            for (;;) {
+                poll_result w = nb_.poll();
+                if (w.done()) break;
+                int ms = -1;
+                if (w.deadline() != clock::time_point::max()) {
+                    auto left = std::chrono::ceil<std::chrono::milliseconds>(w.deadline() - clock::now()).count();
+                    ms = left < 0 ? 0 : static_cast<int>(std::min<long long>(left, 1 << 30));
+                }
+                pollfd p{nb_.fileno(), static_cast<short>((w.events() & wait_for::read) ? POLLIN : POLLOUT), 0};
+                if (::poll(&p, 1, ms) < 0 && errno == EINTR && !interrupted) {
+                    py::gil_scoped_acquire gil;
+                    if (PyErr_CheckSignals() != 0) {
+                        interrupted = true;  // the exception stays set; the command is killed first
+                        nb_.cancel();
+                    }
+                }
+            }
+        }
+        if (interrupted) throw py::error_already_set();
+        finish();
+    }
+    // Cancels the running operation and drives the cancellation to its end without a
+    // callback (after a wait callback raised: a killed greenlet, a timeout).
+    void abort() {
+        if (!nb_.busy()) return;
+        nb_.cancel();
+        py::gil_scoped_release nogil;
+        for (;;) {
+            poll_result w = nb_.poll();
+            if (w.done()) break;
+            pollfd p{nb_.fileno(), static_cast<short>((w.events() & wait_for::read) ? POLLIN : POLLOUT), 0};
+            if (::poll(&p, 1, 5000) == 0) {  // the server does not answer: give up on it
+                nb_.close();
+                break;
+            }
+        }
+    }
+    void cancel() { nb_.cancel(); }
+    void close() { nb_.close(); }
+
+    // The buffered result: per resultset (description, rows, affected_rows, insert_id,
+    // warnings).
+    py::list results() {
+        py::list out;
+        const pyconv::text_codec& codec = codec_now();
+        for (const resultset& set : nb_.result()) {
+            py::object desc = py::reinterpret_steal<py::object>(pyconv::description(set.columns()));
+            if (!desc) throw py::error_already_set();
+            py::object rows;
+            if (set.has_rows()) {
+                PyObject* list = PyList_New(static_cast<Py_ssize_t>(set.size()));
+                if (!list) throw py::error_already_set();
+                rows = py::reinterpret_steal<py::object>(list);
+                Py_ssize_t k = 0;
+                for (row_view r : set) {
+                    PyObject* t = pyconv::row_to_tuple(r, codec);
+                    if (!t) throw py::error_already_set();
+                    PyList_SET_ITEM(list, k++, t);
+                }
+            } else {
+                rows = py::none();
+            }
+            out.append(py::make_tuple(desc, rows, set.affected_rows(), set.last_insert_id(), set.warning_count()));
+        }
+        return out;
+    }
+    // Streaming: the current batch of rows as tuples, the header, the end's OK.
+    py::list batch() {
+        const pyconv::text_codec& codec = codec_now();
+        py::list out(nb_.batch_size());
+        for (std::size_t i = 0; i < nb_.batch_size(); ++i) {
+            PyObject* t = pyconv::row_to_tuple(nb_.batch_row(i), codec);
+            if (!t) throw py::error_already_set();
+            PyList_SET_ITEM(out.ptr(), static_cast<Py_ssize_t>(i), t);
+        }
+        return out;
+    }
+    py::object stream_description() {
+        PyObject* d = pyconv::description(nb_.stream_columns());
+        if (!d) throw py::error_already_set();
+        return py::reinterpret_steal<py::object>(d);
+    }
+    py::tuple stream_ok() {
+        const ok_info& ok = nb_.stream_ok();
+        return py::make_tuple(ok.affected_rows, ok.last_insert_id, ok.warnings);
+    }
+
+    int fileno() const { return nb_.fileno(); }
+    bool busy() const { return nb_.busy(); }
+    bool is_open() const { return nb_.is_open(); }
+    bool rows_pending() const { return nb_.rows_pending(); }
+    bool more_results() const { return nb_.more_results(); }
+    std::uint32_t connection_id() const { return nb_.connection_id(); }
+    std::string server_version() const { return nb_.server_version(); }
+    std::uint16_t server_status() const { return nb_.server_status(); }
+    std::string character_set() const { return nb_.character_set(); }
+    bool tls_active() const { return nb_.tls_active(); }
+    std::string host_info() const {
+        return cfg_.unix_socket.empty() ? cfg_.host + " via TCP/IP" : "Localhost via UNIX socket";
+    }
+    // A literal for `value` on this connection (cursor.mogrify, Connection.escape).
+    std::string literal(const py::object& value) {
+        std::string out;
+        if (!pyconv::append_py_literal(out, value.ptr(), nb_.escaping_rules())) throw py::error_already_set();
+        return out;
+    }
+    std::string format(const std::string& sql, const py::object& args) {
+        std::string out;
+        if (!pyconv::format_pyformat(out, sql, args.ptr(), nb_.escaping_rules())) throw py::error_already_set();
+        return out;
+    }
+
+private:
+    template <class Start>
+    void run(Start&& start) {
+        try {
+            start();
+        } catch (const ambisql::error& e) {  // refused at once (another operation is running)
+            raise_mapped(map_error(e.diag(), false, cfg_.host));
+        }
+    }
+    void finish() {
+        many_.reset();
+        const bool was_connecting = connecting_;
+        connecting_ = false;
+        if (!nb_.ok()) raise_mapped(map_error(nb_.error(), was_connecting, cfg_.host));
+    }
+    // The SQL with `args` interpolated, in the connection's character set.
+    std::string query_text(const std::string& sql, const py::object& args) {
+        std::string text;
+        if (!pyconv::format_pyformat(text, sql, args.ptr(), nb_.escaping_rules())) throw py::error_already_set();
+        if (!pyconv::transcode(text, codec_now())) throw py::error_already_set();
+        return text;
+    }
+    static void add_all(pyconv::bound_args& b, const py::object& args) {
+        if (args.is_none()) return;
+        if (PyUnicode_Check(args.ptr()) || PyBytes_Check(args.ptr()) || !PySequence_Check(args.ptr())) {
+            if (!b.add(args.ptr())) throw py::error_already_set();
+            return;
+        }
+        for (py::handle v : args)
+            if (!b.add(v.ptr())) throw py::error_already_set();
+    }
+    const pyconv::text_codec& codec_now() {
+        const std::string& cs = nb_.character_set();
+        if (cs != codec_charset_) {
+            codec_charset_ = cs;
+            codec_ = pyconv::text_codec::for_charset(cs);
+        }
+        return codec_;
+    }
+
+    nb_connection nb_;
+    config cfg_;
+    clock::time_point deadline_ = clock::time_point::max();
+    bool connecting_ = false;
+    std::unique_ptr<pyconv::bound_args> many_;  // execute_many's values, until it is done
+    std::string codec_charset_ = "utf8mb4";
+    pyconv::text_codec codec_;
+};
+
+}  // namespace
+
+PYBIND11_MODULE(_ambisql, m) {
+    m.doc() = "ambisql's C++ core for Python (use the ambisql package)";
+    if (!pyconv::init_values()) throw py::error_already_set();
+    m.def("set_error_factory", [](py::object f) {
+        Py_XDECREF(error_factory);
+        error_factory = f.release().ptr();
+    });
+    // Anything the core throws (a bad URL, say) becomes the PEP 249 class it maps to.
+    py::register_exception_translator([](std::exception_ptr p) {
+        try {
+            if (p) std::rethrow_exception(p);
+        } catch (const ambisql::error& e) {
+            set_mapped(map_error(e.diag(), false, ""));
+        }
+    });
+    m.attr("POLL_OK") = static_cast<int>(poll_ok);
+    m.attr("POLL_READ") = static_cast<int>(poll_read);
+    m.attr("POLL_WRITE") = static_cast<int>(poll_write);
+    py::class_<conn>(m, "_Conn")
+        .def(py::init<>())
+        .def("start_connect", &conn::start_connect)
+        .def("start_query", &conn::start_query)
+        .def("start_stream", &conn::start_stream)
+        .def("start_execute", &conn::start_execute)
+        .def("start_execute_many", &conn::start_execute_many)
+        .def("start_read_rows", &conn::start_read_rows)
+        .def("start_next_result", &conn::start_next_result)
+        .def("start_discard", &conn::start_discard)
+        .def("start_ping", &conn::start_ping)
+        .def("start_reset", &conn::start_reset)
+        .def("start_select_db", &conn::start_select_db)
+        .def("poll", &conn::poll)
+        .def("timeout", &conn::timeout)
+        .def("wait", &conn::wait)
+        .def("abort", &conn::abort)
+        .def("cancel", &conn::cancel)
+        .def("close", &conn::close)
+        .def("results", &conn::results)
+        .def("batch", &conn::batch)
+        .def("stream_description", &conn::stream_description)
+        .def("stream_ok", &conn::stream_ok)
+        .def("fileno", &conn::fileno)
+        .def("literal", &conn::literal)
+        .def("format", &conn::format)
+        .def_property_readonly("busy", &conn::busy)
+        .def_property_readonly("is_open", &conn::is_open)
+        .def_property_readonly("rows_pending", &conn::rows_pending)
+        .def_property_readonly("more_results", &conn::more_results)
+        .def_property_readonly("connection_id", &conn::connection_id)
+        .def_property_readonly("server_version", &conn::server_version)
+        .def_property_readonly("server_status", &conn::server_status)
+        .def_property_readonly("character_set", &conn::character_set)
+        .def_property_readonly("tls_active", &conn::tls_active)
+        .def_property_readonly("host_info", &conn::host_info);
+}

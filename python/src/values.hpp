@@ -1,0 +1,73 @@
+#pragma once
+// Python values <-> the core's: rows to tuples (the hot path, on the CPython API),
+// parameters to SQL literals or bound arguments.
+#include <Python.h>
+
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "ambisql/format.hpp"
+#include "ambisql/resultset.hpp"
+#include "ambisql/row.hpp"
+
+namespace ambisql::pyconv {
+
+// Imports what the conversions need (datetime C API, decimal.Decimal). Once, at import.
+bool init_values();
+
+// How text columns are decoded: the connection's character set as a Python codec name
+// ("utf-8" for the utf8 family, which takes the fast path).
+struct text_codec {
+    std::string name = "utf-8";
+    bool utf8 = true;
+    static text_codec for_charset(const std::string& mysql_charset);
+};
+
+// UTF-8 text re-encoded in `codec` (for a connection whose character set is not utf8);
+// false with an exception set when it has no such characters.
+bool transcode(std::string& text, const text_codec& codec);
+
+// A new reference to the Python value of field i, or nullptr with an exception set.
+PyObject* field_to_py(const row_view& row, std::size_t i, const text_codec& codec);
+// A new tuple of the row's values, or nullptr with an exception set.
+PyObject* row_to_tuple(const row_view& row, const text_codec& codec);
+// PEP 249 description: a tuple of 7-tuples; None when the result has no columns.
+PyObject* description(std::span<const column> cols);
+
+// Appends `obj` as an SQL literal for this connection: None, bool, int, float,
+// decimal.Decimal, str, bytes / bytearray / memoryview, datetime, date, time, timedelta;
+// a list, tuple or set becomes a parenthesised list (for IN (%s)). false with a Python
+// exception set on failure.
+bool append_py_literal(std::string& out, PyObject* obj, const escaping& e);
+
+// `%s` / `%(name)s` / `%%` formatting of `sql` with `args` (a sequence or a mapping),
+// every value escaped by append_py_literal. args None: sql as it is.
+bool format_pyformat(std::string& out, std::string_view sql, PyObject* args, const escaping& e);
+
+// Rewrites `%s` placeholders as `?` (and `%%` as `%`) for the binary protocol; false
+// (exception set) for `%(name)s`, which needs a mapping.
+bool qmark_from_pyformat(std::string& out, std::string_view sql);
+
+// Bound arguments for the binary protocol, viewing into Python objects kept alive here.
+class bound_args {
+public:
+    bound_args() = default;
+    bound_args(const bound_args&) = delete;
+    bound_args& operator=(const bound_args&) = delete;
+    ~bound_args();
+    // Text goes out in `codec`'s encoding (the connection's character set).
+    explicit bound_args(const text_codec* codec = nullptr) : codec_(codec) {}
+    // Appends one value; false with an exception set for an unsupported type.
+    bool add(PyObject* obj);
+    std::span<const sql_arg> args() const noexcept { return args_; }
+    std::size_t size() const noexcept { return args_.size(); }
+
+private:
+    std::vector<sql_arg> args_;
+    std::vector<PyObject*> keep_;       // strong references behind text / bytes views
+    std::deque<std::string> scratch_;   // text made here (Decimal); a deque: views stay valid
+    const text_codec* codec_ = nullptr;
+};
+
+}  // namespace ambisql::pyconv

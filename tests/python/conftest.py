@@ -1,0 +1,62 @@
+"""Fixtures: connections to the test server that scripts/server started (its settings
+come from `scripts/server env`, exported by scripts/test)."""
+import os
+import uuid
+
+import pytest
+
+import ambisql
+
+
+def server_kwargs(**over):
+    kw = dict(host="127.0.0.1", port=int(os.environ["AMBISQL_TEST_PORT"]), user="ambisql",
+              password=os.environ.get("AMBISQL_TEST_PASSWORD", "ambisql-pw"), database="ambisql_test",
+              ssl_mode="disabled")
+    kw.update(over)
+    return kw
+
+
+def socket_kwargs(**over):
+    kw = dict(unix_socket=os.environ["AMBISQL_TEST_SOCKET"], user="ambisql",
+              password=os.environ.get("AMBISQL_TEST_PASSWORD", "ambisql-pw"), database="ambisql_test")
+    kw.update(over)
+    return kw
+
+
+@pytest.fixture
+def kwargs():
+    return server_kwargs()
+
+
+@pytest.fixture
+def conn():
+    c = ambisql.connect(**server_kwargs())
+    yield c
+    if c.open:
+        c.close()
+
+
+@pytest.fixture
+def table(conn):
+    """A fresh table name, dropped afterwards."""
+    name = "py_" + uuid.uuid4().hex[:12]
+    yield name
+    if conn.open and not conn._c.busy:
+        try:
+            conn.rollback()  # its transaction's metadata locks would hold the DROP up
+        except ambisql.Error:
+            pass
+    admin = ambisql.connect(**server_kwargs(autocommit=True))
+    admin.cursor().execute("DROP TABLE IF EXISTS " + name)
+    admin.close()
+
+
+def running(marker):
+    """How many statements containing `marker` run on the server now."""
+    admin = ambisql.connect(**server_kwargs(autocommit=True))
+    cur = admin.cursor()
+    cur.execute("SELECT COUNT(*) FROM information_schema.processlist WHERE info LIKE %s AND id <> CONNECTION_ID()",
+                ("%" + marker + "%",))
+    n = cur.fetchone()[0]
+    admin.close()
+    return n

@@ -1,0 +1,113 @@
+"""Run by test_green.py in a process of its own (monkey patching is per process):
+    green_worker.py gevent|eventlet SCENARIO
+prints one JSON line with what it measured."""
+import json
+import os
+import sys
+import time
+
+lib, scenario = sys.argv[1], sys.argv[2]
+if lib == "gevent":
+    from gevent import monkey
+
+    monkey.patch_all()
+    import gevent
+
+    def spawn(fn, *a):
+        return gevent.spawn(fn, *a)
+
+    def joinall(gs):
+        gevent.joinall(gs, raise_error=True)
+
+    def timeout(seconds):
+        return gevent.Timeout(seconds)
+
+    TimeoutError_ = gevent.Timeout
+else:
+    import eventlet
+
+    eventlet.monkey_patch()
+
+    def spawn(fn, *a):
+        return eventlet.spawn(fn, *a)
+
+    def joinall(gs):
+        for g in gs:
+            g.wait()
+
+    def timeout(seconds):
+        return eventlet.Timeout(seconds)
+
+    TimeoutError_ = eventlet.Timeout
+
+import ambisql
+import ambisql.green
+
+getattr(ambisql.green, "patch_" + lib)()
+kw = dict(host="127.0.0.1", port=int(os.environ["AMBISQL_TEST_PORT"]), user="ambisql",
+          password=os.environ.get("AMBISQL_TEST_PASSWORD", "ambisql-pw"), database="ambisql_test",
+          ssl_mode="disabled")
+out = {}
+
+if scenario == "sleeps":
+    n, secs = int(sys.argv[3]), float(sys.argv[4])
+    ticks = [0]
+
+    def ticker():  # the hub keeps running other greenlets meanwhile
+        end = time.time() + n * 0  # noqa
+        while not done[0]:
+            ticks[0] += 1
+            (gevent.sleep if lib == "gevent" else eventlet.sleep)(0.05)
+
+    done = [False]
+
+    def one(i):
+        c = ambisql.connect(**kw)
+        cur = c.cursor()
+        cur.execute("SELECT SLEEP(%s), %s", (secs, i))
+        r = cur.fetchone()
+        c.close()
+        assert r == (0, i), r
+
+    t = spawn(ticker)
+    t0 = time.time()
+    joinall([spawn(one, i) for i in range(n)])
+    out["elapsed"] = time.time() - t0
+    done[0] = True
+    out["ticks"] = ticks[0]
+elif scenario == "timeout":
+    c = ambisql.connect(**kw)
+    cur = c.cursor()
+    t0 = time.time()
+    try:
+        with timeout(0.3):
+            cur.execute("SELECT SLEEP(5) /* green-timeout */")
+        out["timed_out"] = False
+    except TimeoutError_:
+        out["timed_out"] = True
+    out["elapsed"] = time.time() - t0
+    cur.execute("SELECT 'usable'")
+    out["after"] = cur.fetchone()[0]
+    admin = ambisql.connect(**kw)
+    ac = admin.cursor()
+    ac.execute("SELECT COUNT(*) FROM information_schema.processlist WHERE info LIKE '%%green-timeout%%' "
+               "AND id <> CONNECTION_ID()")
+    out["still_running"] = ac.fetchone()[0]
+elif scenario == "two_on_one":
+    c = ambisql.connect(**kw)
+    errors = []
+
+    def use(i):
+        try:
+            cur = c.cursor()
+            cur.execute("SELECT SLEEP(0.3), %s", (i,))
+            cur.fetchall()
+        except ambisql.Error as e:
+            errors.append([type(e).__name__, e.args[0]])
+
+    joinall([spawn(use, i) for i in range(2)])
+    out["errors"] = errors
+    cur = c.cursor()
+    cur.execute("SELECT 'in step'")
+    out["after"] = cur.fetchone()[0]
+print(json.dumps(out))

@@ -1,0 +1,119 @@
+"""psycopg2-style async connections driven by selectors; the GIL released while waiting;
+memory flat over many queries and a million streamed rows."""
+import resource
+import selectors
+import threading
+import time
+
+import ambisql
+
+from conftest import server_kwargs
+
+
+def test_async_connections_from_one_selector():
+    sel = selectors.DefaultSelector()
+    conns = [ambisql.connect(async_=True, **server_kwargs()) for _ in range(10)]
+    stage = {}
+    results = {}
+
+    def advance(c):
+        while True:
+            state = c.poll()
+            if state == ambisql.POLL_OK:
+                if stage[c] == "connect":
+                    stage[c] = "query"
+                    cur = c.cursor()
+                    cur.execute("SELECT SLEEP(0.5), %s", (id(c) % 1000,))
+                    stage[c] = cur
+                    continue
+                cur = stage[c]
+                results[c] = cur.fetchone()
+                return
+            events = selectors.EVENT_READ if state == ambisql.POLL_READ else selectors.EVENT_WRITE
+            try:
+                sel.modify(c.fileno(), events, c)
+            except KeyError:
+                sel.register(c.fileno(), events, c)
+            return
+
+    t0 = time.time()
+    for c in conns:
+        stage[c] = "connect"
+        advance(c)
+    while len(results) < len(conns):
+        for key, _ in sel.select(timeout=5):
+            c = key.data
+            sel.unregister(key.fd)
+            advance(c)
+    assert time.time() - t0 < 2.0, "ten SLEEP(0.5) ran concurrently on one thread"
+    for c in conns:
+        assert results[c] == (0, id(c) % 1000)
+        assert not c.isexecuting()
+        c.close()
+
+
+def test_async_cancel():
+    c = ambisql.connect(async_=True, **server_kwargs())
+    while c.poll() != ambisql.POLL_OK:
+        time.sleep(0.001)
+    cur = c.cursor()
+    cur.execute("SELECT SLEEP(5)")
+    assert c.isexecuting()
+    c.poll()
+    c.cancel()
+    t0 = time.time()
+    try:
+        while c.poll() != ambisql.POLL_OK:
+            time.sleep(0.005)
+        raise AssertionError("not cancelled")
+    except ambisql.OperationalError as e:
+        assert e.args[0] == 1317
+    assert time.time() - t0 < 2
+    cur.execute("SELECT 3")
+    while c.poll() != ambisql.POLL_OK:
+        time.sleep(0.001)
+    assert cur.fetchone() == (3,)
+
+
+def test_threads_run_in_parallel():
+    def one():
+        c = ambisql.connect(**server_kwargs())
+        c.cursor().execute("SELECT SLEEP(0.5)")
+        c.close()
+
+    threads = [threading.Thread(target=one) for _ in range(8)]
+    t0 = time.time()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert time.time() - t0 < 2.0, "the GIL was held while waiting"
+
+
+def rss_mib():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2 ** 20
+
+
+def test_memory_flat_over_many_queries_and_a_million_streamed_rows():
+    c = ambisql.connect(**server_kwargs())
+    cur = c.cursor()
+    for _ in range(5000):  # warm up
+        cur.execute("SELECT %s, 'abc', 1.5", (1,))
+        cur.fetchall()
+    before = rss_mib()
+    for i in range(100000):
+        cur.execute("SELECT %s, 'abc', 1.5", (i,))
+        cur.fetchall()
+    grown = rss_mib() - before
+    assert grown < 4, "RSS grew %.1f MiB over 100k queries" % grown
+    ss = c.cursor(ambisql.SSCursor)
+    ss.execute("SELECT seq, REPEAT('x', 50) FROM seq_1_to_1000000")
+    before = rss_mib()
+    n = 0
+    for _ in ss:
+        n += 1
+    assert n == 1000000
+    grown = rss_mib() - before
+    assert grown < 8, "RSS grew %.1f MiB streaming a million rows" % grown
+    c.close()

@@ -1,0 +1,115 @@
+"""Errors: the classes PyMySQL uses, args == (errno, message), its texts for client errors,
+so that SQLAlchemy's and oslo.db's filters work unchanged."""
+import pymysql.err
+import pytest
+
+import ambisql
+import ambisql.err
+
+from conftest import server_kwargs
+
+
+def test_server_error_classes_match_pymysql():
+    for code in list(pymysql.err.error_map) + [999, 1000, 1317, 2000, 4031]:
+        ours = ambisql.err._class_for(code).__name__
+        theirs = pymysql.err.error_map.get(code)
+        theirs = theirs.__name__ if theirs else ("InternalError" if code < 1000 else "OperationalError")
+        assert ours == theirs, code
+
+
+@pytest.fixture
+def cur(table):
+    c = ambisql.connect(**server_kwargs(autocommit=True))
+    cur = c.cursor()
+    cur.execute("SET SESSION sql_mode = 'STRICT_ALL_TABLES'")
+    cur.execute("CREATE TABLE %s (id INT PRIMARY KEY, a INT, b INT, s VARCHAR(3), t TINYINT, "
+                "UNIQUE KEY uniq_t0a0b (a, b)) ENGINE=InnoDB" % table)
+    cur.table = table
+    yield cur
+    c.close()
+
+
+def test_integrity_errors(cur, table):
+    cur.execute("INSERT INTO " + table + " (id, a, b) VALUES (1, 2, 3)")
+    with pytest.raises(ambisql.IntegrityError) as e:
+        cur.execute("INSERT INTO " + table + " (id, a, b) VALUES (2, 2, 3)")
+    assert e.value.args == (1062, "Duplicate entry '2-3' for key 'uniq_t0a0b'")
+    assert str(e.value) == "(1062, \"Duplicate entry '2-3' for key 'uniq_t0a0b'\")"
+    cur.execute("CREATE TABLE %s_child (id INT PRIMARY KEY, p INT, FOREIGN KEY (p) REFERENCES %s (id)) ENGINE=InnoDB"
+                % (table, table))
+    try:
+        with pytest.raises(ambisql.IntegrityError) as e:
+            cur.execute("INSERT INTO " + table + "_child VALUES (1, 99)")
+        assert e.value.args[0] == 1452
+    finally:
+        cur.execute("DROP TABLE " + table + "_child")
+
+
+@pytest.mark.parametrize("sql,code", [
+    ("INSERT INTO {t} (id, t) VALUES (9, 1000)", 1264),
+    ("INSERT INTO {t} (id, s) VALUES (9, 'toolong')", 1406),
+    ("INSERT INTO {t} (id, a) VALUES (9, 'abc')", 1366),
+])
+def test_data_errors(cur, table, sql, code):
+    with pytest.raises(ambisql.DataError) as e:
+        cur.execute(sql.format(t=table))
+    assert e.value.args[0] == code
+
+
+def test_programming_errors(cur):
+    with pytest.raises(ambisql.ProgrammingError) as e:
+        cur.execute("SELEC 1")
+    assert e.value.args[0] == 1064
+    with pytest.raises(ambisql.ProgrammingError) as e:
+        cur.execute("SELECT * FROM no_such_table_py")
+    assert e.value.args[0] == 1146
+
+
+def test_client_errors():
+    with pytest.raises(ambisql.OperationalError) as e:
+        ambisql.connect(**server_kwargs(port=1, connect_timeout=2))
+    assert e.value.args[0] == 2003
+    assert e.value.args[1].startswith("Can't connect to MySQL server on '127.0.0.1'")
+    with pytest.raises(ambisql.OperationalError) as e:
+        ambisql.connect(**server_kwargs(password="wrong"))
+    assert e.value.args[0] == 1045
+    c = ambisql.connect(**server_kwargs(read_timeout=0.3))
+    with pytest.raises(ambisql.OperationalError) as e:
+        c.cursor().execute("SELECT SLEEP(3)")
+    assert e.value.args[0] == 2013
+    assert e.value.args[1].startswith("Lost connection to MySQL server during query")
+
+
+def test_deadlock_is_operational_1213(table):
+    a = ambisql.connect(**server_kwargs())
+    b = ambisql.connect(**server_kwargs())
+    ca, cb = a.cursor(), b.cursor()
+    ca.execute("CREATE TABLE %s (id INT PRIMARY KEY, v INT) ENGINE=InnoDB" % table)
+    ca.execute("INSERT INTO " + table + " VALUES (1, 0), (2, 0)")
+    a.commit()
+    ca.execute("UPDATE " + table + " SET v = 1 WHERE id = 1")
+    cb.execute("UPDATE " + table + " SET v = 1 WHERE id = 2")
+    import threading
+    errors = []
+
+    def second():
+        try:
+            cb.execute("UPDATE " + table + " SET v = 2 WHERE id = 1")
+        except ambisql.Error as e:
+            errors.append(e)
+
+    t = threading.Thread(target=second)
+    t.start()
+    import time
+    time.sleep(0.3)
+    try:
+        ca.execute("UPDATE " + table + " SET v = 2 WHERE id = 2")
+    except ambisql.Error as e:
+        errors.append(e)
+    t.join()
+    assert len(errors) == 1 and isinstance(errors[0], ambisql.OperationalError)
+    assert errors[0].args[0] == 1213
+    a.rollback()
+    b.rollback()
+    a.close()
+    b.close()

@@ -1,0 +1,40 @@
+"""Implicit async: gevent and eventlet through their own wait primitives (each run in a
+process of its own, since monkey patching is per process)."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def worker(lib, *args):
+    p = subprocess.run([sys.executable, os.path.join(HERE, "green_worker.py"), lib, *map(str, args)],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-3000:]
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("lib", ["gevent", "eventlet"])
+def test_two_hundred_sleeps_run_concurrently(lib):
+    r = worker(lib, "sleeps", 200, 0.5)
+    # Serialized, 200 x 0.5 s would take 100 s.
+    assert r["elapsed"] < 5.0, r
+    assert r["ticks"] >= 5, "the hub kept running other greenlets"
+
+
+@pytest.mark.parametrize("lib", ["gevent", "eventlet"])
+def test_a_timed_out_greenlet_gets_its_query_killed(lib):
+    r = worker(lib, "timeout")
+    assert r["timed_out"] and r["elapsed"] < 2.0, r
+    assert r["after"] == "usable"
+    assert r["still_running"] == 0
+
+
+@pytest.mark.parametrize("lib", ["gevent", "eventlet"])
+def test_two_greenlets_on_one_connection_get_a_clear_error(lib):
+    r = worker(lib, "two_on_one")
+    assert r["errors"] == [["ProgrammingError", 2014]], r
+    assert r["after"] == "in step"

@@ -1,0 +1,225 @@
+"""PEP 249 conformance, and the MySQLdb/PyMySQL surface that code written for them uses."""
+import os
+
+import pytest
+
+import ambisql
+from ambisql.constants import CLIENT
+
+from conftest import running, server_kwargs, socket_kwargs
+
+
+def test_module_globals():
+    assert ambisql.apilevel == "2.0"
+    assert ambisql.threadsafety == 1
+    assert ambisql.paramstyle == "format"
+    assert ambisql.__version__
+    for name in ("Warning", "Error", "InterfaceError", "DatabaseError", "DataError", "OperationalError",
+                 "IntegrityError", "InternalError", "ProgrammingError", "NotSupportedError"):
+        assert getattr(ambisql, name).__name__ == name  # SQLAlchemy picks its wrappers by name
+    assert issubclass(ambisql.IntegrityError, ambisql.DatabaseError)
+    assert issubclass(ambisql.DatabaseError, ambisql.Error)
+    assert issubclass(ambisql.InterfaceError, ambisql.Error)
+    assert ambisql.STRING == ambisql.constants.FIELD_TYPE.VAR_STRING
+    assert ambisql.Binary(b"x") == b"x"
+    assert CLIENT.FOUND_ROWS == 2 and CLIENT.MULTI_STATEMENTS == 1 << 16
+
+
+def test_connect_spellings():
+    for kw in (server_kwargs(), server_kwargs(passwd="ambisql-pw", password=None, db="ambisql_test", database=None),
+               socket_kwargs()):
+        kw = {k: v for k, v in kw.items() if v is not None}
+        c = ambisql.connect(**kw)
+        cur = c.cursor()
+        cur.execute("SELECT DATABASE(), CURRENT_USER()")
+        assert cur.fetchone()[0] == "ambisql_test"
+        c.close()
+    url = "mysql://ambisql:%s@127.0.0.1:%s/ambisql_test?ssl-mode=disabled" % (
+        os.environ.get("AMBISQL_TEST_PASSWORD", "ambisql-pw"), os.environ["AMBISQL_TEST_PORT"])
+    c = ambisql.connect(url=url)
+    assert c.open and c.get_server_info()
+    c.close()
+    with pytest.raises(TypeError):
+        ambisql.connect(no_such_argument=1, **server_kwargs())
+
+
+def test_tls_modes():
+    ca = os.environ["AMBISQL_TEST_CA"]
+    c = ambisql.connect(**server_kwargs(ssl_mode="verify_identity", ssl_ca=ca))
+    cur = c.cursor()
+    cur.execute("SHOW SESSION STATUS LIKE 'Ssl_version'")
+    assert cur.fetchone()[1].startswith("TLS")
+    c.close()
+    c = ambisql.connect(**server_kwargs(ssl_mode=None, ssl={"ca": ca}))
+    assert c._c.tls_active
+    c.close()
+    with pytest.raises(ambisql.OperationalError) as e:
+        ambisql.connect(**server_kwargs(ssl_mode="verify_ca", ssl_ca=os.environ["AMBISQL_TEST_OTHER_CA"]))
+    assert e.value.args[0] == 2026
+
+
+def test_execute_fetch_and_description(conn):
+    cur = conn.cursor()
+    assert cur.description is None and cur.rowcount == -1
+    n = cur.execute("SELECT seq, CONCAT('r', seq) AS name FROM seq_1_to_5")
+    assert n == 5 and cur.rowcount == 5
+    assert [d[0] for d in cur.description] == ["seq", "name"]
+    assert len(cur.description[0]) == 7
+    assert cur.fetchone() == (1, "r1")
+    cur.arraysize = 2
+    assert cur.fetchmany() == [(2, "r2"), (3, "r3")]
+    assert cur.fetchmany(5) == [(4, "r4"), (5, "r5")]
+    assert cur.fetchone() is None and cur.fetchall() == [] and cur.fetchmany() == []
+    cur.execute("SELECT seq FROM seq_1_to_3")
+    assert [r[0] for r in cur] == [1, 2, 3]
+    cur.scroll(0, "absolute")
+    assert cur.fetchone() == (1,)
+    cur.scroll(1)
+    assert cur.fetchone() == (3,)
+    with pytest.raises(IndexError):
+        cur.scroll(10)
+
+
+def test_dml_rowcount_lastrowid_and_transactions(conn, table):
+    cur = conn.cursor()
+    cur.execute("CREATE TABLE %s (id INT AUTO_INCREMENT PRIMARY KEY, v INT)" % table)
+    assert cur.execute("INSERT INTO " + table + " (v) VALUES (%s), (%s)", (10, 20)) == 2
+    assert cur.lastrowid == 1
+    conn.commit()
+    assert not conn.get_autocommit(), "PEP 249: transactions by default"
+    cur.execute("UPDATE " + table + " SET v = v + 1")
+    assert cur.rowcount == 2
+    conn.rollback()
+    cur.execute("SELECT SUM(v) FROM " + table)
+    assert cur.fetchone()[0] == 30
+    conn.autocommit(True)
+    assert conn.get_autocommit()
+    cur.execute("UPDATE " + table + " SET v = 10 WHERE id = 1")  # matches 1, changes none
+    assert cur.rowcount == 0
+
+
+def test_found_rows_client_flag(table):
+    c = ambisql.connect(**server_kwargs(client_flag=CLIENT.FOUND_ROWS, autocommit=True))
+    cur = c.cursor()
+    cur.execute("CREATE TABLE %s (id INT PRIMARY KEY, v INT)" % table)
+    cur.execute("INSERT INTO " + table + " VALUES (1, 5)")
+    assert cur.execute("UPDATE " + table + " SET v = 5") == 1, "rows matched, not rows changed"
+    c.close()
+
+
+def test_executemany_and_bulk(conn, table):
+    cur = conn.cursor()
+    cur.execute("CREATE TABLE %s (id INT PRIMARY KEY, v VARCHAR(20))" % table)
+    rows = [(i, "v%d" % i) for i in range(5000)]
+    assert cur.executemany("INSERT INTO " + table + " (id, v) VALUES (%s, %s)", rows) == 5000
+    assert cur.executemany("UPDATE " + table + " SET v = %s WHERE id = %s", [("a", 1), ("b", 2)]) == 2
+    cur.execute("SELECT COUNT(*), MIN(v) FROM " + table)
+    assert cur.fetchone() == (5000, "a")
+    assert cur.executemany("INSERT INTO " + table + " VALUES (%s, %s)", []) is None
+
+
+def test_multiple_result_sets_and_callproc(conn):
+    cur = conn.cursor()
+    cur.execute("SELECT 1; SELECT 2, 3; DO 0")
+    assert cur.fetchall() == [(1,)]
+    assert cur.nextset()
+    assert cur.fetchall() == [(2, 3)]
+    assert cur.nextset()
+    assert cur.description is None
+    assert cur.nextset() is None
+    cur.execute("DROP PROCEDURE IF EXISTS py_proc")
+    cur.execute("CREATE PROCEDURE py_proc(IN a INT) BEGIN SELECT a * 2; END")
+    assert cur.callproc("py_proc", (21,)) == (21,)
+    assert cur.fetchone() == (42,)
+    cur.execute("DROP PROCEDURE py_proc")
+
+
+def test_mogrify_escaping_and_in_lists(conn):
+    cur = conn.cursor()
+    assert cur.mogrify("SELECT %s, %s, %s", ("it's", None, 3)) == "SELECT 'it\\'s', NULL, 3"
+    assert cur.mogrify("SELECT %(a)s + %(a)s", {"a": 2}) == "SELECT 2 + 2"
+    assert cur.mogrify("SELECT 100%%") == "SELECT 100%%", "no args: the query as it is"
+    assert cur.mogrify("SELECT %s, 100%%", (1,)) == "SELECT 1, 100%"
+    cur.execute("SELECT seq FROM seq_1_to_9 WHERE seq IN %s", ([2, 4, 8],))
+    assert [r[0] for r in cur.fetchall()] == [2, 4, 8]
+    cur.execute("SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES')")
+    assert cur.mogrify("SELECT %s", ("it's\\",)) == "SELECT 'it''s\\'"
+    cur.execute("SELECT %s", ("x\\' OR 1=1 -- ",))
+    assert cur.fetchone()[0] == "x\\' OR 1=1 -- "
+
+
+def test_dict_streaming_and_prepared_cursors(conn):
+    cur = conn.cursor(ambisql.DictCursor)
+    cur.execute("SELECT 1 AS a, 'b' AS b")
+    assert cur.fetchall() == [{"a": 1, "b": "b"}]
+    ss = conn.cursor(ambisql.SSCursor)
+    ss.execute("SELECT seq FROM seq_1_to_10000")
+    assert ss.fetchone() == (1,)
+    assert len(ss.fetchmany(99)) == 99
+    assert len(ss.fetchall()) == 9900
+    ss.execute("SELECT seq FROM seq_1_to_100000")
+    assert ss.fetchone() == (1,)
+    ss.close()  # the rest is read and dropped: the connection takes commands again
+    other = conn.cursor()
+    other.execute("SELECT 'in step'")
+    assert other.fetchone() == ("in step",)
+    sd = conn.cursor(ambisql.SSDictCursor)
+    sd.execute("SELECT seq AS n FROM seq_1_to_3")
+    assert list(sd) == [{"n": 1}, {"n": 2}, {"n": 3}]
+    p = conn.cursor(prepared=True)
+    for i in range(3):
+        p.execute("SELECT %s * 2, %s", (i, "x"))
+        assert p.fetchone() == (i * 2, "x")
+
+
+def test_connection_methods(conn):
+    assert conn.ping() is True
+    assert conn.character_set_name() == "utf8mb4"
+    assert conn.thread_id() > 0
+    assert "MariaDB" in conn.get_server_info()
+    assert conn.escape("a'b") == "'a\\'b'"
+    conn.select_db("ambisql_test")
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1")
+    with ambisql.connect(**server_kwargs()) as c2:
+        c2.cursor().execute("SELECT 1")
+    assert not c2.open
+
+
+def test_closed_connection_and_cursor(kwargs):
+    c = ambisql.connect(**kwargs)
+    cur = c.cursor()
+    cur.close()
+    with pytest.raises(ambisql.ProgrammingError):
+        cur.execute("SELECT 1")
+    c.close()
+    with pytest.raises(ambisql.InterfaceError):
+        c.cursor()
+    with pytest.raises(ambisql.InterfaceError):
+        c.ping()
+    with pytest.raises(ambisql.Error):
+        c.close()
+    assert not c.open
+
+
+def test_init_command_and_sql_mode():
+    c = ambisql.connect(**server_kwargs(init_command="SET @py_init = 7", sql_mode="ANSI_QUOTES"))
+    cur = c.cursor()
+    cur.execute("SELECT @py_init, @@sql_mode")
+    v, mode = cur.fetchone()
+    assert v == 7 and "ANSI_QUOTES" in mode
+    c.close()
+
+
+def test_ping_reconnect_after_kill(conn):
+    admin = ambisql.connect(**server_kwargs(autocommit=True))
+    admin.cursor().execute("KILL %s", (conn.thread_id(),))
+    admin.close()
+    with pytest.raises(ambisql.OperationalError) as e:
+        conn.cursor().execute("SELECT 1")
+    assert e.value.args[0] in (2006, 2013)
+    assert conn.ping(reconnect=True)
+    cur = conn.cursor()
+    cur.execute("SELECT 2")
+    assert cur.fetchone() == (2,)
+    assert running("SELECT 1") == 0

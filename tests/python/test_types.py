@@ -1,0 +1,105 @@
+"""Every type both ways against the real server: parameters in, values out."""
+import datetime as dt
+import json
+from decimal import Decimal
+
+import pytest
+
+import ambisql
+
+
+def roundtrip(conn, sql_type, value):
+    cur = conn.cursor()
+    cur.execute("CREATE TEMPORARY TABLE IF NOT EXISTS py_types (v %s)" % sql_type)
+    cur.execute("DELETE FROM py_types")
+    cur.execute("INSERT INTO py_types VALUES (%s)", (value,))
+    cur.execute("SELECT v FROM py_types")
+    got = cur.fetchone()[0]
+    p = conn.cursor(prepared=True)  # and through the binary protocol
+    p.execute("SELECT v FROM py_types")
+    got_binary = p.fetchone()[0]
+    cur.execute("DROP TEMPORARY TABLE py_types")
+    return got, got_binary
+
+
+@pytest.mark.parametrize("sql_type,value", [
+    ("BIGINT", -9223372036854775808),
+    ("BIGINT UNSIGNED", 18446744073709551615),
+    ("TINYINT", -128),
+    ("INT", 0),
+    ("DOUBLE", 1.25e300),
+    ("DOUBLE", -0.1),
+    ("DECIMAL(30,10)", Decimal("12345678901234567890.0123456789")),
+    ("DECIMAL(5,2)", Decimal("-0.50")),
+    ("VARCHAR(100)", "grüße, 你好, 🎉 'quoted' \\ back"),
+    ("MEDIUMTEXT", "x" * 70000),
+    ("VARBINARY(100)", bytes(range(256))[:100]),
+    ("MEDIUMBLOB", bytes(range(256)) * 300),
+    ("DATE", dt.date(2024, 2, 29)),
+    ("DATETIME(6)", dt.datetime(1999, 12, 31, 23, 59, 59, 123456)),
+    ("TIMESTAMP", dt.datetime(2038, 1, 19, 3, 14, 7)),
+    ("TIME(6)", dt.timedelta(hours=-838, minutes=-59, seconds=-59)),
+    ("TIME", dt.timedelta(hours=26, minutes=3, seconds=4)),
+    ("YEAR", 2024),
+    ("JSON", '{"a": [1, 2, "x"]}'),
+    ("ENUM('a','b')", "b"),
+])
+def test_values_both_ways(conn, sql_type, value):
+    got, got_binary = roundtrip(conn, sql_type, value)
+    if sql_type == "JSON":
+        assert json.loads(got) == json.loads(value) and isinstance(got, str)
+    else:
+        assert got == value, (sql_type, got)
+        assert type(got) is type(value)
+    assert got_binary == got
+
+
+def test_parameter_kinds(conn):
+    cur = conn.cursor()
+    cur.execute("SELECT %s, %s, %s, %s, %s, %s, %s", (True, False, None, 1.5, Decimal("2.25"), bytearray(b"ab"),
+                                                     memoryview(b"cd")))
+    assert cur.fetchone() == (1, 0, None, 1.5, Decimal("2.25"), b"ab", b"cd")
+    cur.execute("SELECT CAST(%s AS TIME(6)), CAST(%s AS TIME)",
+                (dt.time(10, 11, 12, 5), dt.timedelta(days=-1, seconds=1)))
+    assert cur.fetchone() == (dt.timedelta(hours=10, minutes=11, seconds=12, microseconds=5),
+                              dt.timedelta(days=-1, seconds=1))
+    cur.execute("SELECT %s", (10 ** 30,))
+    assert cur.fetchone()[0] == Decimal(10 ** 30)
+
+
+def test_zero_and_invalid_dates_are_none(conn):
+    cur = conn.cursor()
+    cur.execute("SET SESSION sql_mode = ''")
+    cur.execute("SELECT CAST('0000-00-00' AS DATE), CAST('0000-00-00 00:00:00' AS DATETIME)")
+    assert cur.fetchone() == (None, None)
+
+
+def test_bit_and_null(conn):
+    cur = conn.cursor()
+    cur.execute("SELECT b'101', NULL")
+    assert cur.fetchone() == (b"\x05", None)
+
+
+def test_other_character_sets():
+    from conftest import server_kwargs
+    c = ambisql.connect(**server_kwargs(charset="latin1"))
+    cur = c.cursor()
+    cur.execute("SELECT %s, @@character_set_client", ("café",))
+    assert cur.fetchone() == ("café", "latin1")
+    c.close()
+
+
+def test_wrong_parameters_are_clear_errors(conn):
+    cur = conn.cursor()
+    with pytest.raises(TypeError):
+        cur.execute("SELECT %s", (object(),))
+    with pytest.raises(TypeError):
+        cur.execute("SELECT %s, %s", (1,))
+    with pytest.raises(TypeError):
+        cur.execute("SELECT %s", (1, 2))
+    with pytest.raises(ValueError):
+        cur.execute("SELECT %d", (1,))
+    with pytest.raises(ValueError):
+        cur.execute("SELECT %s", (float("nan"),))
+    cur.execute("SELECT 'still fine'")
+    assert cur.fetchone() == ("still fine",)
