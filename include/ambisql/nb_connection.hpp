@@ -130,6 +130,10 @@ public:
     // and while cancel() kills a command (the second connection's): ask after each poll().
     int fileno() const noexcept;
     bool busy() const noexcept;
+    // A large result is streaming in (see config::read_coalescing): a driver that has
+    // just found the socket empty may nap briefly before it waits, so that what the
+    // server writes meanwhile is read at once instead of waking for every chunk.
+    bool bulk_rows() const noexcept;
 
     // ---- after poll() said done
     bool ok() const noexcept;

@@ -5,6 +5,7 @@
 // logic here: operations, escaping and decoding are the core's; this file converts values
 // and maps errors to the PEP 249 classes (chosen in ambisql/err.py).
 #include <poll.h>
+#include <time.h>
 
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -190,6 +191,13 @@ public:
                 if (w.deadline() != clock::time_point::max()) {
                     auto left = std::chrono::ceil<std::chrono::milliseconds>(w.deadline() - clock::now()).count();
                     ms = left < 0 ? 0 : static_cast<int>(std::min<long long>(left, 1 << 30));
+                }
+                if ((w.events() & wait_for::read) && nb_.bulk_rows() && cfg_.read_coalescing.count() > 0) {
+                    // A large result: let the server's chunks pile up, then read them at once
+                    // (as the blocking C++ connection does; read_coalescing).
+                    timespec nap{0, static_cast<long>(cfg_.read_coalescing.count()) * 1000};
+                    ::nanosleep(&nap, nullptr);
+                    continue;
                 }
                 pollfd p{nb_.fileno(), static_cast<short>((w.events() & wait_for::read) ? POLLIN : POLLOUT), 0};
                 if (::poll(&p, 1, ms) < 0 && errno == EINTR && !interrupted) {

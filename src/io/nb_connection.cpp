@@ -380,5 +380,6 @@ escaping nb_connection::escaping_rules() const noexcept { return impl_->sess.esc
 std::uint16_t nb_connection::server_status() const noexcept { return impl_->sess.status(); }
 const std::string& nb_connection::character_set() const noexcept { return impl_->sess.charset(); }
 const config& nb_connection::settings() const noexcept { return impl_->cfg; }
+bool nb_connection::bulk_rows() const noexcept { return impl_->sess.bulk_rows(); }
 
 }  // namespace ambisql

@@ -1,0 +1,193 @@
+"""Python benchmarks: ambisql against MySQLdb (C, libmariadb underneath) and PyMySQL (pure
+Python), Debian's packages, same server, same run; drivers alternate over rounds and the
+median is reported. Run by scripts/bench (workload `python`), or:
+    /usr/bin/python3 bench/python_bench.py [--json out.json] [--rounds N] [--only a,b]
+Workloads (the sbtest tables scripts/bench creates):
+  py_point_select     SELECT c FROM sbtest1 WHERE id = %s, one connection: qps, client CPU/query
+  py_fetchall         the 100k-row sbtest_scan table into tuples: rows/s
+  py_executemany      INSERT of 4-column rows with executemany: rows/s
+  py_gevent_sleep     30 concurrent SELECT SLEEP(0.1) under gevent: wall seconds
+  py_gevent_c16       16 greenlets doing point selects under gevent: qps
+  py_eventlet_sleep / py_eventlet_c16: the same under eventlet
+The green workloads run in child processes (monkey patching is per process)."""
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+
+DRIVERS = ["ambisql", "MySQLdb", "pymysql"]
+
+
+def connect(driver, **extra):
+    kw = dict(host="127.0.0.1", port=int(os.environ["AMBISQL_TEST_PORT"]), user="ambisql",
+              password=os.environ.get("AMBISQL_TEST_PASSWORD", "ambisql-pw"), database="ambisql_test")
+    if os.environ.get("AMBISQL_BENCH_TCP") != "1":
+        kw.pop("host")
+        kw.pop("port")
+        kw["unix_socket"] = os.environ["AMBISQL_TEST_SOCKET"]
+    kw.update(extra)
+    if driver == "ambisql":
+        import ambisql
+        return ambisql.connect(autocommit=True, **kw)
+    if driver == "MySQLdb":
+        import MySQLdb
+        kw["passwd"] = kw.pop("password")
+        kw["db"] = kw.pop("database")
+        return MySQLdb.connect(autocommit=True, **kw)
+    import pymysql
+    return pymysql.connect(autocommit=True, **kw)
+
+
+def cpu():
+    t = os.times()
+    return t.user + t.system
+
+
+def point_select(driver, seconds=1.0):
+    c = connect(driver)
+    cur = c.cursor()
+    ids = [random.randint(1, 10000) for _ in range(4096)]
+    for i in range(200):
+        cur.execute("SELECT c FROM sbtest1 WHERE id = %s", (ids[i],))
+        cur.fetchall()
+    n, t0, c0 = 0, time.perf_counter(), cpu()
+    end = t0 + seconds
+    while True:
+        for k in range(64):
+            cur.execute("SELECT c FROM sbtest1 WHERE id = %s", (ids[(n + k) & 4095],))
+            cur.fetchall()
+        n += 64
+        if time.perf_counter() >= end:
+            break
+    wall, used = time.perf_counter() - t0, cpu() - c0
+    c.close()
+    return {"qps": n / wall, "client_cpu_s_per_query": used / n}
+
+
+def fetchall(driver):
+    c = connect(driver)
+    cur = c.cursor()
+    cur.execute("SELECT * FROM sbtest_scan")
+    cur.fetchall()
+    t0, c0 = time.perf_counter(), cpu()
+    cur.execute("SELECT * FROM sbtest_scan")
+    rows = cur.fetchall()
+    wall, used = time.perf_counter() - t0, cpu() - c0
+    assert len(rows) == 100000 and isinstance(rows[0], tuple)
+    c.close()
+    return {"rows_per_s": len(rows) / wall, "client_cpu_s_per_row": used / len(rows)}
+
+
+def executemany(driver, rows=20000):
+    c = connect(driver)
+    cur = c.cursor()
+    cur.execute("CREATE TABLE IF NOT EXISTS py_bench_bulk (id INT NOT NULL PRIMARY KEY, k INT NOT NULL, "
+                "c CHAR(120) NOT NULL, pad CHAR(60) NOT NULL) ENGINE=InnoDB")
+    cur.execute("TRUNCATE TABLE py_bench_bulk")
+    data = [(i, i % 1000, "%011d-" % i * 10, "%011d-" % (i * 7) * 5) for i in range(rows)]
+    data = [(a, b, c_[:119], d[:59]) for a, b, c_, d in data]
+    t0, c0 = time.perf_counter(), cpu()
+    cur.executemany("INSERT INTO py_bench_bulk (id, k, c, pad) VALUES (%s, %s, %s, %s)", data)
+    wall, used = time.perf_counter() - t0, cpu() - c0
+    cur.execute("SELECT COUNT(*) FROM py_bench_bulk")
+    assert cur.fetchone()[0] == rows
+    c.close()
+    return {"rows_per_s": rows / wall, "client_cpu_s_per_row": used / rows}
+
+
+GREEN_CHILD = r'''
+import json, os, random, sys, time
+lib, driver, what = sys.argv[1], sys.argv[2], sys.argv[3]
+if lib == "gevent":
+    from gevent import monkey; monkey.patch_all()
+    import gevent
+    spawn, joinall = gevent.spawn, lambda gs: gevent.joinall(gs, raise_error=True)
+else:
+    import eventlet; eventlet.monkey_patch()
+    spawn = eventlet.spawn
+    def joinall(gs):
+        for g in gs: g.wait()
+sys.path.insert(0, os.path.dirname(sys.argv[4]))
+import python_bench as pb
+if driver == "ambisql":
+    import ambisql.green
+    getattr(ambisql.green, "patch_" + lib)()
+if what == "sleep":
+    conns = [pb.connect(driver) for _ in range(30)]
+    def one(c):
+        cur = c.cursor(); cur.execute("SELECT SLEEP(0.1)"); cur.fetchall()
+    t0 = time.perf_counter()
+    joinall([spawn(one, c) for c in conns])
+    print(json.dumps({"wall_s": time.perf_counter() - t0}))
+else:
+    conns = [pb.connect(driver) for _ in range(16)]
+    n = [0]
+    end = time.perf_counter() + 1.0
+    c0 = pb.cpu()
+    def worker(c):
+        cur = c.cursor()
+        while time.perf_counter() < end:
+            cur.execute("SELECT c FROM sbtest1 WHERE id = %s", (random.randint(1, 10000),))
+            cur.fetchall()
+            n[0] += 1
+    t0 = time.perf_counter()
+    joinall([spawn(worker, c) for c in conns])
+    wall = time.perf_counter() - t0
+    print(json.dumps({"qps": n[0] / wall, "client_cpu_s_per_query": (pb.cpu() - c0) / max(n[0], 1)}))
+'''
+
+
+def green(lib, driver, what):
+    here = os.path.abspath(__file__)
+    p = subprocess.run([sys.executable, "-c", GREEN_CHILD, lib, driver, what, here], capture_output=True, text=True,
+                       timeout=300)
+    if p.returncode != 0:
+        raise RuntimeError(p.stderr[-2000:])
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def main():
+    out_json, rounds = None, 3
+    args = sys.argv[1:]
+    if "--json" in args:
+        out_json = args[args.index("--json") + 1]
+    if "--rounds" in args:
+        rounds = int(args[args.index("--rounds") + 1])
+    workloads = [
+        ("py_point_select", lambda d: point_select(d)),
+        ("py_fetchall", fetchall),
+        ("py_executemany", executemany),
+        ("py_gevent_sleep", lambda d: green("gevent", d, "sleep")),
+        ("py_gevent_c16", lambda d: green("gevent", d, "c16")),
+        ("py_eventlet_sleep", lambda d: green("eventlet", d, "sleep")),
+        ("py_eventlet_c16", lambda d: green("eventlet", d, "c16")),
+    ]
+    if "--only" in args:
+        only = args[args.index("--only") + 1].split(",")
+        workloads = [w for w in workloads if w[0] in only]
+    rows = []
+    for name, fn in workloads:
+        samples = {d: {} for d in DRIVERS}
+        for r in range(rounds):
+            order = DRIVERS if r % 2 == 0 else DRIVERS[::-1]
+            for d in order:
+                for metric, v in fn(d).items():
+                    samples[d].setdefault(metric, []).append(v)
+        for d in DRIVERS:
+            for metric, vs in samples[d].items():
+                rows.append({"workload": name, "driver": d, "metric": metric, "value": statistics.median(vs)})
+        base = {m: statistics.median(v) for m, v in samples["MySQLdb"].items()}
+        for d in DRIVERS:
+            for metric, vs in samples[d].items():
+                v = statistics.median(vs)
+                ratio = v / base[metric] if base.get(metric) else float("nan")
+                print("%-20s %-8s %-24s %14.6g  %5.2fx MySQLdb" % (name, d, metric, v, ratio), flush=True)
+    if out_json:
+        json.dump(rows, open(out_json, "w"), indent=1)
+
+
+if __name__ == "__main__":
+    main()
