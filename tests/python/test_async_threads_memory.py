@@ -117,3 +117,44 @@ def test_memory_flat_over_many_queries_and_a_million_streamed_rows():
     grown = rss_mib() - before
     assert grown < 8, "RSS grew %.1f MiB streaming a million rows" % grown
     c.close()
+
+
+def test_parameters_and_results_hold_no_references():
+    import sys
+    c = ambisql.connect(**server_kwargs())
+    cur = c.cursor()
+    p = cur  # a prepared cursor binds (and keeps) references while it runs
+    marker = "a parameter string " + "x" * 50
+    before = sys.getrefcount(marker)
+    for _ in range(1000):
+        cur.execute("SELECT %s", (marker,))
+        cur.fetchall()
+    pc = c.cursor(prepared=True)
+    for _ in range(1000):
+        pc.execute("SELECT %s", (marker,))
+        pc.fetchall()
+    pc.executemany("SELECT %s", [(marker,)] * 10)
+    assert sys.getrefcount(marker) == before
+    cur.execute("SELECT 'a value of its own'")
+    row = cur.fetchone()
+    value = row[0]
+    held = sys.getrefcount(row), sys.getrefcount(value)
+    cur.execute("SELECT 'next'")  # the cursor lets go of the earlier rows
+    cur.fetchall()
+    assert (sys.getrefcount(row), sys.getrefcount(value)) == (held[0] - 1, held[1])
+    del p
+    c.close()
+
+
+def test_the_selectors_example_runs():
+    import os
+    import subprocess
+    import sys
+    here = os.path.dirname(os.path.abspath(__file__))
+    example = os.path.join(here, "..", "..", "python", "examples", "selectors_demo.py")
+    url = "mysql://ambisql:%s@127.0.0.1:%s/ambisql_test?ssl-mode=disabled" % (
+        os.environ.get("AMBISQL_TEST_PASSWORD", "ambisql-pw"), os.environ["AMBISQL_TEST_PORT"])
+    p = subprocess.run([sys.executable, example, url], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    secs = float(p.stdout.strip().splitlines()[-1].split(" in ")[1].split()[0])
+    assert secs < 2.5, p.stdout
