@@ -49,6 +49,7 @@ void canceller::start(const config& cfg, std::uint32_t target) {
     kill_sql_ = "KILL QUERY " + std::to_string(target);
     schedule_.reset();
     error_.clear();
+    rows_lost_ = false;
     st_ = state::sending;
     connecting_ = true;
     side_->start_connect();
@@ -87,6 +88,20 @@ void canceller::finish() noexcept {
     side_.reset();
     st_ = state::idle;
     schedule_.reset();
+}
+
+bool canceller::discard_rest(proto::session& s) {
+    if (rows_lost_ || !s.connected() || !s.result_pending() || !s.start_discard()) return false;
+    rows_lost_ = true;
+    return true;
+}
+
+diagnostics canceller::conclude(const proto::session& s) {
+    finish();
+    diagnostics d = cancel_verdict(s.failed() ? s.diag() : diagnostics{}, rows_lost_);
+    rows_lost_ = false;
+    if (!s.connected() && d.kind != error_kind::none) d.connection_usable = false;
+    return d;
 }
 
 }  // namespace ambisql::detail

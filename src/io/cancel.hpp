@@ -16,6 +16,7 @@
 #include "ambisql/config.hpp"
 #include "ambisql/error.hpp"
 #include "ambisql/nb_connection.hpp"
+#include "proto/session.hpp"
 
 namespace ambisql::detail {
 
@@ -68,6 +69,14 @@ public:
     // Ends the cancellation (closes the side connection).
     void finish() noexcept;
 
+    // Once the cancelled operation has ended, in every driver: true when a streamed result
+    // was left unfinished and its discard has now been started (run it to its end, then
+    // call this again); false when it is over and conclude() says how.
+    bool discard_rest(proto::session& s);
+    // What the caller is told: cancel_verdict() of how the session's operation ended (a
+    // failure on a connection that is gone is not usable). Ends the cancellation.
+    diagnostics conclude(const proto::session& s);
+
 private:
     std::unique_ptr<nb_connection> side_;
     std::string kill_sql_;
@@ -76,6 +85,7 @@ private:
     poll_result last_{poll_result::status::done, clock::time_point::max()};
     kill_schedule schedule_;
     diagnostics error_;
+    bool rows_lost_ = false;  // a cancelled stream was discarded
 };
 
 }  // namespace ambisql::detail

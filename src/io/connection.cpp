@@ -30,7 +30,6 @@ public:
     bool run(std::chrono::milliseconds read_timeout, std::chrono::milliseconds write_timeout, bool killable = true,
              clock::time_point deadline = clock::time_point::max()) {
         bool cancelled = false;
-        bool rows_lost = false;  // a cancelled stream was discarded
         for (;;) {
             if (deadline != clock::time_point::max()) {
                 const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now());
@@ -44,17 +43,9 @@ public:
             switch (sess.resume()) {
                 case proto::next_action::done:
                     if (cancelled) {
-                        // A cancelled stream is read to its end so the connection can take a command.
-                        if (!rows_lost && sess.connected() && sess.result_pending() && sess.start_discard()) {
-                            rows_lost = true;
-                            continue;
-                        }
-                        killer.finish();
-                        diag = cancel_verdict(sess.failed() ? sess.diag() : diagnostics{}, rows_lost);
-                        if (!sess.connected()) {
-                            diag.connection_usable = false;
-                            sock.close();
-                        }
+                        if (killer.discard_rest(sess)) continue;  // a stream is read to its end
+                        diag = killer.conclude(sess);
+                        if (!sess.connected()) sock.close();
                         return diag.kind == error_kind::none;
                     }
                     if (sess.failed()) {

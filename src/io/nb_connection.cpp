@@ -23,7 +23,6 @@ public:
     // (fileno() is its socket meanwhile), then the command's response is drained.
     enum class cancel_phase : std::uint8_t { none, requested, killing, draining };
     cancel_phase cph = cancel_phase::none;
-    bool rows_lost = false;  // a cancelled stream was discarded
     canceller killer;
 
     void cancel() {
@@ -117,17 +116,11 @@ public:
 
     poll_result done() {
         if (cph != cancel_phase::none) {
-            killer.finish();
-            diagnostics outcome = sess.failed() ? sess.diag() : diagnostics{};
             cph = cancel_phase::none;
             ph = phase::idle;
             waiting = read_first = false;
-            diag = cancel_verdict(outcome, rows_lost);
-            rows_lost = false;
-            if (!sess.connected() || sess.broken()) {
-                diag.connection_usable = diag.kind == error_kind::none ? diag.connection_usable : false;
-                sock.close();
-            }
+            diag = killer.conclude(sess);
+            if (!sess.connected()) sock.close();
             return {poll_result::status::done, clock::time_point::max()};
         }
         ph = phase::idle;
@@ -178,11 +171,7 @@ public:
             switch (sess.resume()) {
                 case proto::next_action::done:
                     // A cancelled stream is read to its end so the connection can take a command.
-                    if (cph == cancel_phase::draining && !rows_lost && sess.connected() && sess.result_pending() &&
-                        sess.start_discard()) {
-                        rows_lost = true;
-                        continue;
-                    }
+                    if (cph == cancel_phase::draining && killer.discard_rest(sess)) continue;
                     return done();
                 case proto::next_action::write: {
                     std::size_t n = 0;
@@ -358,7 +347,6 @@ const ok_info& nb_connection::stream_ok() const noexcept { return impl_->sess.st
 void nb_connection::close() noexcept {
     impl_->killer.finish();
     impl_->cph = detail::nb_impl::cancel_phase::none;
-    impl_->rows_lost = false;
     if (impl_->ph != detail::nb_impl::phase::idle) {
         // The operation ends here, unfinished: poll() says done, with this error.
         diagnostics& d = impl_->diag;
