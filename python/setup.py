@@ -42,4 +42,11 @@ setup(
     ext_modules=[ext],
     python_requires=">=3.11",
     zip_safe=False,
+    # create_engine("mysql+ambisql://...") and create_async_engine("mysql+ambisql_async://...")
+    entry_points={
+        "sqlalchemy.dialects": [
+            "mysql.ambisql = ambisql.dialect:AmbisqlDialect",
+            "mysql.ambisql_async = ambisql.dialect:AmbisqlDialect_async",
+        ],
+    },
 )

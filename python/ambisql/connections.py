@@ -2,8 +2,26 @@
 release the GIL, a wait callback for green threads, and psycopg2's async mode."""
 from . import err
 from ._ambisql import POLL_OK, POLL_READ, POLL_WRITE, _Conn
+from ._loop import drive as _drive
 from .constants import CLIENT, SERVER_STATUS
 from .cursors import Cursor
+
+try:
+    from greenlet import getcurrent as _getcurrent
+except ImportError:  # no greenlet: no bridge to an event loop
+    def _getcurrent():
+        return None
+
+# Greenlet classes whose parent is an asyncio task that awaits what they switch to it
+# (ambisql.aio.run_sync's, SQLAlchemy's greenlet_spawn's); registered by those modules.
+_bridges = ()
+
+
+def _register_bridge(cls):
+    global _bridges
+    if cls not in _bridges:
+        _bridges = _bridges + (cls,)
+
 
 # set_wait_callback(): when set, every operation that would block calls it instead.
 _wait_callback = None
@@ -122,6 +140,13 @@ class Connection:
 
     # ---- waiting
     def _wait(self):
+        if _bridges and not self._async:
+            g = _getcurrent()
+            if isinstance(g, _bridges):
+                # Synchronous code on a greenlet whose parent awaits for it on an asyncio
+                # loop (ambisql.aio.run_sync, SQLAlchemy's async adaptation): the loop waits.
+                g.parent.switch(_drive(self._c))
+                return
         cb = _wait_callback
         if cb is None or self._async:
             if not self._async:

@@ -1,0 +1,327 @@
+"""asyncio: ambisql's connections driven by the running event loop (the default loop or
+uvloop), with no threads and no executor.
+
+    conn = await ambisql.aio.connect(host=..., user=..., password=..., db=...)
+    async with conn.cursor() as cur:
+        await cur.execute("SELECT c FROM t WHERE id = %s", (1,))
+        row = await cur.fetchone()
+    await conn.close()
+
+Every wait is a loop.add_reader / add_writer on the connection's socket. Cancelling the
+task (task.cancel(), asyncio.timeout, wait_for) mid-query kills the command on the server
+and reads its answer, so the connection stays usable (or is closed), never out of step.
+Two tasks on one connection at once: the second gets ProgrammingError (2014).
+
+The bridge: `await run_sync(fn, *args)` runs synchronous code (any DB-API code on ambisql:
+a sync SQLAlchemy Session on mysql+ambisql, a repository class) on a greenlet whose every
+database wait is served by this loop; inside it, `await_(awaitable)` waits for an
+awaitable. Cancelling the awaiting task reaches the database call inside `fn`."""
+import asyncio
+import sys
+
+from greenlet import getcurrent, greenlet
+
+from . import connections, cursors, err
+from ._loop import drive
+
+__all__ = ["connect", "Connection", "Cursor", "DictCursor", "SSCursor", "SSDictCursor", "run_sync", "await_"]
+
+
+class _Bridge(greenlet):
+    # ambisql's waits (and await_()) switch to the parent, which awaits what they hand over
+    # and switches back with the outcome. The task's context variables carry over.
+    def __init__(self, fn, parent):
+        greenlet.__init__(self, fn, parent)
+        self.gr_context = parent.gr_context
+
+
+connections._register_bridge(_Bridge)
+
+
+async def run_sync(fn, *args, **kwargs):
+    """Runs fn(*args, **kwargs) on a greenlet whose waits (ambisql's, and await_()'s) are
+    served by the running loop; returns its result or raises its exception."""
+    g = _Bridge(fn, getcurrent())
+    result = g.switch(*args, **kwargs)
+    while not g.dead:
+        try:
+            value = await result
+        except BaseException:
+            result = g.throw(*sys.exc_info())
+        else:
+            result = g.switch(value)
+    return result
+
+
+def await_(awaitable):
+    """From synchronous code running under run_sync(): waits for `awaitable` on the loop
+    and returns its result."""
+    g = getcurrent()
+    if not isinstance(g, connections._bridges):
+        if asyncio.iscoroutine(awaitable):
+            awaitable.close()
+        raise err.InterfaceError(0, "await_() outside ambisql.aio.run_sync()")
+    return g.parent.switch(awaitable)
+
+
+class _Done:
+    """What close() returns: it has already happened, and may be awaited."""
+
+    __slots__ = ()
+
+    def __await__(self):
+        return iter(())
+
+
+_DONE = _Done()
+
+
+class Connection:
+    """An asyncio connection (ambisql.aio.connect() makes one). Its methods that talk to
+    the server are coroutines."""
+
+    def __init__(self, sync):
+        self._sync = sync
+
+    @property
+    def sync_connection(self):
+        """The synchronous ambisql.Connection underneath (for run_sync code)."""
+        return self._sync
+
+    def cursor(self, cursorclass=None, prepared=None):
+        """A cursor; `async with conn.cursor() as cur` and `await conn.cursor()` work too."""
+        cls = cursorclass or Cursor
+        if not (isinstance(cls, type) and issubclass(cls, Cursor)):
+            cls = _ASYNC_OF.get(cls, Cursor)
+        return cls(self, self._sync.cursor(cls._sync_class, prepared=prepared))
+
+    async def commit(self):
+        await run_sync(self._sync.commit)
+
+    async def rollback(self):
+        await run_sync(self._sync.rollback)
+
+    async def begin(self):
+        await run_sync(self._sync.begin)
+
+    async def ping(self, reconnect=False):
+        return await run_sync(self._sync.ping, reconnect)
+
+    async def autocommit(self, on):
+        await run_sync(self._sync.autocommit, on)
+
+    def get_autocommit(self):
+        return self._sync.get_autocommit()
+
+    async def select_db(self, db):
+        await run_sync(self._sync.select_db, db)
+
+    async def reset_connection(self):
+        await run_sync(self._sync.reset_connection)
+
+    def character_set_name(self):
+        return self._sync.character_set_name()
+
+    def get_server_info(self):
+        return self._sync.get_server_info()
+
+    @property
+    def server_version(self):
+        return self._sync.server_version
+
+    def thread_id(self):
+        return self._sync.thread_id()
+
+    def escape(self, obj):
+        return self._sync.escape(obj)
+
+    def literal(self, obj):
+        return self._sync.literal(obj)
+
+    @property
+    def open(self):
+        return self._sync.open
+
+    @property
+    def closed(self):
+        return not self._sync.open
+
+    def close(self):
+        """Closes the socket at once (awaitable too). A connection closed, or never closed
+        before its loop is gone, needs no loop to be collected."""
+        if self._sync._c is not None:
+            self._sync.close()
+        return _DONE
+
+    async def ensure_closed(self):
+        self.close()
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, exc_type, exc, tb):
+        self.close()
+
+    def fileno(self):
+        return self._sync.fileno()
+
+    Warning = err.Warning
+    Error = err.Error
+    InterfaceError = err.InterfaceError
+    DatabaseError = err.DatabaseError
+    DataError = err.DataError
+    OperationalError = err.OperationalError
+    IntegrityError = err.IntegrityError
+    InternalError = err.InternalError
+    ProgrammingError = err.ProgrammingError
+    NotSupportedError = err.NotSupportedError
+
+
+async def connect(*args, loop=None, **kwargs):
+    """An asyncio Connection: ambisql.connect()'s keyword arguments (host, port, user,
+    password, db, unix_socket, charset, autocommit, ssl, url, ...)."""
+    kwargs.pop("async_", None)
+    kwargs.setdefault("autocommit", False)
+    sync = await run_sync(connections.Connection, *args, **kwargs)
+    return Connection(sync)
+
+
+class Cursor:
+    """Buffered: execute() reads every row; the fetches then need no waiting."""
+
+    _sync_class = cursors.Cursor
+
+    def __init__(self, connection, sync_cursor):
+        self.connection = connection
+        self._cur = sync_cursor
+
+    # attributes of the cursor underneath
+    @property
+    def description(self):
+        return self._cur.description
+
+    @property
+    def rowcount(self):
+        return self._cur.rowcount
+
+    @property
+    def lastrowid(self):
+        return self._cur.lastrowid
+
+    @property
+    def rownumber(self):
+        return self._cur.rownumber
+
+    @property
+    def arraysize(self):
+        return self._cur.arraysize
+
+    @arraysize.setter
+    def arraysize(self, n):
+        self._cur.arraysize = n
+
+    @property
+    def closed(self):
+        return self._cur._closed
+
+    def mogrify(self, query, args=None):
+        return self._cur.mogrify(query, args)
+
+    async def execute(self, query, args=None):
+        return await run_sync(self._cur.execute, query, args)
+
+    async def executemany(self, query, args):
+        return await run_sync(self._cur.executemany, query, args)
+
+    async def callproc(self, procname, args=()):
+        return await run_sync(self._cur.callproc, procname, args)
+
+    async def nextset(self):
+        return await run_sync(self._cur.nextset)
+
+    async def fetchone(self):
+        return self._cur.fetchone()
+
+    async def fetchmany(self, size=None):
+        return self._cur.fetchmany(size)
+
+    async def fetchall(self):
+        return self._cur.fetchall()
+
+    async def scroll(self, value, mode="relative"):
+        self._cur.scroll(value, mode)
+
+    def close(self):
+        """Closes the cursor (awaitable too)."""
+        self._cur.close()
+        return _DONE
+
+    def __await__(self):
+        return self._self().__await__()
+
+    async def _self(self):
+        return self
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        await self._aclose()
+
+    async def _aclose(self):
+        self._cur.close()
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        row = await self.fetchone()
+        if row is None:
+            raise StopAsyncIteration
+        return row
+
+
+class DictCursor(Cursor):
+    _sync_class = cursors.DictCursor
+
+
+class SSCursor(Cursor):
+    """Unbuffered: rows are read in batches as they are fetched (a result of any size in
+    little memory); close() reads and drops the rest, so await it."""
+
+    _sync_class = cursors.SSCursor
+
+    async def fetchone(self):
+        cur = self._cur
+        if cur._bpos < len(cur._batch):  # rows at hand: no wait
+            return cur.fetchone()
+        return await run_sync(cur.fetchone)
+
+    async def fetchmany(self, size=None):
+        return await run_sync(self._cur.fetchmany, size)
+
+    async def fetchall(self):
+        return await run_sync(self._cur.fetchall)
+
+    async def scroll(self, value, mode="relative"):
+        await run_sync(self._cur.scroll, value, mode)
+
+    def close(self):
+        """Reads and drops the rest of the result: await it."""
+        return self._aclose()
+
+    async def _aclose(self):
+        await run_sync(self._cur.close)
+
+
+class SSDictCursor(SSCursor):
+    _sync_class = cursors.SSDictCursor
+
+
+# conn.cursor(ambisql.cursors.X) means the asyncio cursor of that kind
+_ASYNC_OF = {
+    cursors.Cursor: Cursor,
+    cursors.DictCursor: DictCursor,
+    cursors.SSCursor: SSCursor,
+    cursors.SSDictCursor: SSDictCursor,
+}

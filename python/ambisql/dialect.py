@@ -1,0 +1,134 @@
+"""SQLAlchemy 1.4 dialects, registered by entry points when ambisql is installed:
+
+- ``mysql+ambisql://user:pw@host/db?unix_socket=...``: synchronous (threads, and gevent or
+  eventlet after ambisql.green.patch_gevent() / patch_eventlet());
+- ``mysql+ambisql_async://...`` for create_async_engine / AsyncSession: the same
+  synchronous connection, whose every wait, on SQLAlchemy's greenlet, is served by the
+  running asyncio loop (no adapter layer between the ORM and the driver; outside a
+  greenlet, e.g. a connection collected without a loop, it simply blocks).
+
+Both build on SQLAlchemy's MySQL dialect for MySQLdb, whose DB-API ambisql follows."""
+from sqlalchemy import pool, util
+from sqlalchemy.dialects.mysql.mysqldb import MySQLDialect_mysqldb
+from sqlalchemy.engine import AdaptedConnection
+from sqlalchemy.util import _concurrency_py3k
+
+from . import connections, cursors
+
+# SQLAlchemy's greenlet_spawn() parents await what the greenlet hands them: ambisql's waits
+# on such a greenlet go through the loop.
+connections._register_bridge(_concurrency_py3k._AsyncIoGreenlet)
+
+
+class AmbisqlDialect(MySQLDialect_mysqldb):
+    driver = "ambisql"
+    supports_statement_cache = True
+    supports_server_side_cursors = True
+    _sscursor = cursors.SSCursor
+    description_encoding = None
+    supports_unicode_statements = True
+    supports_unicode_binds = True
+
+    @classmethod
+    def dbapi(cls):
+        return __import__("ambisql")
+
+    def create_connect_args(self, url, _translate_args=None):
+        if _translate_args is None:
+            _translate_args = dict(username="user", database="database", password="password")
+        args, opts = super().create_connect_args(url, _translate_args=_translate_args)
+        opts.pop("async_fallback", None)
+        util.coerce_kw_type(opts, "get_server_public_key", bool)
+        return args, opts
+
+    def is_disconnect(self, e, connection, cursor):
+        if super().is_disconnect(e, connection, cursor):
+            return True
+        if isinstance(e, self.dbapi.InterfaceError):
+            # ambisql's "the connection is closed" (MySQLdb and PyMySQL say "(0, '')")
+            return "closed" in str(e)
+        return False
+
+    def _found_rows_client_flag(self):
+        from .constants import CLIENT
+
+        return CLIENT.FOUND_ROWS
+
+
+class AsyncAdaptedConnection(AdaptedConnection):
+    """What SQLAlchemy's asyncio pool holds: the synchronous ambisql connection (its waits,
+    on SQLAlchemy's greenlets, go through the loop)."""
+
+    __slots__ = ("dbapi",)
+
+    def __init__(self, dbapi, connection):
+        self.dbapi = dbapi
+        self._connection = connection
+
+    def cursor(self, cursorclass=None):
+        return self._connection.cursor(cursorclass)
+
+    def commit(self):
+        self._connection.commit()
+
+    def rollback(self):
+        self._connection.rollback()
+
+    def ping(self, reconnect=False):
+        return self._connection.ping(reconnect)
+
+    def autocommit(self, on):
+        self._connection.autocommit(on)
+
+    def get_autocommit(self):
+        return self._connection.get_autocommit()
+
+    def character_set_name(self):
+        return self._connection.character_set_name()
+
+    def close(self):
+        c = self._connection
+        if c._c is not None:
+            c.close()
+
+    def __getattr__(self, name):
+        return getattr(self._connection, name)
+
+
+class _AsyncDBAPI:
+    """ambisql's DB-API module, with connect() returning the adapted connection."""
+
+    def __init__(self):
+        import ambisql
+
+        self._module = ambisql
+        self.__name__ = ambisql.__name__
+        self.paramstyle = ambisql.paramstyle
+
+    def connect(self, *args, **kwargs):
+        return AsyncAdaptedConnection(self, self._module.connect(*args, **kwargs))
+
+    def __getattr__(self, name):
+        return getattr(self._module, name)
+
+
+class AmbisqlDialect_async(AmbisqlDialect):
+    driver = "ambisql_async"
+    supports_statement_cache = True
+    is_async = True
+
+    @classmethod
+    def dbapi(cls):
+        return _AsyncDBAPI()
+
+    @classmethod
+    def get_pool_class(cls, url):
+        if util.asbool(url.query.get("async_fallback", False)):
+            return pool.FallbackAsyncAdaptedQueuePool
+        return pool.AsyncAdaptedQueuePool
+
+    def get_driver_connection(self, connection):
+        return connection._connection
+
+
+dialect = AmbisqlDialect
