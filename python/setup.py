@@ -47,6 +47,8 @@ setup(
         "sqlalchemy.dialects": [
             "mysql.ambisql = ambisql.dialect:AmbisqlDialect",
             "mysql.ambisql_async = ambisql.dialect:AmbisqlDialect_async",
+            "mariadb.ambisql = ambisql.dialect:MariaDBDialect_ambisql",
+            "mariadb.ambisql_async = ambisql.dialect:MariaDBDialect_ambisql_async",
         ],
     },
 )

@@ -116,7 +116,9 @@ class Cursor:
             return None
         self._rows = self._sets = None
         self.description = None
-        if _is_insert(query) and not isinstance(args[0], dict) and not self._stream:
+        first = args[0]
+        if (_is_insert(query) and not isinstance(first, dict) and not self._stream
+                and not (isinstance(first, (tuple, list)) and not first)):
             c = conn._c
             self._executed = query
             c.start_execute_many(query, args)

@@ -9,6 +9,7 @@
 
 Both build on SQLAlchemy's MySQL dialect for MySQLdb, whose DB-API ambisql follows."""
 from sqlalchemy import pool, util
+from sqlalchemy.dialects.mysql.mariadb import MariaDBDialect
 from sqlalchemy.dialects.mysql.mysqldb import MySQLDialect_mysqldb
 from sqlalchemy.engine import AdaptedConnection
 from sqlalchemy.util import _concurrency_py3k
@@ -129,6 +130,15 @@ class AmbisqlDialect_async(AmbisqlDialect):
 
     def get_driver_connection(self, connection):
         return connection._connection
+
+
+# mariadb+ambisql:// and mariadb+ambisql_async:// (SQLAlchemy's MariaDB-only URLs)
+class MariaDBDialect_ambisql(MariaDBDialect, AmbisqlDialect):
+    supports_statement_cache = True
+
+
+class MariaDBDialect_ambisql_async(MariaDBDialect, AmbisqlDialect_async):
+    supports_statement_cache = True
 
 
 dialect = AmbisqlDialect

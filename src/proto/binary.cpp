@@ -102,39 +102,46 @@ std::error_code write_bulk_execute(std::vector<std::uint8_t>& out, std::uint32_t
     w.u8(0xFA);  // COM_STMT_BULK_EXECUTE
     w.u32(statement_id);
     w.u16(128);  // SEND_TYPES_TO_SERVER
+    const std::size_t types_at = out.size();
+    out.resize(types_at + 2 * width);  // the batch's types, known once its rows are
     std::vector<sql_arg::kind> kinds(width, sql_arg::kind::null);
-    for (std::size_t c = 0; c < width; ++c) {
-        for (std::size_t r = 0; r < rows; ++r) {
-            const sql_arg& a = values[r * width + c];
-            if (a.type() == sql_arg::kind::identifier) return errc::bad_value;
-            if (a.type() != sql_arg::kind::null) {
-                kinds[c] = a.type();
-                std::uint8_t type = t_null, flag = 0;
-                param_type(a, type, flag);
-                w.u8(type);
-                w.u8(flag);
-                break;
-            }
-        }
-        if (kinds[c] == sql_arg::kind::null) {
-            w.u8(t_string);  // every value NULL
-            w.u8(0);
-        }
-    }
     next = first;
     for (std::size_t r = first; r < rows; ++r) {
         if (r > first && out.size() - start >= max_bytes) break;
+        const sql_arg* row = values.data() + r * width;
+        bool fits = true;
         for (std::size_t c = 0; c < width; ++c) {
-            const sql_arg& a = values[r * width + c];
+            const sql_arg::kind k = row[c].type();
+            if (k == sql_arg::kind::identifier) {
+                out.resize(start);
+                return errc::bad_value;
+            }
+            if (k != sql_arg::kind::null && kinds[c] != sql_arg::kind::null && kinds[c] != k) fits = false;
+        }
+        if (!fits) break;  // the next batch starts here, with this row's types
+        for (std::size_t c = 0; c < width; ++c) {
+            const sql_arg& a = row[c];
             if (a.type() == sql_arg::kind::null) {
                 w.u8(1);  // NULL indicator
                 continue;
             }
-            if (a.type() != kinds[c]) return errc::bad_value;
+            kinds[c] = a.type();
             w.u8(0);
             write_value(w, a);
         }
         next = r + 1;
+    }
+    for (std::size_t c = 0; c < width; ++c) {
+        std::uint8_t type = t_string, flag = 0;  // a column NULL throughout the batch: any type
+        for (std::size_t r = first; r < next && kinds[c] != sql_arg::kind::null; ++r) {
+            const sql_arg& a = values[r * width + c];
+            if (a.type() != sql_arg::kind::null) {
+                param_type(a, type, flag);
+                break;
+            }
+        }
+        out[types_at + 2 * c] = type;
+        out[types_at + 2 * c + 1] = flag;
     }
     return {};
 }

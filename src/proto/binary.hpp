@@ -50,8 +50,9 @@ void write_long_data(std::vector<std::uint8_t>& out, std::uint32_t statement_id,
 // Appends a COM_STMT_BULK_EXECUTE payload (MariaDB, STMT_BULK_OPERATIONS) for rows of
 // `values` (row-major, `width` values per row) from row `first`, as many as fit in
 // `max_bytes` (at least one); `next` is the first row not written. Parameter types come
-// from the first non-NULL value of each column; a value of another kind in the same
-// column is errc::bad_value, as is an identifier.
+// from the first non-NULL value of each column in the batch; the batch ends before a row
+// whose kinds differ (the next batch carries that row's types), so a column may change
+// kind between batches. An identifier is errc::bad_value.
 std::error_code write_bulk_execute(std::vector<std::uint8_t>& out, std::uint32_t statement_id,
                                    std::span<const sql_arg> values, std::size_t width, std::size_t first,
                                    std::size_t max_bytes, std::size_t& next);

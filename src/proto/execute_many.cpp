@@ -15,6 +15,13 @@ bool session::start_execute_many(std::string_view sql, std::span<const sql_arg> 
         fail(error_kind::client, errc::placeholder_mismatch, "execute_many: the values do not form whole rows", true);
         return false;
     }
+    for (const sql_arg& a : values) {
+        if (a.type() == sql_arg::kind::identifier) {  // refused before anything is sent
+            if (!can_start()) return false;
+            fail(error_kind::client, errc::bad_value, "execute_many: an identifier is not a bindable value", true);
+            return false;
+        }
+    }
     if (out) detail::result_builder::clear(*out);
     auto it = cache_index_.find(sql);
     if (!(caps_ & cap::mariadb_stmt_bulk) && (it != cache_index_.end() || hs_.is_mariadb)) {
@@ -87,9 +94,8 @@ next_action session::send_bulk_batch() {
     std::size_t at = begin_packet(out_);
     std::size_t next = bulk_next_;
     if (write_bulk_execute(out_, bulk_id_, bulk_values_, bulk_width_, bulk_next_, batch_bytes, next)) {
-        out_.resize(at);
-        return fail(error_kind::client, errc::bad_value,
-                    "execute_many: a column mixes value types (or holds an identifier)", true);
+        out_.resize(at);  // not reached: identifiers are refused when the operation starts
+        return fail(error_kind::client, errc::bad_value, "execute_many: an identifier is not a bindable value", true);
     }
     end_packet(out_, at, seq_);
     bulk_next_ = next;

@@ -314,9 +314,21 @@ TEST(Binary, BulkExecuteRequestSendsTypesOnceAndIndicatorsPerValue) {
     out.clear();
     ASSERT_FALSE(write_bulk_execute(out, 5, values, 2, 1, 1, next));
     EXPECT_EQ(next, 2u);
-    const sql_arg mixed[] = {sql_arg(1), sql_arg("x")};
+    // A column that changes kind (an int, then text: SQLAlchemy sends a float and a Decimal
+    // in one executemany) ends the batch there; the next one carries the new types.
+    const sql_arg mixed[] = {sql_arg(1), sql_arg(nullptr), sql_arg("x"), sql_arg(2)};
     out.clear();
-    EXPECT_TRUE(write_bulk_execute(out, 5, mixed, 1, 0, 1 << 20, next));
+    ASSERT_FALSE(write_bulk_execute(out, 5, mixed, 1, 0, 1 << 20, next));
+    EXPECT_EQ(next, 2u);
+    EXPECT_EQ(out, cat({{0xFA, 5, 0, 0, 0, 128, 0}, {8, 0}, {0}, le(1, 8), {1}}));
+    out.clear();
+    ASSERT_FALSE(write_bulk_execute(out, 5, mixed, 1, 2, 1 << 20, next));
+    EXPECT_EQ(next, 3u);
+    EXPECT_EQ(out, cat({{0xFA, 5, 0, 0, 0, 128, 0}, {254, 0}, {0, 1, 'x'}}));
+    const sql_arg named[] = {sql_arg(1), sql_arg(identifier{"t"})};
+    out.clear();
+    EXPECT_TRUE(write_bulk_execute(out, 5, named, 1, 0, 1 << 20, next));
+    EXPECT_TRUE(out.empty());
 }
 
 TEST(Binary, ExecuteManyWithoutBulkOperationsPipelinesExecutes) {
