@@ -30,7 +30,7 @@ def tables():
     admin = ambisql.connect(**server_kwargs(autocommit=True))
     cur = admin.cursor()
     cur.execute("CREATE TABLE %s (id INT PRIMARY KEY, a INT, b VARCHAR(8), "
-                "CONSTRAINT uniq_%s0a0b UNIQUE (a, b)) ENGINE=InnoDB" % (parent, parent))
+                "CONSTRAINT uniq_t0a0b UNIQUE (a, b)) ENGINE=InnoDB" % parent)
     cur.execute("CREATE TABLE %s (id INT PRIMARY KEY, pid INT, "
                 "CONSTRAINT fk_%s FOREIGN KEY (pid) REFERENCES %s (id)) ENGINE=InnoDB" % (child, child, parent))
     cur.execute("INSERT INTO %s VALUES (1, 1, 'x'), (2, 2, 'y')" % parent)
