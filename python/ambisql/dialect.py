@@ -8,7 +8,11 @@
   greenlet, e.g. a connection collected without a loop, it simply blocks).
 
 Both build on SQLAlchemy's MySQL dialect for MySQLdb, whose DB-API ambisql follows."""
-from sqlalchemy import pool, util
+import asyncio
+import threading
+import time
+
+from sqlalchemy import exc, pool, util
 from sqlalchemy.dialects.mysql.mariadb import MariaDBDialect
 from sqlalchemy.dialects.mysql.mysqldb import MySQLDialect_mysqldb
 from sqlalchemy.engine import AdaptedConnection
@@ -19,6 +23,54 @@ from . import connections, cursors
 # SQLAlchemy's greenlet_spawn() parents await what the greenlet hands them: ambisql's waits
 # on such a greenlet go through the loop.
 connections._register_bridge(_concurrency_py3k._AsyncIoGreenlet)
+
+
+def _on_bridge():
+    # True on a greenlet whose parent awaits for it on a running asyncio loop
+    # (ambisql.aio.run_sync): a thread-blocking wait there would stop the loop.
+    return bool(connections._bridges) and isinstance(connections._getcurrent(), connections._bridges)
+
+
+def _bridge_sleep(seconds):
+    connections._getcurrent().parent.switch(asyncio.sleep(seconds))
+
+
+class _BridgeAwareLock:
+    """A mutex for the sync engine's once-only first-connect work, which runs queries while
+    holding it: on a run_sync greenlet another holder's queries wait on the same loop, so
+    the wait for the mutex goes through the loop too (in threads it is a plain lock)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+
+    def __enter__(self):
+        if not self._lock.acquire(blocking=False):
+            if _on_bridge():
+                while not self._lock.acquire(blocking=False):
+                    _bridge_sleep(0.001)
+            else:
+                self._lock.acquire()
+        return self
+
+    def __exit__(self, *exc_info):
+        self._lock.release()
+
+
+class BridgeAwareQueuePool(pool.QueuePool):
+    """SQLAlchemy's QueuePool, whose wait for a connection when every one is checked out
+    goes through the loop on a run_sync greenlet (elsewhere it is QueuePool's own)."""
+
+    def _do_get(self):
+        if (self._max_overflow > -1 and self._pool.qsize() == 0 and self._overflow >= self._max_overflow
+                and _on_bridge()):
+            deadline = time.monotonic() + self._timeout
+            while self._pool.qsize() == 0 and self._overflow >= self._max_overflow:
+                if time.monotonic() >= deadline:
+                    raise exc.TimeoutError(
+                        "QueuePool limit of size %d overflow %d reached, connection timed out, timeout %0.2f"
+                        % (self.size(), self.overflow(), self._timeout), code="3o7r")
+                _bridge_sleep(0.001)
+        return super()._do_get()
 
 
 class AmbisqlDialect(MySQLDialect_mysqldb):
@@ -54,6 +106,19 @@ class AmbisqlDialect(MySQLDialect_mysqldb):
         from .constants import CLIENT
 
         return CLIENT.FOUND_ROWS
+
+    # A plain sync engine also serves synchronous code that ambisql.aio.run_sync runs on an
+    # asyncio loop: its pool and first-connect mutex then wait through the loop.
+    @classmethod
+    def get_pool_class(cls, url):
+        return BridgeAwareQueuePool
+
+    @classmethod
+    def engine_created(cls, engine):
+        if not cls.is_async:  # (create_engine runs the dialect's initialization on "connect", once)
+            for listeners in (engine.pool.dispatch.connect, engine.pool.dispatch.first_connect):
+                if hasattr(listeners, "_exec_once_mutex"):
+                    listeners._exec_once_mutex = _BridgeAwareLock()
 
 
 class AsyncAdaptedConnection(AdaptedConnection):

@@ -266,3 +266,27 @@ def test_a_cancelled_async_request_leaves_the_pool_usable(orm):
         await ae.dispose()
 
     asyncio.run(main())
+
+
+def test_a_plain_sync_engine_serves_run_sync_code_even_when_its_pool_is_exhausted(orm):
+    # 30 requests through 3 pooled connections: the wait for a connection (and the
+    # engine's first-connect initialization) must go through the loop, not block it.
+    import ambisql.aio
+
+    engine = sa.create_engine(url(), pool_size=3, max_overflow=0, pool_timeout=20)
+
+    def request(i):
+        with Session(engine) as s:
+            s.execute(sa.text("SELECT SLEEP(0.1)"))
+            return len(s.get(Author, 1 + i % 5).books)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        t = loop.time()
+        got = await asyncio.gather(*(ambisql.aio.run_sync(request, i) for i in range(30)))
+        return got, loop.time() - t
+
+    got, took = asyncio.run(main())
+    engine.dispose()
+    assert got == [3] * 30
+    assert took < 5.0  # ten rounds of 0.1 s on three connections
