@@ -2,7 +2,7 @@
 loop.add_reader / add_writer on the socket the core names (no threads, no executor).
 Cancellation (task.cancel(), asyncio.timeout, wait_for) kills the command on the server
 and reads its answer, so the connection stays in step (or is closed)."""
-import asyncio
+from asyncio import CancelledError, get_running_loop
 
 from . import err
 from ._ambisql import POLL_OK, POLL_READ
@@ -42,14 +42,31 @@ async def drive(c):
     state = c.poll()
     if state == POLL_OK:
         return
-    loop = asyncio.get_running_loop()
+    loop = get_running_loop()
     try:
         while True:
-            await _wait_once(loop, c, state)
+            # _wait_once, inline (the hot path of every query)
+            fd = c.fileno()
+            fut = loop.create_future()
+            if state == POLL_READ:
+                loop.add_reader(fd, _wake, fut)
+            else:
+                loop.add_writer(fd, _wake, fut)
+            t = c.timeout()
+            timer = loop.call_later(t, _wake, fut) if t is not None else None
+            try:
+                await fut
+            finally:
+                if state == POLL_READ:
+                    loop.remove_reader(fd)
+                else:
+                    loop.remove_writer(fd)
+                if timer is not None:
+                    timer.cancel()
             state = c.poll()
             if state == POLL_OK:
                 return
-    except asyncio.CancelledError:
+    except CancelledError:
         await _cancel(loop, c)
         raise
 
@@ -70,7 +87,7 @@ async def _cancel(loop, c):
             if state == POLL_OK:
                 return
             await _wait_once(loop, c, state)
-    except asyncio.CancelledError:
+    except CancelledError:
         c.close()
     except BaseException:
         c.close()

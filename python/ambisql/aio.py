@@ -228,7 +228,12 @@ class Cursor:
         return self._cur.mogrify(query, args)
 
     async def execute(self, query, args=None):
-        return await run_sync(self._cur.execute, query, args)
+        cur = self._cur
+        if cur._stream:  # an earlier result may need reading to its end first
+            return await run_sync(cur.execute, query, args)
+        await drive(cur._begin(query, args)._c)
+        cur._take()
+        return cur.rowcount
 
     async def executemany(self, query, args):
         return await run_sync(self._cur.executemany, query, args)

@@ -79,6 +79,16 @@ class Cursor:
         return conn._c.format(query, args)
 
     def execute(self, query, args=None):
+        conn = self._begin(query, args)
+        if conn._async:
+            self._pending = True
+            return None
+        conn._wait()
+        self._take()
+        return self.rowcount
+
+    def _begin(self, query, args):
+        # Starts the query (ambisql.aio waits for it its own way); returns the connection.
         conn = self._check()
         if isinstance(query, bytes):
             query = query.decode(conn._encoding)
@@ -96,12 +106,7 @@ class Cursor:
             c.start_stream(query, args)
         else:
             c.start_query(query, args)
-        if conn._async:
-            self._pending = True
-            return None
-        conn._wait()
-        self._take()
-        return self.rowcount
+        return conn
 
     def executemany(self, query, args):
         """Runs `query` once per element of `args`; an INSERT ... VALUES goes through the
