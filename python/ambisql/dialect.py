@@ -196,6 +196,13 @@ class AmbisqlDialect_async(AmbisqlDialect):
     def get_driver_connection(self, connection):
         return connection._connection
 
+    # A connection the garbage collector finds checked out is closed without any I/O on a
+    # loop (which may be gone): no reset to await.
+    has_terminate = True
+
+    def do_terminate(self, dbapi_connection):
+        dbapi_connection.close()
+
 
 # mariadb+ambisql:// and mariadb+ambisql_async:// (SQLAlchemy's MariaDB-only URLs)
 class MariaDBDialect_ambisql(MariaDBDialect, AmbisqlDialect):

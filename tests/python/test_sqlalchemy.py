@@ -290,3 +290,31 @@ def test_a_plain_sync_engine_serves_run_sync_code_even_when_its_pool_is_exhauste
     engine.dispose()
     assert got == [3] * 30
     assert took < 5.0  # ten rounds of 0.1 s on three connections
+
+
+def test_async_engine_connections_outlive_their_loop_quietly(orm):
+    # A checked-out connection never returned, an engine never disposed, the loop gone:
+    # collecting them must not raise ("Event loop is closed") nor warn.
+    import gc
+    import sys
+    import warnings
+
+    unraisable = []
+    old = sys.unraisablehook
+    sys.unraisablehook = lambda u: unraisable.append(u)
+    try:
+        async def main():
+            ae = create_async_engine(url("ambisql_async"))
+            c = await ae.connect()
+            await c.execute(sa.text("SELECT 1"))
+            return ae, c
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ae, c = asyncio.run(main())
+            del ae, c
+            gc.collect()
+    finally:
+        sys.unraisablehook = old
+    assert unraisable == []
+    assert [str(w.message) for w in caught] == []  # SQLAlchemy's "garbage collector" warning too
