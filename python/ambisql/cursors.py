@@ -141,11 +141,15 @@ class Cursor:
         return total
 
     def callproc(self, procname, args=()):
-        """Calls a stored procedure; its results come through fetch*/nextset. The
-        arguments are returned unchanged (OUT parameters: select them after the call)."""
-        self._check()
-        placeholders = ",".join(["%s"] * len(args))
-        self.execute("CALL %s(%s)" % (procname, placeholders), args or None)
+        """Calls a stored procedure as MySQLdb and PyMySQL do: each argument goes into a
+        server variable @_procname_n first, the call gets those, so OUT and INOUT values
+        are read back with SELECT @_procname_n after the call's results were fetched.
+        Returns the arguments unchanged; the results come through fetch*/nextset."""
+        conn = self._check()
+        if args:
+            self.execute("SET " + ",".join("@_%s_%d=%s" % (procname, i, conn.literal(a))
+                                           for i, a in enumerate(args)))
+        self.execute("CALL %s(%s)" % (procname, ",".join("@_%s_%d" % (procname, i) for i in range(len(args)))))
         return args
 
     def fetchone(self):

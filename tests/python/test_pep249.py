@@ -134,6 +134,21 @@ def test_multiple_result_sets_and_callproc(conn):
     cur.execute("DROP PROCEDURE py_proc")
 
 
+def test_callproc_out_and_inout_parameters(conn):
+    # As MySQLdb and PyMySQL: OUT / INOUT values are read back from @_procname_n.
+    cur = conn.cursor()
+    cur.execute("DROP PROCEDURE IF EXISTS py_outproc")
+    cur.execute("CREATE PROCEDURE py_outproc(IN a INT, OUT b INT, INOUT c VARCHAR(20)) "
+                "BEGIN SET b = a * 2; SET c = CONCAT(c, '!'); SELECT a; END")
+    assert cur.callproc("py_outproc", (21, None, "it's")) == (21, None, "it's")
+    assert cur.fetchall() == [(21,)]
+    while cur.nextset():
+        pass
+    cur.execute("SELECT @_py_outproc_1, @_py_outproc_2")
+    assert cur.fetchone() == (42, "it's!")
+    cur.execute("DROP PROCEDURE py_outproc")
+
+
 def test_mogrify_escaping_and_in_lists(conn):
     cur = conn.cursor()
     assert cur.mogrify("SELECT %s, %s, %s", ("it's", None, 3)) == "SELECT 'it\\'s', NULL, 3"
