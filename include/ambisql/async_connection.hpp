@@ -172,6 +172,7 @@ public:
     const results& result() const noexcept { return nb_.result(); }
     const diagnostics& error() const noexcept { return nb_.error(); }
     bool is_open() const noexcept { return nb_.is_open(); }
+    std::uint16_t server_status() const noexcept { return nb_.server_status(); }  // in transaction, ...
     std::uint32_t connection_id() const noexcept { return nb_.connection_id(); }
     bool tls_active() const noexcept { return nb_.tls_active(); }
     bool compressed() const noexcept { return nb_.compressed(); }

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "ambisql/async_connection.hpp"
+#include "ambisql/pool.hpp"
 #include "common.hpp"
 
 using namespace ambisql;
@@ -58,4 +59,29 @@ TEST(Restart, ServerRestartedMidQueryGivesCleanErrorsThenNewConnectionsWork) {
     // The restarted server takes new connections.
     connection fresh(tcp_config());
     EXPECT_EQ(fresh.query("SELECT 1").row(0)[0].as<int>(), 1);
+}
+
+TEST(Restart, APoolSurvivesAServerRestart) {
+    // Idle pooled connections die with the server; after the restart each is pinged,
+    // found dead and replaced, and a connection in use at the time fails cleanly and is
+    // discarded when given back.
+    const char* script = std::getenv("AMBISQL_SERVER_SCRIPT");
+    if (!script) GTEST_SKIP() << "AMBISQL_SERVER_SCRIPT is not set (an external server is in use)";
+    pool_config pc;
+    pc.connection = unix_config();
+    pc.limits.max_size = 3;
+    pc.limits.ping_after_idle = std::chrono::milliseconds(0);
+    pool p(pc);
+    p.prefill(3);
+    {
+        auto in_use = p.acquire();
+        std::string cmd = std::string(script) + " restart >/dev/null 2>&1";
+        ASSERT_EQ(std::system(cmd.c_str()), 0);
+        EXPECT_THROW(in_use->query("SELECT 1"), error);
+    }
+    for (int i = 0; i < 5; ++i) {
+        auto c = p.acquire();
+        EXPECT_EQ(c->query("SELECT 7").row(0)[0].as<int>(), 7);
+    }
+    EXPECT_LE(p.stats().total, 3u);
 }

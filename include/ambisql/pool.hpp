@@ -1,0 +1,93 @@
+#pragma once
+// A connection pool for threads and fibers.
+//
+//   ambisql::pool_config pc;
+//   pc.connection = ambisql::config::from_url("mysql://app:pw@db/shop");
+//   pc.limits.max_size = 32;
+//   ambisql::pool pool(pc);
+//   {
+//       auto conn = pool.acquire();          // a pooled_connection
+//       conn->query("UPDATE ...");
+//   }                                        // given back: reset, then idle again
+//
+// acquire() is thread-safe. On a plain thread it blocks the thread; on a hub's fiber it
+// suspends only the fiber (the loop keeps serving everything else), so one pool serves
+// threads and fibers alike. Waiters are served in the order they came. A connection is
+// given back when its pooled_connection is destroyed: one that is broken is closed; one
+// inside a transaction is rolled back (or closed, with rollback_on_return off); then,
+// with reset_on_return, COM_RESET_CONNECTION and the session's init statements go out as
+// one pipeline (one round trip) so the next user finds a fresh session. A connection idle
+// longer than limits.ping_after_idle is pinged before it is handed out, and replaced if
+// the ping fails. The pool must outlive its pooled_connections.
+// (Asio: ambisql::async_pool in <ambisql/async_pool.hpp>.)
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ambisql/config.hpp"
+#include "ambisql/connection.hpp"
+#include "ambisql/detail/pool_core.hpp"
+
+namespace ambisql {
+
+struct pool_config {
+    config connection;
+    pool_limits limits;
+    bool reset_on_return = true;
+    // A connection given back inside a transaction: rolled back (true) or closed (false).
+    bool rollback_on_return = true;
+    // Statements run on every new connection and after every reset (SET ..., wsrep_sync_wait).
+    std::vector<std::string> init_statements;
+};
+
+class pool;
+
+class pooled_connection {
+public:
+    pooled_connection() = default;
+    pooled_connection(pooled_connection&& o) noexcept = default;
+    pooled_connection& operator=(pooled_connection&& o) noexcept;
+    ~pooled_connection();
+
+    connection& operator*() const noexcept { return slot_->conn; }
+    connection* operator->() const noexcept { return &slot_->conn; }
+    connection& get() const noexcept { return slot_->conn; }
+    explicit operator bool() const noexcept { return slot_ != nullptr; }
+
+    // Gives the connection back now (what the destructor does).
+    void release() noexcept;
+    // Closes the connection instead of giving it back (its place is freed).
+    void discard() noexcept;
+
+private:
+    friend class pool;
+    struct shared;
+    pooled_connection(std::shared_ptr<shared> p, std::unique_ptr<detail::pool_slot<connection>> s)
+        : pool_(std::move(p)), slot_(std::move(s)) {}
+    std::shared_ptr<shared> pool_;
+    std::unique_ptr<detail::pool_slot<connection>> slot_;
+};
+
+class pool {
+public:
+    explicit pool(pool_config cfg);
+    ~pool();  // closes idle connections; handed-out ones close when given back
+    pool(const pool&) = delete;
+    pool& operator=(const pool&) = delete;
+
+    // Throws ambisql::error: errc::timeout when no connection came within the acquire
+    // timeout, errc::connection_closed once the pool is closed, or the connect's error.
+    pooled_connection acquire();
+    pooled_connection acquire(std::chrono::milliseconds timeout);
+    // Opens connections until `n` exist (a warm start).
+    void prefill(std::size_t n);
+    void close() noexcept;
+    pool_stats stats() const;
+    const pool_config& settings() const noexcept;
+
+private:
+    std::shared_ptr<pooled_connection::shared> s_;
+};
+
+}  // namespace ambisql

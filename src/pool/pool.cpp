@@ -1,0 +1,177 @@
+// The pool for threads and fibers: detail::pool_core's bookkeeping, with waits on a
+// fiber_event (a plain thread blocks, a fiber suspends) and the connection work (connect,
+// ping, rollback / reset on return) done by the acquiring or returning caller, never
+// under the pool's lock.
+#include "ambisql/pool.hpp"
+
+#include <algorithm>
+
+#include "ambisql/error.hpp"
+#include "ambisql/fiber_sync.hpp"
+#include "ambisql/pipeline.hpp"
+#include "ambisql/resultset.hpp"
+
+namespace ambisql {
+
+using slot_t = detail::pool_slot<connection>;
+using slot_ptr = std::unique_ptr<slot_t>;
+
+struct pooled_connection::shared {
+    pool_config cfg;
+    detail::pool_core<connection> core;
+
+    explicit shared(pool_config c) : cfg(std::move(c)), core(cfg.limits) {}
+
+    slot_ptr open() {
+        auto s = std::make_unique<slot_t>();
+        s->conn.connect(cfg.connection);
+        for (const std::string& q : cfg.init_statements) s->conn.query(q);
+        s->expires = core.expiry();
+        return s;
+    }
+    // Makes a returned connection fit for the next user; false: close it instead.
+    bool refresh(slot_t& s) noexcept {
+        connection& c = s.conn;
+        if (!c.is_open() || clock::now() >= s.expires) return false;
+        try {
+            const bool in_trans = (c.server_status() & server_status::in_trans) != 0;
+            if (in_trans && !cfg.rollback_on_return) return false;
+            if (!cfg.reset_on_return) {
+                if (in_trans) c.query("ROLLBACK");
+                return c.is_open();
+            }
+            // COM_RESET_CONNECTION (which also rolls back) and the init statements: one
+            // round trip.
+            pipeline p;
+            p.reset_connection();
+            for (const std::string& q : cfg.init_statements) p.query(q);
+            c.run(p);
+            return p.all_ok() && c.is_open();
+        } catch (...) {
+            return false;
+        }
+    }
+    void give(slot_ptr s) noexcept {
+        if (refresh(*s)) {
+            core.give_back(std::move(s));
+            return;
+        }
+        s->conn.close();
+        core.discard();
+    }
+    static void close_all(std::vector<slot_ptr>& v) noexcept {
+        for (auto& s : v) s->conn.close();
+        v.clear();
+    }
+};
+
+namespace {
+
+struct blocking_waiter final : detail::pool_waiter<connection> {
+    fiber_event ev;
+    slot_ptr slot;
+    void grant(slot_ptr s) override {
+        slot = std::move(s);
+        ev.set();
+    }
+};
+
+[[noreturn]] void fail(errc e, const std::string& what) {
+    diagnostics d;
+    d.kind = error_kind::client;
+    d.code = make_error_code(e);
+    d.message = what;
+    throw error(d);
+}
+
+}  // namespace
+
+pooled_connection& pooled_connection::operator=(pooled_connection&& o) noexcept {
+    if (this != &o) {
+        release();
+        pool_ = std::move(o.pool_);
+        slot_ = std::move(o.slot_);
+    }
+    return *this;
+}
+
+pooled_connection::~pooled_connection() { release(); }
+
+void pooled_connection::release() noexcept {
+    if (!slot_) return;
+    auto p = std::move(pool_);
+    p->give(std::move(slot_));
+}
+
+void pooled_connection::discard() noexcept {
+    if (!slot_) return;
+    auto p = std::move(pool_);
+    slot_->conn.close();
+    slot_.reset();
+    p->core.discard();
+}
+
+pool::pool(pool_config cfg) : s_(std::make_shared<pooled_connection::shared>(std::move(cfg))) {}
+
+pool::~pool() { close(); }
+
+const pool_config& pool::settings() const noexcept { return s_->cfg; }
+
+pool_stats pool::stats() const { return s_->core.stats(); }
+
+void pool::close() noexcept {
+    auto v = s_->core.close();
+    pooled_connection::shared::close_all(v);
+}
+
+pooled_connection pool::acquire() { return acquire(s_->cfg.limits.acquire_timeout); }
+
+pooled_connection pool::acquire(std::chrono::milliseconds timeout) {
+    auto& core = s_->core;
+    const clock::time_point deadline = clock::now() + timeout;
+    for (;;) {
+        std::vector<slot_ptr> expired;
+        blocking_waiter w;
+        slot_ptr s;
+        auto got = core.take(s, &w, expired);
+        pooled_connection::shared::close_all(expired);
+        if (got == detail::pool_core<connection>::outcome::closed) fail(errc::connection_closed, "the pool is closed");
+        bool create = got == detail::pool_core<connection>::outcome::create;
+        if (got == detail::pool_core<connection>::outcome::wait) {
+            if (!w.ev.wait_until(deadline) && core.withdraw(&w))
+                fail(errc::timeout, "no pooled connection became free within the acquire timeout");
+            // granted (perhaps just as the deadline passed): a connection, or its place
+            if (!w.slot && core.closed()) fail(errc::connection_closed, "the pool is closed");
+            s = std::move(w.slot);
+            create = !s;
+        }
+        if (create) {
+            try {
+                s = s_->open();
+            } catch (...) {
+                core.discard();
+                throw;
+            }
+            core.created();
+            return pooled_connection(s_, std::move(s));
+        }
+        if (core.idle_too_long(*s)) {
+            std::error_code ec;
+            s->conn.ping(ec);
+            if (ec) {  // died while idle: replace it
+                s->conn.close();
+                core.discard();
+                continue;
+            }
+        }
+        return pooled_connection(s_, std::move(s));
+    }
+}
+
+void pool::prefill(std::size_t n) {
+    std::vector<pooled_connection> held;  // held at once, so that n distinct ones exist
+    n = std::min(n, s_->cfg.limits.max_size);
+    while (held.size() < n) held.push_back(acquire());
+}
+
+}  // namespace ambisql
