@@ -21,6 +21,7 @@
 #include "ambisql/async_pool.hpp"
 #include "ambisql/hub.hpp"
 #include "ambisql/pool.hpp"
+#include "ambisql/retry.hpp"
 #include "common.hpp"
 
 namespace ambisql::test {
@@ -370,6 +371,117 @@ TEST(AsyncPool, ABrokenConnectionIsDiscardedAndATransactionRolledBack) {
     EXPECT_EQ(first, second) << "given back after the reset";
     EXPECT_EQ(status & server_status::in_trans, 0);
     EXPECT_NE(third, second) << "the killed one was replaced";
+}
+
+}  // namespace
+}  // namespace ambisql::test
+
+namespace ambisql::test {
+namespace {
+
+struct retry_table {
+    std::string name = unique_table("retry");
+    retry_table() {
+        connection admin(unix_config());
+        admin.query("CREATE TABLE " + name + " (id INT PRIMARY KEY, v INT) ENGINE=InnoDB");
+        admin.query("INSERT INTO " + name + " VALUES (1, 0), (2, 0)");
+    }
+    ~retry_table() {
+        connection admin(unix_config());
+        admin.query("DROP TABLE " + name);
+    }
+    std::int64_t count(const std::string& where = "1") {
+        connection admin(unix_config());
+        return admin.query("SELECT COUNT(*) FROM " + name + " WHERE " + where).row(0)[0].as<std::int64_t>();
+    }
+};
+
+TEST(Transact, ADeadlockReRunsTheWholeFunctionAndBothSucceed) {
+    retry_table t;
+    pool p(small_pool(4));
+    std::atomic<int> attempts{0};
+    std::atomic<int> arrived{0};
+    auto work = [&](int first, int second, int id) {
+        return transact(p, [&](connection& c) {
+            ++attempts;
+            c.query("UPDATE " + t.name + " SET v = v + 1 WHERE id = " + std::to_string(first));
+            if (++arrived <= 2)  // the first attempts meet, so that they deadlock
+                while (arrived.load() < 2) std::this_thread::sleep_for(1ms);
+            c.query("UPDATE " + t.name + " SET v = v + 1 WHERE id = " + std::to_string(second));
+            c.query("INSERT INTO " + t.name + " VALUES (" + std::to_string(id) + ", 0)");
+            return id;
+        });
+    };
+    int a = 0, b = 0;
+    std::thread ta([&] { a = work(1, 2, 10); });
+    std::thread tb([&] { b = work(2, 1, 11); });
+    ta.join();
+    tb.join();
+    EXPECT_EQ(a, 10);
+    EXPECT_EQ(b, 11);
+    EXPECT_EQ(attempts.load(), 3) << "one of the two was re-run once";
+    EXPECT_EQ(t.count("id IN (10, 11)"), 2);
+    connection admin(unix_config());
+    EXPECT_EQ(admin.query("SELECT CAST(SUM(v) AS SIGNED) FROM " + t.name).row(0)[0].as<std::int64_t>(), 4)
+        << "the deadlock's loser left nothing behind";
+}
+
+TEST(Transact, ALostConnectionBeforeCommitIsRetriedOnANewConnection) {
+    retry_table t;
+    pool p(small_pool(2));
+    int attempts = 0;
+    transact(p, [&](connection& c) {
+        ++attempts;
+        c.query("INSERT INTO " + t.name + " VALUES (20, 0)");
+        if (attempts == 1) {
+            connection admin(unix_config());
+            admin.query("KILL " + std::to_string(c.connection_id()));
+        }
+        c.query("UPDATE " + t.name + " SET v = 5 WHERE id = 20");
+    });
+    EXPECT_EQ(attempts, 2);
+    EXPECT_EQ(t.count("id = 20 AND v = 5"), 1) << "applied exactly once";
+}
+
+TEST(Transact, ACommitWhoseOutcomeIsUnknownIsNotRetriedUnlessIdempotent) {
+    retry_table t;
+    pool p(small_pool(2));
+    for (bool idempotent : {false, true}) {
+        int attempts = 0;
+        retry_policy pol;
+        pol.idempotent = idempotent;
+        auto fn = [&](connection& c) {
+            ++attempts;
+            c.query("UPDATE " + t.name + " SET v = v + 1 WHERE id = 1");
+            if (attempts == 1) {  // the connection dies just before COMMIT goes out
+                connection admin(unix_config());
+                admin.query("KILL " + std::to_string(c.connection_id()));
+            }
+        };
+        if (idempotent) {
+            transact(p, fn, pol);
+            EXPECT_EQ(attempts, 2);
+        } else {
+            EXPECT_THROW(transact(p, fn, pol), commit_outcome_unknown);
+            EXPECT_EQ(attempts, 1);
+        }
+    }
+}
+
+TEST(Transact, FatalErrorsAreNotRetried) {
+    retry_table t;
+    pool p(small_pool(2));
+    int attempts = 0;
+    try {
+        transact(p, [&](connection& c) {
+            ++attempts;
+            c.query("INSERT INTO " + t.name + " VALUES (1, 0)");  // duplicate key
+        });
+        ADD_FAILURE() << "a duplicate key was retried into success";
+    } catch (const error& e) {
+        EXPECT_EQ(e.server_code(), 1062);
+    }
+    EXPECT_EQ(attempts, 1);
 }
 
 }  // namespace
