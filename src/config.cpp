@@ -65,6 +65,46 @@ bool flag(const std::string& key, const std::string& v) {
 
 }  // namespace
 
+namespace {
+// host[:port], [v6][:port], or a percent-encoded socket path (into c.unix_socket).
+void parse_hostport(std::string_view hostport, host_port& hp, bool& socket, config& c) {
+    std::string_view port;
+    if (!hostport.empty() && hostport.front() == '[') {
+        auto close = hostport.find(']');
+        if (close == std::string_view::npos) bad_url("unclosed [ in host");
+        hp.host = std::string(hostport.substr(1, close - 1));
+        std::string_view rest = hostport.substr(close + 1);
+        if (!rest.empty()) {
+            if (rest.front() != ':') bad_url("junk after ]");
+            port = rest.substr(1);
+        }
+    } else {
+        auto colon = hostport.rfind(':');
+        if (colon != std::string_view::npos) {
+            port = hostport.substr(colon + 1);
+            hostport = hostport.substr(0, colon);
+        }
+        std::string h = decode(hostport);
+        if (!h.empty() && h.front() == '/') {
+            c.unix_socket = h;
+            hp.host = "localhost";
+            socket = true;
+        } else if (!h.empty()) {
+            hp.host = h;
+        }
+    }
+    if (!port.empty()) {
+        unsigned v = 0;
+        auto r = std::from_chars(port.data(), port.data() + port.size(), v);
+        if (r.ec != std::errc() || r.ptr != port.data() + port.size() || v == 0 || v > 65535)
+            bad_url("bad port '" + std::string(port) + "'");
+        hp.port = static_cast<std::uint16_t>(v);
+    }
+    c.host = hp.host;
+    if (!port.empty()) c.port = hp.port;
+}
+}  // namespace
+
 config config::from_url(std::string_view url) {
     config c;
     constexpr std::string_view schemes[] = {"mysql://", "mariadb://"};
@@ -98,38 +138,27 @@ config config::from_url(std::string_view url) {
             c.user = decode(userinfo);
         }
     }
-    // host[:port], [v6][:port], or a percent-encoded socket path
-    std::string_view hostport = url;
-    std::string_view port;
-    if (!hostport.empty() && hostport.front() == '[') {
-        auto close = hostport.find(']');
-        if (close == std::string_view::npos) bad_url("unclosed [ in host");
-        c.host = std::string(hostport.substr(1, close - 1));
-        std::string_view rest = hostport.substr(close + 1);
-        if (!rest.empty()) {
-            if (rest.front() != ':') bad_url("junk after ]");
-            port = rest.substr(1);
-        }
-    } else {
-        auto colon = hostport.rfind(':');
-        if (colon != std::string_view::npos) {
-            port = hostport.substr(colon + 1);
-            hostport = hostport.substr(0, colon);
-        }
-        std::string h = decode(hostport);
-        if (!h.empty() && h.front() == '/') {
-            c.unix_socket = h;
-            c.host = "localhost";
-        } else if (!h.empty()) {
-            c.host = h;
+    // host[:port], [v6][:port], or a percent-encoded socket path; several, comma-separated
+    std::vector<std::string_view> parts;
+    for (std::string_view rest = url;;) {
+        auto comma = rest.find(',');
+        parts.push_back(rest.substr(0, comma));
+        if (comma == std::string_view::npos) break;
+        rest = rest.substr(comma + 1);
+    }
+    for (std::string_view part : parts) {
+        host_port hp{parts.size() > 1 ? std::string() : c.host, 3306};
+        bool socket = false;
+        parse_hostport(part, hp, socket, c);
+        if (parts.size() > 1) {
+            if (socket) bad_url("a unix socket cannot be one of several hosts");
+            if (hp.host.empty()) bad_url("an empty host in the host list");
+            c.hosts.push_back(hp);
         }
     }
-    if (!port.empty()) {
-        unsigned v = 0;
-        auto r = std::from_chars(port.data(), port.data() + port.size(), v);
-        if (r.ec != std::errc() || r.ptr != port.data() + port.size() || v == 0 || v > 65535)
-            bad_url("bad port '" + std::string(port) + "'");
-        c.port = static_cast<std::uint16_t>(v);
+    if (!c.hosts.empty()) {
+        c.host = c.hosts.front().host;
+        c.port = c.hosts.front().port;
     }
     c.database = decode(path);
 
@@ -199,6 +228,19 @@ config config::from_url(std::string_view url) {
             if (ec != std::errc() || end != v.data() + v.size() || v.empty() || n > 1000000)
                 bad_url("bad " + key);
             (key == "pipeline-spin-us" ? c.pipeline_spin : c.read_coalescing) = std::chrono::microseconds(n);
+        } else if (key == "host-mode") {
+            if (v == "sequential") c.hosts_mode = host_mode::sequential;
+            else if (v == "load-balance" || v == "loadbalance" || v == "random") c.hosts_mode = host_mode::load_balance;
+            else bad_url("unknown host-mode '" + v + "'");
+        } else if (key == "host-backoff") {
+            c.host_backoff = seconds(key, v);
+        } else if (key == "galera-check") {
+            c.galera_check = flag(key, v);
+        } else if (key == "wsrep-sync-wait") {
+            int n = -1;
+            auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+            if (ec != std::errc() || end != v.data() + v.size() || n < 0 || n > 15) bad_url("bad wsrep-sync-wait");
+            c.wsrep_sync_wait = n;
         } else if (key == "statement-cache-size") {
             std::size_t n = 0;
             auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);

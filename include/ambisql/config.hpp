@@ -20,6 +20,17 @@ enum class ssl_mode : std::uint8_t {
 
 const char* to_string(ssl_mode m) noexcept;
 
+struct host_port {
+    std::string host;
+    std::uint16_t port = 3306;
+};
+
+// How a connect picks among several hosts (config::hosts).
+enum class host_mode : std::uint8_t {
+    sequential,    // the first that works, in the order given
+    load_balance,  // in a random order per connect (spreads connections over the nodes)
+};
+
 struct config {
     std::string host = "127.0.0.1";  // host name, IPv4 or IPv6 literal
     // When set, the address to connect to instead of resolving `host`; `host` is still
@@ -93,14 +104,30 @@ struct config {
     std::vector<std::string> local_infile_allow;
     std::function<bool(std::string_view file_name, std::string& data)> local_infile_handler;
 
+    // ---- several servers (a Galera cluster, primary and replicas)
+    // When set, a connect tries these (host and port above are then unused) until one
+    // works, within the one connect_timeout; a host that failed is passed over for
+    // host_backoff (doubling at each failure, up to 30 s) while others remain, for every
+    // connection of the process.
+    std::vector<host_port> hosts;
+    host_mode hosts_mode = host_mode::sequential;
+    std::chrono::milliseconds host_backoff{1000};
+    // Galera: after connecting, a node that is not Synced and ready (wsrep_local_state 4,
+    // wsrep_ready ON: a donor, a joiner, a desynced node) is closed and the next tried.
+    bool galera_check = false;
+    // Galera: SET SESSION wsrep_sync_wait = N after connecting (1: causal reads); -1 = leave it.
+    int wsrep_sync_wait = -1;
+
     // mysql://user:password@host:port/database?key=value&...
-    //   host: name, IPv4, [IPv6], or a percent-encoded unix socket path (%2Ftmp%2Fs.sock)
+    //   host: name, IPv4, [IPv6], or a percent-encoded unix socket path (%2Ftmp%2Fs.sock);
+    //   several: host1:port1,host2:port2,host3 (into `hosts`)
     //   keys: ssl-mode (disabled|preferred|required|verify-ca|verify-identity), ssl-ca,
     //   ssl-cert, ssl-key, socket, host-address, charset, connect-timeout, read-timeout, write-timeout
     //   (seconds, decimals allowed), multi-statements (0/1), deprecate-eof (0/1),
     //   compress (0/1), compression-level (1..9), statement-cache-size,
     //   pipeline-spin-us, read-coalescing-us (microseconds), get-server-public-key (0/1), found-rows (0/1),
-    //   max-packet-size (bytes).
+    //   max-packet-size (bytes), host-mode (sequential|load-balance), host-backoff (seconds),
+    //   galera-check (0/1), wsrep-sync-wait (0..15).
     // Throws ambisql::error (errc::bad_url) on anything it does not understand.
     static config from_url(std::string_view url);
 };

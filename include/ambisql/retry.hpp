@@ -18,6 +18,7 @@
 // - fatal: anything else (syntax, constraints, permissions, TLS, authentication, misuse).
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <random>
 #include <type_traits>
 #include <utility>
@@ -57,6 +58,8 @@ struct retry_policy {
     // Re-run the work even when a COMMIT's outcome is unknown (the work can be applied
     // twice without harm).
     bool idempotent = false;
+    // Told of every failed attempt and how it was classified (logging, metrics).
+    std::function<void(const error&, failure_class, int attempt)> on_failure;
 };
 
 namespace detail {
@@ -93,6 +96,7 @@ auto transact(pool& p, F&& fn, const retry_policy& policy = {}) -> std::invoke_r
             }
         } catch (const error& e) {
             const failure_class k = classify(e, ctx);
+            if (policy.on_failure) policy.on_failure(e, k, attempt);
             if (c && c->is_open()) {
                 std::error_code ignored;
                 results rr;

@@ -1,6 +1,8 @@
 // The blocking connection: the one driver loop that moves bytes for the sans-IO session.
 #include "ambisql/connection.hpp"
 
+#include "ambisql/detail/host_plan.hpp"
+
 #include "io/cancel.hpp"
 #include "io/channel.hpp"
 
@@ -145,7 +147,46 @@ public:
         return false;
     }
 
+    // One host, or (several hosts, Galera checks) each in turn until one works.
     bool connect(const config& c) {
+        if (!detail::host_plan::needed(c)) return connect_one(c);
+        detail::host_plan plan(c);
+        config one;
+        diagnostics last;
+        while (plan.next(one)) {
+            if (!connect_one(one)) {
+                last = diag;
+                plan.failed(diag);
+                continue;
+            }
+            results r;
+            if (const char* q = plan.galera_query()) {
+                if (!op([&] { return sess.start_query(q, &r); })) {
+                    last = diag;
+                    plan.failed(diag);
+                    close();
+                    continue;
+                }
+                if (!detail::host_plan::galera_ok(r)) {
+                    plan.not_synced();
+                    close();
+                    continue;
+                }
+            }
+            if (!plan.session_setup().empty() && !op([&] { return sess.start_query(plan.session_setup(), &r); })) {
+                last = diag;
+                plan.failed(diag);
+                close();
+                continue;
+            }
+            plan.succeeded();
+            return true;
+        }
+        diag = plan.exhausted(last);
+        return false;
+    }
+
+    bool connect_one(const config& c) {
         close();
         ++stream_gen;
         cfg = c;

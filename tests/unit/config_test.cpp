@@ -65,3 +65,28 @@ TEST(Config, BadUrlsThrow) {
         }
     }
 }
+
+TEST(Config, SeveralHostsAndGaleraSettingsFromAUrl) {
+    config c = config::from_url(
+        "mysql://u:p@db1:3307,db2,[::1]:3309/shop?host-mode=load-balance&galera-check=1&wsrep-sync-wait=1&host-backoff=2.5");
+    ASSERT_EQ(c.hosts.size(), 3u);
+    EXPECT_EQ(c.hosts[0].host, "db1");
+    EXPECT_EQ(c.hosts[0].port, 3307);
+    EXPECT_EQ(c.hosts[1].host, "db2");
+    EXPECT_EQ(c.hosts[1].port, 3306);
+    EXPECT_EQ(c.hosts[2].host, "::1");
+    EXPECT_EQ(c.hosts[2].port, 3309);
+    EXPECT_EQ(c.host, "db1");
+    EXPECT_EQ(c.database, "shop");
+    EXPECT_EQ(c.hosts_mode, host_mode::load_balance);
+    EXPECT_TRUE(c.galera_check);
+    EXPECT_EQ(c.wsrep_sync_wait, 1);
+    EXPECT_EQ(c.host_backoff, std::chrono::milliseconds(2500));
+    config one = config::from_url("mysql://u@db1:3307/x");
+    EXPECT_TRUE(one.hosts.empty()) << "one host: the plain host and port";
+    EXPECT_EQ(one.port, 3307);
+    EXPECT_THROW(config::from_url("mysql://u@db1,,db2/x"), error);
+    EXPECT_THROW(config::from_url("mysql://u@db1,%2Ftmp%2Fs.sock/x"), error);
+    EXPECT_THROW(config::from_url("mysql://u@db1/x?host-mode=nearest"), error);
+    EXPECT_THROW(config::from_url("mysql://u@db1/x?wsrep-sync-wait=16"), error);
+}
