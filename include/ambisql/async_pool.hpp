@@ -26,7 +26,6 @@
 #include <system_error>
 
 #include "ambisql/async_connection.hpp"
-#include "ambisql/detail/host_plan.hpp"
 #include "ambisql/pipeline.hpp"
 #include "ambisql/pool.hpp"
 
@@ -167,9 +166,7 @@ private:
         std::shared_ptr<detail::async_waiter> w;
         std::unique_ptr<detail::async_slot> slot;
         std::size_t init = 0;
-        std::unique_ptr<detail::host_plan> plan;  // several hosts / Galera checks
-        diagnostics last;
-        enum class st { start, waiting, connecting, galera, setup, init_statements, pinging } state = st::start;
+        enum class st { start, waiting, connecting, init_statements, pinging } state = st::start;
         clock::time_point deadline{};
 
         template <class Self>
@@ -203,24 +200,7 @@ private:
                                              pooled_async_connection());
                     return slot ? check(self) : create(self);
                 }
-                case st::connecting:
-                    if (ec) return next_host(self, ec);
-                    if (plan && plan->galera_query()) {
-                        state = st::galera;
-                        return slot->conn.c->async_query(plan->galera_query(), std::move(self));
-                    }
-                    return setup(self);
-                case st::galera:
-                    if (ec) return next_host(self, ec);
-                    if (!detail::host_plan::galera_ok(slot->conn.c->result())) {
-                        plan->not_synced();
-                        slot->conn.c->close();
-                        return next_host(self, {});
-                    }
-                    return setup(self);
-                case st::setup:
-                    if (ec) return next_host(self, ec);
-                    return init_statements(self);
+                case st::connecting:  // (several hosts, Galera checks: the connect itself does them)
                 case st::init_statements:
                     if (ec) {
                         slot.reset();
@@ -271,43 +251,14 @@ private:
                 waiter->timer.async_wait(std::move(self));
             });
         }
-        // A new connection: to the one host, or to the hosts of the config in turn
-        // (detail::host_plan, as the blocking connect does), Galera checks included.
         template <class Self>
         void create(Self& self) {
-            if (!detail::host_plan::needed(pool->cfg.connection)) return connect(self, pool->cfg.connection);
-            plan = std::make_unique<detail::host_plan>(pool->cfg.connection);
-            next_host(self, {});
-        }
-        template <class Self>
-        void connect(Self& self, const config& cfg) {
             slot = std::make_unique<detail::async_slot>();
-            slot->conn.c = std::make_unique<async_connection>(pool->ex, cfg);
+            slot->conn.c = std::make_unique<async_connection>(pool->ex, pool->cfg.connection);
             slot->expires = pool->core.expiry();
             state = st::connecting;
             init = 0;
             slot->conn.c->async_connect(std::move(self));
-        }
-        template <class Self>
-        void next_host(Self& self, boost::system::error_code ec) {
-            if (ec && slot) {
-                last = slot->conn.c->error();
-                if (plan) plan->failed(last);
-            }
-            slot.reset();
-            config one;
-            if (plan && plan->next(one)) return connect(self, one);
-            pool->core.discard();
-            const diagnostics d = plan ? plan->exhausted(last) : last;
-            self.complete(boost::system::error_code(d.code), pooled_async_connection());
-        }
-        template <class Self>
-        void setup(Self& self) {
-            if (plan && !plan->session_setup().empty()) {
-                state = st::setup;
-                return slot->conn.c->async_query(plan->session_setup(), std::move(self));
-            }
-            init_statements(self);
         }
         template <class Self>
         void init_statements(Self& self) {
@@ -315,7 +266,6 @@ private:
                 state = st::init_statements;
                 return slot->conn.c->async_query(pool->cfg.init_statements[init++], std::move(self));
             }
-            if (plan) plan->succeeded();
             pool->core.created();
             done(self);
         }

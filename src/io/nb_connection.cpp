@@ -2,6 +2,8 @@
 // what it waits for. The protocol is the session's; this file only moves bytes.
 #include "ambisql/nb_connection.hpp"
 
+#include "ambisql/detail/host_plan.hpp"
+
 #include "io/cancel.hpp"
 #include "io/channel.hpp"
 
@@ -27,7 +29,11 @@ public:
 
     void cancel() {
         if (ph == phase::idle || cph != cancel_phase::none) return;
-        if (ph == phase::connecting || !sess.connected()) {  // a connect: abandoned
+        if (ph == phase::connecting || !sess.connected() || plan) {  // a connect: abandoned
+            if (plan) {
+                end_plan();
+                cfg = plan_cfg;
+            }
             channel::close();
             diag.clear();
             diag.kind = error_kind::client;
@@ -222,7 +228,94 @@ public:
         }
     }
 
+    // ---- several hosts / Galera checks: host_plan drives the connect through steps
+    // (connect a host, check the Galera state, set the session up), the next host after a
+    // failure, as the blocking connect does.
+    enum class plan_step : std::uint8_t { none, connecting, galera, setup };
+    std::unique_ptr<host_plan> plan;
+    plan_step pstep = plan_step::none;
+    config plan_cfg;  // the config as given (with its hosts)
+    results plan_res;
+    diagnostics plan_last;
+
     void start_connect() {
+        if (ph != phase::idle) throw_in_progress();
+        if (!host_plan::needed(cfg)) return start_connect_one();
+        plan_cfg = cfg;
+        plan = std::make_unique<host_plan>(cfg);
+        plan_last.clear();
+        next_host();
+    }
+    // Starts the next host's connect; without one left, ends with the plan's error.
+    void next_host() {
+        config one;
+        while (plan->next(one)) {
+            cfg = one;
+            start_connect_one();
+            if (ph != phase::idle) {
+                pstep = plan_step::connecting;
+                return;
+            }
+            plan_last = diag;
+            plan->failed(diag);
+        }
+        diag = plan->exhausted(plan_last);
+        end_plan();
+        cfg = plan_cfg;
+    }
+    void end_plan() {
+        plan.reset();
+        pstep = plan_step::none;
+        plan_res = results();
+    }
+    // This host will not do: the next one.
+    void host_failed(bool not_synced) {
+        if (not_synced) {
+            plan->not_synced();
+        } else {
+            plan_last = diag;
+            plan->failed(diag);
+        }
+        channel::close();
+        next_host();
+    }
+    bool plan_query(plan_step step, const std::string& sql) {
+        pstep = step;
+        begin([&] { return sess.start_query(sql, &plan_res); });
+        return ph != phase::idle || !diag;
+    }
+    poll_result poll_plan() {
+        for (;;) {
+            poll_result r = poll();
+            if (!plan || !r.done()) return r;
+            const plan_step step = pstep;
+            if (diag) {  // this step failed: the next host
+                host_failed(false);
+                if (!plan) return r;
+                continue;
+            }
+            if (step == plan_step::connecting && plan->galera_query()) {
+                if (!plan_query(plan_step::galera, plan->galera_query())) host_failed(false);
+                if (!plan) return r;
+                continue;
+            }
+            if (step == plan_step::galera && !host_plan::galera_ok(plan_res)) {
+                host_failed(true);
+                if (!plan) return r;
+                continue;
+            }
+            if (step != plan_step::setup && !plan->session_setup().empty()) {
+                if (!plan_query(plan_step::setup, plan->session_setup())) host_failed(false);
+                if (!plan) return r;
+                continue;
+            }
+            plan->succeeded();  // connected (cfg names the host it is connected to)
+            end_plan();
+            return r;
+        }
+    }
+
+    void start_connect_one() {
         if (ph != phase::idle) throw_in_progress();
         channel::close();
         diag.clear();
@@ -318,7 +411,7 @@ void nb_connection::start_pipeline(pipeline& p) {
     impl_->begin([&] { return impl_->sess.start_pipeline(p); });
 }
 
-poll_result nb_connection::poll() { return impl_->poll(); }
+poll_result nb_connection::poll() { return impl_->poll_plan(); }
 void nb_connection::expect_input() noexcept { impl_->read_first = true; }
 int nb_connection::fileno() const noexcept {
     return impl_->cph == detail::nb_impl::cancel_phase::killing ? impl_->killer.fileno() : impl_->sock.fd();

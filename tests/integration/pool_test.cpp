@@ -486,3 +486,62 @@ TEST(Transact, FatalErrorsAreNotRetried) {
 
 }  // namespace
 }  // namespace ambisql::test
+
+namespace ambisql::test {
+namespace {
+
+config with_a_dead_host_first() {
+    config c = tcp_config();
+    // port 1 on loopback: refused at once
+    c.hosts = {{"127.0.0.1", 1}, {c.host, c.port}};
+    c.hosts_mode = host_mode::sequential;
+    return c;
+}
+
+TEST(Hosts, EveryModelFailsOverToTheNextHostAndNamesWhatItTried) {
+    config c = with_a_dead_host_first();
+    connection blocking(c);
+    EXPECT_EQ(scalar(blocking, "SELECT 1"), 1);
+
+    asio::io_context io;
+    async_connection a(io.get_executor(), c);
+    boost::system::error_code aec = asio::error::would_block;
+    a.async_connect([&](boost::system::error_code ec) { aec = ec; });
+    io.run();
+    EXPECT_FALSE(aec) << a.error().message;
+    EXPECT_TRUE(a.is_open());
+
+    pool_config pc;
+    pc.connection = c;
+    pool p(pc);
+    EXPECT_EQ(scalar(*p.acquire(), "SELECT 2"), 2);
+
+    config none = c;
+    none.hosts = {{"127.0.0.1", 1}, {"127.0.0.1", 2}};
+    try {
+        connection fails(none);
+        ADD_FAILURE() << "connected with no live host";
+    } catch (const error& e) {
+        EXPECT_EQ(e.code(), make_error_code(errc::connect_failed));
+        EXPECT_NE(std::string(e.what()).find("127.0.0.1:1"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("127.0.0.1:2"), std::string::npos) << e.what();
+    }
+    nb_connection nb(none);
+    nb.start_connect();
+    while (!nb.poll().done()) std::this_thread::sleep_for(1ms);
+    EXPECT_EQ(nb.error().code, make_error_code(errc::connect_failed));
+}
+
+TEST(Hosts, GaleraCheckOnAServerWithoutGaleraRefusesIt) {
+    config c = unix_config();
+    c.galera_check = true;
+    try {
+        connection conn(c);
+        ADD_FAILURE() << "a server without wsrep passed the Galera check";
+    } catch (const error& e) {
+        EXPECT_NE(std::string(e.what()).find("not synced"), std::string::npos) << e.what();
+    }
+}
+
+}  // namespace
+}  // namespace ambisql::test
