@@ -55,15 +55,18 @@ struct async_pool_shared : std::enable_shared_from_this<async_pool_shared> {
             core.discard();
             return;
         }
-        if (!cfg.reset_on_return && !in_trans) {
-            core.give_back(std::move(s));
+        if (!in_trans && (!cfg.reset_on_return || (s->tracked && !c.session_changed()))) {
+            core.give_back(std::move(s));  // nothing to undo
             return;
         }
         pipeline& p = s->conn.p;
         p.clear();
         if (cfg.reset_on_return) {
             p.reset_connection();  // also rolls back
+            if (!cfg.connection.database.empty()) p.select_db(cfg.connection.database);  // (a reset keeps USE's)
+            if (s->tracked) p.query(detail::track_state_sql);
             for (const std::string& q : cfg.init_statements) p.query(q);
+            core.reset_done();
         } else {
             p.query("ROLLBACK");
         }
@@ -166,7 +169,7 @@ private:
         std::shared_ptr<detail::async_waiter> w;
         std::unique_ptr<detail::async_slot> slot;
         std::size_t init = 0;
-        enum class st { start, waiting, connecting, init_statements, pinging } state = st::start;
+        enum class st { start, waiting, connecting, tracking, init_statements, pinging } state = st::start;
         clock::time_point deadline{};
 
         template <class Self>
@@ -201,6 +204,18 @@ private:
                     return slot ? check(self) : create(self);
                 }
                 case st::connecting:  // (several hosts, Galera checks: the connect itself does them)
+                    if (!ec && pool->cfg.reset_on_return) {
+                        state = st::tracking;
+                        return slot->conn.c->async_query(detail::track_state_sql, std::move(self));
+                    }
+                    [[fallthrough]];
+                case st::tracking:
+                    if (state == st::tracking) {
+                        slot->tracked = !ec;  // (older servers: reset every time)
+                        if (!slot->conn.c->is_open()) ec = boost::system::error_code(make_error_code(errc::connection_broken));
+                        else ec = {};
+                    }
+                    [[fallthrough]];
                 case st::init_statements:
                     if (ec) {
                         slot.reset();
@@ -277,6 +292,7 @@ private:
         }
         template <class Self>
         void done(Self& self) {
+            slot->conn.c->clear_session_changed();
             self.complete(boost::system::error_code(), pooled_async_connection(pool, std::move(slot)));
         }
     };

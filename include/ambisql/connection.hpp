@@ -165,6 +165,12 @@ public:
     std::uint32_t connection_id() const noexcept;
     const std::string& server_version() const noexcept;
     std::uint16_t server_status() const noexcept;
+    // Whether the server reported a change of the session state (SESSION_STATE_CHANGED)
+    // since clear_session_changed(): variables, schema, and, with
+    // session_track_state_change = ON, user variables, temporary tables and the like.
+    // The pool resets only connections whose session changed.
+    bool session_changed() const noexcept;
+    void clear_session_changed() noexcept;
     bool tls_active() const noexcept;
     bool compressed() const noexcept;  // protocol compression is on
     std::string tls_version() const;

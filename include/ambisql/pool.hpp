@@ -14,9 +14,9 @@
 // suspends only the fiber (the loop keeps serving everything else), so one pool serves
 // threads and fibers alike. Waiters are served in the order they came. A connection is
 // given back when its pooled_connection is destroyed: one that is broken is closed; one
-// inside a transaction is rolled back (or closed, with rollback_on_return off); then,
-// with reset_on_return, COM_RESET_CONNECTION and the session's init statements go out as
-// one pipeline (one round trip) so the next user finds a fresh session. A connection idle
+// inside a transaction is rolled back (or closed, with rollback_on_return off); one whose
+// session changed is reset: COM_RESET_CONNECTION and the session's init statements go out
+// as one pipeline (one round trip) so the next user finds a fresh session. A connection idle
 // longer than limits.ping_after_idle is pinged before it is handed out, and replaced if
 // the ping fails. The pool must outlive its pooled_connections.
 // (Asio: ambisql::async_pool in <ambisql/async_pool.hpp>.)
@@ -34,6 +34,11 @@ namespace ambisql {
 struct pool_config {
     config connection;
     pool_limits limits;
+    // A returned connection whose session changed is reset (COM_RESET_CONNECTION and the
+    // init statements, one round trip). The pool turns session_track_state_change on, so
+    // the server says when the session changed (variables, temporary tables, schema, ...);
+    // a connection it reports unchanged goes back as it is, at no round trip (servers
+    // without that tracker: reset every time). false: never reset.
     bool reset_on_return = true;
     // A connection given back inside a transaction: rolled back (true) or closed (false).
     bool rollback_on_return = true;

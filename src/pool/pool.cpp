@@ -25,6 +25,13 @@ struct pooled_connection::shared {
     slot_ptr open() {
         auto s = std::make_unique<slot_t>();
         s->conn.connect(cfg.connection);
+        if (cfg.reset_on_return) {
+            std::error_code ec;
+            results r;
+            s->conn.query(detail::track_state_sql, r, ec);  // (older servers: reset every time)
+            s->tracked = !ec;
+            if (ec && !s->conn.is_open()) throw error(s->conn.last_error());
+        }
         for (const std::string& q : cfg.init_statements) s->conn.query(q);
         s->expires = core.expiry();
         return s;
@@ -40,12 +47,16 @@ struct pooled_connection::shared {
                 if (in_trans) c.query("ROLLBACK");
                 return c.is_open();
             }
-            // COM_RESET_CONNECTION (which also rolls back) and the init statements: one
-            // round trip.
+            if (!in_trans && s.tracked && !c.session_changed()) return true;  // nothing to undo
+            // COM_RESET_CONNECTION (which also rolls back), the tracking and the init
+            // statements: one round trip.
             pipeline p;
             p.reset_connection();
+            if (!cfg.connection.database.empty()) p.select_db(cfg.connection.database);  // (a reset keeps USE's)
+            if (s.tracked) p.query(detail::track_state_sql);
             for (const std::string& q : cfg.init_statements) p.query(q);
             c.run(p);
+            core.reset_done();
             return p.all_ok() && c.is_open();
         } catch (...) {
             return false;
@@ -153,6 +164,7 @@ pooled_connection pool::acquire(std::chrono::milliseconds timeout) {
                 throw;
             }
             core.created();
+            s->conn.clear_session_changed();
             return pooled_connection(s_, std::move(s));
         }
         if (core.idle_too_long(*s)) {
@@ -164,6 +176,7 @@ pooled_connection pool::acquire(std::chrono::milliseconds timeout) {
                 continue;
             }
         }
+        s->conn.clear_session_changed();
         return pooled_connection(s_, std::move(s));
     }
 }

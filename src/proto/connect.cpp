@@ -23,6 +23,7 @@ bool session::start_connect(const config& cfg, std::string_view host, bool secur
     broken_ = false;
     connected_ = false;
     status_ = 0;
+    state_changed_ = false;
     caps_ = 0;
     switched_ = false;
     sha2_key_requested_ = false;
@@ -212,7 +213,7 @@ next_action session::step_connect() {
                         reset_session_state();
                         if (!read_ok(p, ok))
                             return fail(error_kind::protocol, errc::protocol_error, "malformed OK packet", false);
-                        status_ = ok.status;
+                        set_status(ok.status);
                         connected_ = true;
                         new_epoch();
                         if (caps_ & cap::compress) {  // everything after this OK goes in frames

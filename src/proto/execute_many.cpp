@@ -111,7 +111,7 @@ next_action session::step_bulk() {
     ok_info ok;
     if (p[0] != 0x00 || !read_ok(p, ok))
         return fail(error_kind::protocol, errc::protocol_error, "expected an OK packet after a bulk execute", false);
-    status_ = ok.status;
+    set_status(ok.status);
     bulk_affected_ += ok.affected_rows;
     if (bulk_next_ * bulk_width_ < bulk_values_.size()) return send_bulk_batch();
     ok.affected_rows = bulk_affected_;

@@ -49,7 +49,7 @@ bool session::statement_ok(byte_span p, next_action& done) {
         done = fail(error_kind::protocol, errc::protocol_error, "malformed OK packet", false);
         return true;
     }
-    status_ = ok.status;
+    set_status(ok.status);
     if (mode_ == mode::buffered) {
         detail::result_builder::set_ok(detail::result_builder::add(*out_results_), ok);
     } else if (mode_ == mode::stream) {
@@ -179,7 +179,7 @@ next_action session::step_query() {
                 if (!is_eof_packet(p) || !parse_eof(p, ok))
                     return fail(error_kind::protocol, errc::protocol_error, "expected EOF after column definitions",
                                 false);
-                status_ = ok.status;
+                set_status(ok.status);
                 st_ = st::rows;
                 if (mode_ == mode::stream) {
                     stream_ = stream_state::rows;
@@ -210,7 +210,7 @@ next_action session::step_query() {
                                         p.size() > 8 ? "malformed row: a field is longer than its packet"
                                                      : "malformed end-of-rows packet",
                                         false);
-                        status_ = ok.status;
+                        set_status(ok.status);
                         if (mode_ != mode::discard) detail::result_builder::set_ok(*cur_, ok);
                         if (mode_ == mode::stream) {
                             stream_ = stream_state::set_done;

@@ -132,6 +132,11 @@ public:
     // the statements it prepares carry.
     std::uint64_t epoch() const noexcept { return epoch_; }
     std::uint16_t status() const noexcept { return status_; }
+    // Whether the server reported a change of the session's state (SESSION_STATE_CHANGED:
+    // tracked variables, schema, and with session_track_state_change user variables,
+    // temporary tables, ...) since the last clear_state_changed().
+    bool state_changed() const noexcept { return state_changed_; }
+    void clear_state_changed() noexcept { state_changed_ = false; }
     std::uint64_t capabilities() const noexcept { return caps_; }
     std::uint32_t connection_id() const noexcept { return hs_.connection_id; }
     const std::string& server_version() const noexcept { return hs_.server_version; }
@@ -248,6 +253,11 @@ private:
     server_handshake hs_;
     std::uint64_t caps_ = 0;
     std::uint16_t status_ = 0;
+    bool state_changed_ = false;
+    void set_status(std::uint16_t s) noexcept {
+        status_ = s;
+        if (s & server_status::session_state_changed) state_changed_ = true;
+    }
     bool unsafe_charset_ = false;
     bool charset_unknown_ = false;
     std::string charset_;

@@ -47,7 +47,7 @@ next_action session::step_simple() {
     ok_info ok;
     if (p[0] != 0x00 || !read_ok(p, ok))
         return fail(error_kind::protocol, errc::protocol_error, "expected an OK packet", false);
-    status_ = ok.status;
+    set_status(ok.status);
     if (simple_cmd_ == command::reset_connection) {
         // The server dropped every prepared statement of the session, and its character
         // set is the handshake's again.

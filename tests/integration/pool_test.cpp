@@ -67,6 +67,28 @@ TEST(Pool, ReusesConnectionsAndResetsTheSessionOnReturn) {
     EXPECT_EQ(st.created, 1u);
 }
 
+TEST(Pool, OnlyAConnectionWhoseSessionChangedIsReset) {
+    pool p(small_pool(1));
+    for (int i = 0; i < 3; ++i) {
+        auto c = p.acquire();
+        EXPECT_EQ(scalar(*c, "SELECT 1"), 1);
+    }
+    EXPECT_EQ(p.stats().resets, 0u) << "plain queries leave the session as it was: no round trip on return";
+    for (const char* change : {"SET @v = 1", "SET SESSION sql_mode = 'ANSI'", "CREATE TEMPORARY TABLE pool_t (x INT)",
+                               "USE mysql"}) {
+        const auto before = p.stats().resets;
+        {
+            auto c = p.acquire();
+            c->query(change);
+        }
+        EXPECT_EQ(p.stats().resets, before + 1) << change;
+        auto c = p.acquire();
+        EXPECT_TRUE(c->query("SELECT @v").row(0)[0].is_null());
+        EXPECT_NE(c->query("SELECT @@SESSION.sql_mode").row(0)[0].get_text(), "ANSI");
+        EXPECT_EQ(c->query("SELECT DATABASE()").row(0)[0].get_text(), "ambisql_test");
+    }
+}
+
 TEST(Pool, ATransactionLeftOpenIsRolledBackOrTheConnectionDiscarded) {
     std::string t = unique_table("pooltx");
     {
@@ -269,6 +291,7 @@ TEST(AsyncPool, CoroutinesShareConnectionsAndGiveThemBack) {
     auto st = p.stats();
     EXPECT_EQ(st.total, 3u);
     EXPECT_EQ(st.idle, 3u);
+    EXPECT_EQ(st.resets, 0u) << "plain queries: given back without a reset";
 }
 
 TEST(AsyncPool, AnIoContextRunByFourThreadsSharesThePool) {

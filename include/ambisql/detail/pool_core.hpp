@@ -33,15 +33,21 @@ struct pool_stats {
     std::size_t idle = 0;     // ready in the pool
     std::size_t waiting = 0;  // acquirers waiting
     std::uint64_t created = 0, discarded = 0, timeouts = 0;
+    std::uint64_t resets = 0;  // returns that needed a reset (the session had changed)
 };
 
 namespace detail {
+
+// Asks the server to report every change of session state, so that a returned connection
+// whose session did not change needs no reset.
+inline constexpr const char* track_state_sql = "SET SESSION session_track_state_change = ON";
 
 template <class Conn>
 struct pool_slot {
     Conn conn;
     clock::time_point expires{};   // max lifetime
     clock::time_point returned{};  // when it last became idle
+    bool tracked = false;          // session_track_state_change is on: the server says when the session changes
 };
 
 template <class Conn>
@@ -138,6 +144,10 @@ public:
         std::lock_guard lk(m_);
         ++created_;
     }
+    void reset_done() {
+        std::lock_guard lk(m_);
+        ++resets_;
+    }
     // A new slot's lifetime: max_lifetime less up to 10%.
     clock::time_point expiry() {
         std::lock_guard lk(m_);
@@ -172,7 +182,7 @@ public:
     }
     pool_stats stats() const {
         std::lock_guard lk(m_);
-        return {total_, idle_.size(), waiters_.size(), created_, discarded_, timeouts_};
+        return {total_, idle_.size(), waiters_.size(), created_, discarded_, timeouts_, resets_};
     }
 
 private:
@@ -182,7 +192,7 @@ private:
     std::vector<slot_ptr> closing_;
     std::deque<pool_waiter<Conn>*> waiters_;
     std::size_t total_ = 0;
-    std::uint64_t created_ = 0, discarded_ = 0, timeouts_ = 0;
+    std::uint64_t created_ = 0, discarded_ = 0, timeouts_ = 0, resets_ = 0;
     bool closed_ = false;
     std::mt19937_64 rng_;
 };
