@@ -49,4 +49,7 @@ void round_trip_floor(const std::string& name, bool tcp);
 // concurrent.cpp
 void concurrent_point_select(const std::string& name, int connections);
 
+// pool.cpp: pool/tls and pool/c16
+void pool_bench(const std::string& name);
+
 }  // namespace bench

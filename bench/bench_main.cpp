@@ -563,12 +563,19 @@ int main(int argc, char** argv) {
             names.push_back(std::string(w) + "/tcp");
         }
         for (int c : {1, 4, 16, 64}) names.push_back("concurrent_point_select/c" + std::to_string(c));
+        names.push_back("pool/tls");
+        names.push_back("pool/c16");
     }
     try {
         setup_tables();
         for (const auto& n : names) {
             auto slash = n.find('/');
             std::string base = n.substr(0, slash);
+            if (n == "pool/tls" || n == "pool/c16") {
+                std::fprintf(stderr, "running %s\n", n.c_str());
+                pool_bench(n);
+                continue;
+            }
             if (base == "concurrent_point_select" && slash != std::string::npos && n[slash + 1] == 'c') {
                 std::fprintf(stderr, "running %s\n", n.c_str());
                 concurrent_point_select(n, std::atoi(n.c_str() + slash + 2));

@@ -5,6 +5,7 @@
 #include "ambisql/pool.hpp"
 
 #include <algorithm>
+#include <optional>
 
 #include "ambisql/error.hpp"
 #include "ambisql/fiber_sync.hpp"
@@ -140,20 +141,22 @@ pooled_connection pool::acquire() { return acquire(s_->cfg.limits.acquire_timeou
 pooled_connection pool::acquire(std::chrono::milliseconds timeout) {
     auto& core = s_->core;
     const clock::time_point deadline = clock::now() + timeout;
+    using outcome = detail::pool_core<connection>::outcome;
     for (;;) {
         std::vector<slot_ptr> expired;
-        blocking_waiter w;
         slot_ptr s;
-        auto got = core.take(s, &w, expired);
+        auto got = core.take(s, nullptr, expired);
+        std::optional<blocking_waiter> w;  // made only when there is a wait to be had
+        if (got == outcome::wait) got = core.take(s, &w.emplace(), expired);
         pooled_connection::shared::close_all(expired);
-        if (got == detail::pool_core<connection>::outcome::closed) fail(errc::connection_closed, "the pool is closed");
-        bool create = got == detail::pool_core<connection>::outcome::create;
-        if (got == detail::pool_core<connection>::outcome::wait) {
-            if (!w.ev.wait_until(deadline) && core.withdraw(&w))
+        if (got == outcome::closed) fail(errc::connection_closed, "the pool is closed");
+        bool create = got == outcome::create;
+        if (got == outcome::wait) {
+            if (!w->ev.wait_until(deadline) && core.withdraw(&*w))
                 fail(errc::timeout, "no pooled connection became free within the acquire timeout");
             // granted (perhaps just as the deadline passed): a connection, or its place
-            if (!w.slot && core.closed()) fail(errc::connection_closed, "the pool is closed");
-            s = std::move(w.slot);
+            if (!w->slot && core.closed()) fail(errc::connection_closed, "the pool is closed");
+            s = std::move(w->slot);
             create = !s;
         }
         if (create) {
