@@ -79,6 +79,17 @@ def TimestampFromTicks(ticks):
 Binary = bytes
 
 
+def classify(error, statements_sent=True, in_transaction=False, commit_sent=False):
+    """The retry rule the C++ pool and its transaction helper use, for an ambisql
+    exception (or an error number): "retriable" (deadlock 1213, lock wait timeout 1205,
+    Galera 1047 / 1180, or a lost connection when nothing could have been kept: nothing
+    sent, or inside a transaction whose COMMIT was not sent), "outcome_unknown" (the
+    connection was lost while COMMIT, or a statement outside a transaction, was in
+    flight) or "fatal"."""
+    number = error if isinstance(error, int) else (error.args[0] if error.args and isinstance(error.args[0], int) else 0)
+    return _ambisql.classify(number, statements_sent, in_transaction, commit_sent)
+
+
 def get_client_info():
     return "ambisql " + __version__
 
@@ -90,5 +101,5 @@ __all__ = [
     "DataError", "OperationalError", "IntegrityError", "InternalError", "ProgrammingError",
     "NotSupportedError", "MySQLError", "STRING", "BINARY", "NUMBER", "DATE", "TIME", "TIMESTAMP",
     "DATETIME", "ROWID", "Date", "Time", "Timestamp", "DateFromTicks", "TimeFromTicks",
-    "TimestampFromTicks", "Binary", "__version__",
+    "TimestampFromTicks", "Binary", "__version__", "classify",
 ]

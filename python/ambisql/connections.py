@@ -55,7 +55,8 @@ class Connection:
                  read_timeout=None, write_timeout=None, autocommit=False, local_infile=False,
                  db=None, passwd=None, compress=None, url=None, async_=False,
                  get_server_public_key=False, binary_prefix=False, program_name=None,
-                 server_public_key=None, defer_connect=False, **kwargs):
+                 server_public_key=None, defer_connect=False, hosts=None, host_mode=None,
+                 galera_check=None, wsrep_sync_wait=None, host_backoff=None, **kwargs):
         if kwargs.pop("async", False):
             async_ = True
         if kwargs:
@@ -114,6 +115,22 @@ class Connection:
             opts["compress"] = bool(compress)
         if isinstance(local_infile, (list, tuple)):
             opts["local_infile_allow"] = [str(p) for p in local_infile]
+        # Several hosts: "h1:3306,h2,h3:3307" or a list of "host:port" / (host, port);
+        # host_mode "sequential" or "load-balance"; Galera checks (see the README).
+        if hosts is not None:
+            if not isinstance(hosts, str):
+                hosts = ",".join(h if isinstance(h, str) else "%s:%d" % (h[0], int(h[1])) for h in hosts)
+            opts["hosts"] = hosts
+            opts.pop("host", None)
+            opts.pop("port", None)
+        if host_mode is not None:
+            opts["host_mode"] = str(host_mode).replace("_", "-")
+        if galera_check is not None:
+            opts["galera_check"] = galera_check if isinstance(galera_check, bool) else str(galera_check).lower() in ("1", "true", "on", "yes")
+        if wsrep_sync_wait is not None:
+            opts["wsrep_sync_wait"] = int(wsrep_sync_wait)
+        if host_backoff is not None:
+            opts["host_backoff"] = float(host_backoff)
         self._opts = opts
         self._async = bool(async_)
         self._init_command = init_command

@@ -92,6 +92,9 @@ class AmbisqlDialect(MySQLDialect_mysqldb):
         args, opts = super().create_connect_args(url, _translate_args=_translate_args)
         opts.pop("async_fallback", None)
         util.coerce_kw_type(opts, "get_server_public_key", bool)
+        util.coerce_kw_type(opts, "galera_check", bool)
+        util.coerce_kw_type(opts, "wsrep_sync_wait", int)
+        util.coerce_kw_type(opts, "host_backoff", float)
         return args, opts
 
     def is_disconnect(self, e, connection, cursor):

@@ -16,6 +16,7 @@
 
 #include "ambisql/error.hpp"
 #include "ambisql/nb_connection.hpp"
+#include "ambisql/retry.hpp"
 #include "values.hpp"
 
 namespace py = pybind11;
@@ -105,6 +106,23 @@ config config_of(const py::dict& o) {
     if (o.contains("compress")) c.compress = o["compress"].cast<bool>();
     if (o.contains("get_server_public_key")) c.get_server_public_key = o["get_server_public_key"].cast<bool>();
     if (o.contains("local_infile_allow")) c.local_infile_allow = o["local_infile_allow"].cast<std::vector<std::string>>();
+    // Several hosts ("h1:3306,h2,h3:3307") and the Galera settings, read the one way the URL is.
+    if (o.contains("hosts") && !o["hosts"].is_none()) {
+        config h = config::from_url("mysql://x@" + o["hosts"].cast<std::string>() + "/");
+        if (h.hosts.empty()) {
+            c.host = h.host;
+            c.port = h.port;
+        } else {
+            c.hosts = h.hosts;
+        }
+    }
+    if (o.contains("host_mode") && !o["host_mode"].is_none())
+        c.hosts_mode = config::from_url("mysql://x@h/?host-mode=" + o["host_mode"].cast<std::string>()).hosts_mode;
+    if (o.contains("galera_check")) c.galera_check = o["galera_check"].cast<bool>();
+    if (o.contains("wsrep_sync_wait") && !o["wsrep_sync_wait"].is_none())
+        c.wsrep_sync_wait =
+            config::from_url("mysql://x@h/?wsrep-sync-wait=" + std::to_string(o["wsrep_sync_wait"].cast<int>())).wsrep_sync_wait;
+    c.host_backoff = ms_of(o, "host_backoff", c.host_backoff);
     c.connect_attributes.emplace_back("_client_language", "python");
     return c;
 }
@@ -367,6 +385,35 @@ PYBIND11_MODULE(_ambisql, m) {
             if (p) std::rethrow_exception(p);
         } catch (const ambisql::error& e) {
             set_mapped(map_error(e.diag(), false, ""));
+        }
+    });
+    // The retry rule of the C++ pool and transact() (ambisql/retry.hpp), for an error number
+    // as the Python exceptions carry it: "retriable", "outcome_unknown" or "fatal".
+    m.def("classify", [](int number, bool statements_sent, bool in_transaction, bool commit_sent) {
+        diagnostics d;
+        if (number >= 2000 && number < 3000) {  // the client's numbers (err.py)
+            d.kind = error_kind::client;
+            if (number == 2006 || number == 2013 || number == 2055) {
+                d.kind = error_kind::network;
+                d.code = make_error_code(errc::connection_broken);
+            } else if (number == 2002 || number == 2003) {
+                d.kind = error_kind::network;
+                d.code = make_error_code(errc::connect_failed);
+            } else {
+                d.code = make_error_code(errc::protocol_error);
+            }
+        } else if (number > 0) {
+            d.kind = error_kind::server;
+            d.server_code = static_cast<std::uint16_t>(number);
+            d.code = std::error_code(number, server_category());
+        } else {
+            d.kind = error_kind::client;
+            d.code = make_error_code(errc::bad_value);
+        }
+        switch (classify(d, failure_context{statements_sent, in_transaction, commit_sent})) {
+            case failure_class::retriable: return "retriable";
+            case failure_class::outcome_unknown: return "outcome_unknown";
+            default: return "fatal";
         }
     });
     m.attr("POLL_OK") = static_cast<int>(poll_ok);
