@@ -26,6 +26,7 @@
 #include <system_error>
 
 #include "ambisql/async_connection.hpp"
+#include "ambisql/detail/host_plan.hpp"
 #include "ambisql/pipeline.hpp"
 #include "ambisql/pool.hpp"
 
@@ -224,7 +225,9 @@ private:
                     }
                     return init_statements(self);
                 case st::pinging:
-                    if (ec) {  // died while idle: replace it
+                    if (!ec && pool->cfg.connection.galera_check && !detail::host_plan::galera_ok(slot->conn.c->result()))
+                        ec = boost::system::error_code(make_error_code(errc::connect_failed));
+                    if (ec) {  // died (or fell out of sync) while idle: replace it
                         slot->conn.c->close();
                         slot.reset();
                         pool->core.discard();
@@ -288,6 +291,8 @@ private:
         void check(Self& self) {
             if (!pool->core.idle_too_long(*slot)) return done(self);
             state = st::pinging;
+            if (pool->cfg.connection.galera_check)  // alive, and still a synced Galera node
+                return slot->conn.c->async_query(detail::host_plan::galera_status_sql, std::move(self));
             slot->conn.c->async_ping(std::move(self));
         }
         template <class Self>

@@ -85,8 +85,9 @@ public:
     // timeout, errc::connection_closed once the pool is closed, or the connect's error.
     pooled_connection acquire();
     pooled_connection acquire(std::chrono::milliseconds timeout);
-    // Opens connections until `n` exist (a warm start).
+    // Opens connections until `n` (limits.min_size) exist: a warm start.
     void prefill(std::size_t n);
+    void prefill();
     void close() noexcept;
     pool_stats stats() const;
     const pool_config& settings() const noexcept;

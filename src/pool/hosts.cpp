@@ -100,9 +100,7 @@ void host_plan::succeeded() {
 }
 
 const char* host_plan::galera_query() const noexcept {
-    return base_.galera_check
-               ? "SHOW STATUS WHERE Variable_name IN ('wsrep_local_state', 'wsrep_ready')"
-               : nullptr;
+    return base_.galera_check ? galera_status_sql : nullptr;
 }
 
 bool host_plan::galera_ok(const results& r) {

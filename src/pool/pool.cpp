@@ -4,6 +4,8 @@
 // under the pool's lock.
 #include "ambisql/pool.hpp"
 
+#include "ambisql/detail/host_plan.hpp"
+
 #include <algorithm>
 #include <optional>
 
@@ -71,6 +73,10 @@ struct pooled_connection::shared {
         s->conn.close();
         core.discard();
     }
+    // With the Galera check on, the status query that also serves as the idle ping.
+    const char* galera_query() const noexcept {
+        return cfg.connection.galera_check ? detail::host_plan::galera_status_sql : nullptr;
+    }
     static void close_all(std::vector<slot_ptr>& v) noexcept {
         for (auto& s : v) s->conn.close();
         v.clear();
@@ -125,6 +131,8 @@ void pooled_connection::discard() noexcept {
 
 pool::pool(pool_config cfg) : s_(std::make_shared<pooled_connection::shared>(std::move(cfg))) {}
 
+void pool::prefill() { prefill(s_->cfg.limits.min_size); }
+
 pool::~pool() { close(); }
 
 const pool_config& pool::settings() const noexcept { return s_->cfg; }
@@ -172,8 +180,14 @@ pooled_connection pool::acquire(std::chrono::milliseconds timeout) {
         }
         if (core.idle_too_long(*s)) {
             std::error_code ec;
-            s->conn.ping(ec);
-            if (ec) {  // died while idle: replace it
+            if (const char* q = s_->galera_query()) {  // alive, and still a synced Galera node
+                results r;
+                s->conn.query(q, r, ec);
+                if (!ec && !detail::host_plan::galera_ok(r)) ec = make_error_code(errc::connect_failed);
+            } else {
+                s->conn.ping(ec);
+            }
+            if (ec) {  // died (or fell out of sync) while idle: replace it
                 s->conn.close();
                 core.discard();
                 continue;

@@ -89,6 +89,21 @@ TEST(Galera, ANodeThatIsNotSyncedGetsNoNewConnections) {
         connection c(g.all(host_mode::sequential));  // node 1 is first in line
         EXPECT_NE(c.query("SELECT @@port").row(0)[0].as<std::int64_t>(), g.ports[0]);
     }
+    // A pooled connection to node 1 made while it was synced is not handed out once it is not.
+    pool_config pc;
+    pc.connection = g.node(0);
+    pc.connection.galera_check = true;
+    pc.connection.hosts = {{"127.0.0.1", g.ports[0]}, {"127.0.0.1", g.ports[1]}};
+    pc.limits.ping_after_idle = 0ms;
+    admin.query("SET GLOBAL wsrep_desync = OFF");
+    for (int i = 0; i < 100 && g.status(0, "wsrep_local_state") != 4; ++i) std::this_thread::sleep_for(20ms);
+    std::this_thread::sleep_for(1100ms);  // (node 1 off this process's deny list again)
+    pool p(pc);
+    EXPECT_EQ(p.acquire()->query("SELECT @@port").row(0)[0].as<std::int64_t>(), g.ports[0]);
+    admin.query("SET GLOBAL wsrep_desync = ON");
+    for (int i = 0; i < 50 && g.status(0, "wsrep_local_state") == 4; ++i) std::this_thread::sleep_for(20ms);
+    EXPECT_EQ(p.acquire()->query("SELECT @@port").row(0)[0].as<std::int64_t>(), g.ports[1])
+        << "the idle connection to the desynced node was checked and replaced";
     config only_desynced = g.node(0);
     only_desynced.galera_check = true;
     try {

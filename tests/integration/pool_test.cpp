@@ -171,6 +171,25 @@ TEST(Pool, IdleTimeoutAndLifetimeRetireConnections) {
     EXPECT_NE(c->connection_id(), id) << "past its lifetime: not taken back";
 }
 
+TEST(Pool, MinSizeConnectionsOutliveTheIdleTimeout) {
+    auto pc = small_pool(4);
+    pc.limits.min_size = 2;
+    pc.limits.idle_timeout = 100ms;
+    pool p(pc);
+    p.prefill();
+    EXPECT_EQ(p.stats().total, 2u);
+    std::this_thread::sleep_for(150ms);
+    {
+        auto a = p.acquire();
+        auto b = p.acquire();
+        EXPECT_EQ(p.stats().created, 2u) << "the two idle ones were kept";
+        auto c = p.acquire();  // a third, above the minimum
+    }
+    std::this_thread::sleep_for(150ms);
+    auto a = p.acquire();  // the idle one above the minimum is closed now
+    EXPECT_EQ(p.stats().total, 2u);
+}
+
 TEST(Pool, ExhaustionTimesOutAndWaitersAreServedInOrder) {
     pool p(small_pool(1));
     auto held = p.acquire();

@@ -36,6 +36,8 @@ public:
     void not_synced();                  // Galera: the current node is not ready
     void succeeded();                   // the current host works: off the deny list
 
+    static constexpr const char* galera_status_sql =
+        "SHOW STATUS WHERE Variable_name IN ('wsrep_local_state', 'wsrep_ready')";
     // Galera: the status query to run on a new connection (nullptr: none), and its verdict.
     const char* galera_query() const noexcept;
     static bool galera_ok(const results& r);

@@ -22,6 +22,9 @@ namespace ambisql {
 // connection is taken or given back).
 struct pool_limits {
     std::size_t max_size = 16;  // connections open or being opened at most
+    // Idle connections are not closed for idleness while no more than this many exist
+    // (prefill() opens them; lifetimes still end and are replaced on demand).
+    std::size_t min_size = 0;
     std::chrono::milliseconds acquire_timeout{10000};
     std::chrono::milliseconds idle_timeout{600000};   // an idle connection older than this is closed
     std::chrono::milliseconds max_lifetime{1800000};  // less up to 10% (jitter: they do not all expire at once)
@@ -80,7 +83,7 @@ public:
         while (!idle_.empty()) {
             slot_ptr s = std::move(idle_.back());  // the most recently used: warm, likely alive
             idle_.pop_back();
-            if (now >= s->expires || now - s->returned >= limits_.idle_timeout) {
+            if (now >= s->expires || (now - s->returned >= limits_.idle_timeout && total_ > limits_.min_size)) {
                 --total_;
                 ++discarded_;
                 expired.push_back(std::move(s));
