@@ -9,7 +9,9 @@ Workloads (the sbtest tables scripts/bench creates):
   py_gevent_sleep     30 concurrent SELECT SLEEP(0.1) under gevent: wall seconds
   py_gevent_c16       16 greenlets doing point selects under gevent: qps
   py_eventlet_sleep / py_eventlet_c16: the same under eventlet
-The green workloads run in child processes (monkey patching is per process)."""
+The green workloads run in child processes (monkey patching is per process).
+AMBISQL_BENCH_TCP=1: over loopback TCP instead of the unix socket, without TLS for every
+driver (AMBISQL_BENCH_TLS=1: with TLS for every driver)."""
 import json
 import os
 import random
@@ -24,14 +26,21 @@ DRIVERS = ["ambisql", "MySQLdb", "pymysql"]
 def connect(driver, **extra):
     kw = dict(host="127.0.0.1", port=int(os.environ["AMBISQL_TEST_PORT"]), user="ambisql",
               password=os.environ.get("AMBISQL_TEST_PASSWORD", "ambisql-pw"), database="ambisql_test")
-    if os.environ.get("AMBISQL_BENCH_TCP") != "1":
+    tcp = os.environ.get("AMBISQL_BENCH_TCP") == "1"
+    tls = tcp and os.environ.get("AMBISQL_BENCH_TLS") == "1"  # TLS for every driver, else none
+    if not tcp:
         kw.pop("host")
         kw.pop("port")
         kw["unix_socket"] = os.environ["AMBISQL_TEST_SOCKET"]
     kw.update(extra)
+    ca = os.environ.get("AMBISQL_TEST_CA")
     if driver == "ambisql":
         import ambisql
-        return ambisql.connect(autocommit=True, **kw)
+        # (ambisql's default over TCP is TLS when the server offers it; the others' is not)
+        return ambisql.connect(autocommit=True, ssl_mode="verify_ca" if tls else "disabled", ssl_ca=ca if tls else None,
+                               **kw)
+    if tls:
+        kw["ssl"] = {"ca": ca, "check_hostname": False}
     if driver == "MySQLdb":
         import MySQLdb
         kw["passwd"] = kw.pop("password")

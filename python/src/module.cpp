@@ -139,9 +139,13 @@ public:
     }
 
     void start_query(const std::string& sql, const py::object& args) {
-        if (args.is_none() && codec_now().utf8) return run([&] { nb_.start_query(sql); });
-        std::string text = query_text(sql, args);
-        run([&] { nb_.start_query(text); });
+        if (args.is_none() && codec_now().utf8) {
+            run([&] { nb_.start_query(sql); });
+        } else {
+            std::string text = query_text(sql, args);
+            run([&] { nb_.start_query(text); });
+        }
+        buffered_ = true;
     }
     void start_stream(const std::string& sql, const py::object& args) {
         if (args.is_none() && codec_now().utf8) return run([&] { nb_.start_stream(sql); });
@@ -155,6 +159,7 @@ public:
         pyconv::bound_args b(&codec_now());
         add_all(b, args);
         run([&] { nb_.start_execute_args(q, b.args()); });
+        buffered_ = true;
     }
     // executemany: the rows of `seq` through the core's bulk path (the values are kept
     // until the operation is done).
@@ -210,12 +215,17 @@ public:
                     auto left = std::chrono::ceil<std::chrono::milliseconds>(w.deadline() - clock::now()).count();
                     ms = left < 0 ? 0 : static_cast<int>(std::min<long long>(left, 1 << 30));
                 }
-                if ((w.events() & wait_for::read) && nb_.bulk_rows() && cfg_.read_coalescing.count() > 0) {
-                    // A large result: let the server's chunks pile up, then read them at once
-                    // (as the blocking C++ connection does; read_coalescing).
-                    timespec nap{0, static_cast<long>(cfg_.read_coalescing.count()) * 1000};
-                    ::nanosleep(&nap, nullptr);
-                    continue;
+                if ((w.events() & wait_for::read) && nb_.bulk_rows()) {
+                    // A large result: while the server sends more, turn the rows already
+                    // here into Python tuples (the work overlaps the transfer, which
+                    // otherwise comes first); with too few for that, let the server's
+                    // chunks pile up and read them at once (read_coalescing).
+                    if (buffered_ && convert_some()) continue;
+                    if (cfg_.read_coalescing.count() > 0) {
+                        timespec nap{0, static_cast<long>(cfg_.read_coalescing.count()) * 1000};
+                        ::nanosleep(&nap, nullptr);
+                        continue;
+                    }
                 }
                 pollfd p{nb_.fileno(), static_cast<short>((w.events() & wait_for::read) ? POLLIN : POLLOUT), 0};
                 if (::poll(&p, 1, ms) < 0 && errno == EINTR && !interrupted) {
@@ -254,11 +264,25 @@ public:
     py::list results() {
         py::list out;
         const pyconv::text_codec& codec = codec_now();
+        std::vector<py::object> pre = std::move(pre_);  // rows made while the result came in
+        pre_.clear();
+        std::size_t index = 0;
         for (const resultset& set : nb_.result()) {
             py::object desc = py::reinterpret_steal<py::object>(pyconv::description(set.columns()));
             if (!desc) throw py::error_already_set();
             py::object rows;
-            if (set.has_rows()) {
+            const std::size_t i = index++;
+            if (set.has_rows() && i < pre.size() && pre[i]) {
+                rows = std::move(pre[i]);
+                for (std::size_t k = static_cast<std::size_t>(PyList_GET_SIZE(rows.ptr())); k < set.size(); ++k) {
+                    PyObject* t = pyconv::row_to_tuple(set[k], codec);
+                    if (!t || PyList_Append(rows.ptr(), t) != 0) {
+                        Py_XDECREF(t);
+                        throw py::error_already_set();
+                    }
+                    Py_DECREF(t);
+                }
+            } else if (set.has_rows()) {
                 PyObject* list = PyList_New(static_cast<Py_ssize_t>(set.size()));
                 if (!list) throw py::error_already_set();
                 rows = py::reinterpret_steal<py::object>(list);
@@ -322,8 +346,49 @@ public:
     }
 
 private:
+    // During a buffered query's wait (the GIL released): converts the complete rows of the
+    // resultset coming in that are not converted yet, when there are enough to be worth
+    // it. False: nothing done.
+    bool convert_some() {
+        const ambisql::results& r = nb_.result();
+        if (r.size() == 0) return false;
+        const std::size_t i = r.size() - 1;
+        const resultset& set = r[i];
+        const std::size_t have = i < pre_.size() && pre_[i] ? pre_done_ : 0;
+        if (set.size() < have + 512) return false;
+        py::gil_scoped_acquire gil;
+        if (pre_.size() <= i) pre_.resize(i + 1);
+        if (!pre_[i]) {
+            pre_[i] = py::reinterpret_steal<py::object>(PyList_New(0));
+            pre_done_ = 0;
+            if (!pre_[i]) {
+                PyErr_Clear();
+                buffered_ = false;  // results() converts everything, and reports any failure
+                return false;
+            }
+        }
+        const pyconv::text_codec& codec = codec_now();
+        for (std::size_t k = pre_done_; k < set.size(); ++k) {
+            PyObject* t = pyconv::row_to_tuple(set[k], codec);
+            if (!t || PyList_Append(pre_[i].ptr(), t) != 0) {
+                Py_XDECREF(t);
+                PyErr_Clear();
+                buffered_ = false;
+                return false;
+            }
+            Py_DECREF(t);
+            pre_done_ = k + 1;
+        }
+        return true;
+    }
+
     template <class Start>
     void run(Start&& start) {
+        buffered_ = false;
+        if (!pre_.empty()) {
+            py::gil_scoped_acquire gil;  // (held already: run() is called from Python)
+            pre_.clear();
+        }
         try {
             start();
         } catch (const ambisql::error& e) {  // refused at once (another operation is running)
@@ -332,6 +397,7 @@ private:
     }
     void finish() {
         many_.reset();
+        buffered_ = false;
         const bool was_connecting = connecting_;
         connecting_ = false;
         if (!nb_.ok()) raise_mapped(map_error(nb_.error(), was_connecting, cfg_.host));
@@ -366,6 +432,11 @@ private:
     clock::time_point deadline_ = clock::time_point::max();
     bool connecting_ = false;
     std::unique_ptr<pyconv::bound_args> many_;  // execute_many's values, until it is done
+    // A buffered query's rows made into tuples while the rest was still coming in
+    // (convert_some()), per resultset; pre_done_ counts the last one's.
+    bool buffered_ = false;
+    std::vector<py::object> pre_;
+    std::size_t pre_done_ = 0;
     std::string codec_charset_ = "utf8mb4";
     pyconv::text_codec codec_;
 };

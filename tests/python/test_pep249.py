@@ -238,3 +238,23 @@ def test_ping_reconnect_after_kill(conn):
     cur.execute("SELECT 2")
     assert cur.fetchone() == (2,)
     assert running("SELECT 1") == 0
+
+
+def test_large_results_are_converted_while_they_arrive_and_come_out_whole(conn):
+    # Big buffered results are turned into tuples during the transfer (the module
+    # overlaps the two); every row, every result set, and a failure after a big set.
+    cur = conn.cursor()
+    cur.execute("SELECT seq, CONCAT('row-', seq) FROM seq_1_to_200000")
+    rows = cur.fetchall()
+    assert len(rows) == 200000 and cur.rowcount == 200000
+    assert rows[0] == (1, "row-1") and rows[123456] == (123457, "row-123457") and rows[-1] == (200000, "row-200000")
+    cur.execute("SELECT seq FROM seq_1_to_150000; SELECT seq * 2 FROM seq_1_to_120000")
+    first = cur.fetchall()
+    assert cur.nextset()
+    second = cur.fetchall()
+    assert first == [(i,) for i in range(1, 150001)]
+    assert second == [(2 * i,) for i in range(1, 120001)]
+    with pytest.raises(ambisql.ProgrammingError):
+        cur.execute("SELECT seq FROM seq_1_to_150000; SELECT * FROM no_such_table_for_this_test")
+    cur.execute("SELECT 1")
+    assert cur.fetchall() == [(1,)], "nothing of the failed query's rows leaks into the next result"
