@@ -23,6 +23,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ambisql/config.hpp"
@@ -44,6 +45,13 @@ struct pool_config {
     bool rollback_on_return = true;
     // Statements run on every new connection and after every reset (SET ..., wsrep_sync_wait).
     std::vector<std::string> init_statements;
+
+    // A connection URL (config::from_url) whose pool-* parameters set the pool:
+    //   pool-max-size, pool-min-size, pool-acquire-timeout, pool-idle-timeout,
+    //   pool-max-lifetime, pool-ping-after-idle (seconds, decimals allowed),
+    //   pool-reset-on-return (0/1), pool-rollback-on-return (0/1).
+    // Throws ambisql::error (errc::bad_url) on anything it does not understand.
+    static pool_config from_url(std::string_view url);
 };
 
 class pool;

@@ -7,6 +7,7 @@
 #include "ambisql/detail/host_plan.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <optional>
 
 #include "ambisql/error.hpp"
@@ -127,6 +128,61 @@ void pooled_connection::discard() noexcept {
     slot_->conn.close();
     slot_.reset();
     p->core.discard();
+}
+
+pool_config pool_config::from_url(std::string_view url) {
+    auto bad = [](const std::string& why) {
+        diagnostics d;
+        d.kind = error_kind::client;
+        d.code = make_error_code(errc::bad_url);
+        d.message = "connection URL: " + why;
+        throw error(d);
+    };
+    pool_config pc;
+    std::string rest(url.substr(0, url.find('?')));
+    std::string kept;
+    if (auto q = url.find('?'); q != std::string_view::npos) {
+        std::string_view query = url.substr(q + 1);
+        while (!query.empty()) {
+            auto amp = query.find('&');
+            std::string kv(query.substr(0, amp));
+            query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+            auto eq = kv.find('=');
+            std::string key = kv.substr(0, eq), v = eq == std::string::npos ? std::string() : kv.substr(eq + 1);
+            for (char& ch : key)
+                if (ch == '_') ch = '-';
+            if (key.rfind("pool-", 0) != 0) {
+                kept += (kept.empty() ? "" : "&") + kv;
+                continue;
+            }
+            auto number = [&]() {
+                double d = 0;
+                auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), d);
+                if (ec != std::errc() || end != v.data() + v.size() || v.empty() || d < 0 || d > 1e9)
+                    bad("bad " + key + " '" + v + "'");
+                return d;
+            };
+            auto ms = [&]() { return std::chrono::milliseconds(static_cast<long long>(number() * 1000 + 0.5)); };
+            auto flag = [&]() {
+                if (v == "1" || v == "true") return true;
+                if (v == "0" || v == "false") return false;
+                bad("bad " + key + " '" + v + "'");
+                return false;  // (not reached)
+            };
+            if (key == "pool-max-size") pc.limits.max_size = static_cast<std::size_t>(number());
+            else if (key == "pool-min-size") pc.limits.min_size = static_cast<std::size_t>(number());
+            else if (key == "pool-acquire-timeout") pc.limits.acquire_timeout = ms();
+            else if (key == "pool-idle-timeout") pc.limits.idle_timeout = ms();
+            else if (key == "pool-max-lifetime") pc.limits.max_lifetime = ms();
+            else if (key == "pool-ping-after-idle") pc.limits.ping_after_idle = ms();
+            else if (key == "pool-reset-on-return") pc.reset_on_return = flag();
+            else if (key == "pool-rollback-on-return") pc.rollback_on_return = flag();
+            else bad("unknown parameter '" + key + "'");
+        }
+    }
+    if (pc.limits.max_size == 0 || pc.limits.min_size > pc.limits.max_size) bad("pool-min-size exceeds pool-max-size");
+    pc.connection = config::from_url(kept.empty() ? rest : rest + "?" + kept);
+    return pc;
 }
 
 pool::pool(pool_config cfg) : s_(std::make_shared<pooled_connection::shared>(std::move(cfg))) {}

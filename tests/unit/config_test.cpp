@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "ambisql/config.hpp"
+#include "ambisql/pool.hpp"
 #include "ambisql/error.hpp"
 
 using namespace ambisql;
@@ -89,4 +90,25 @@ TEST(Config, SeveralHostsAndGaleraSettingsFromAUrl) {
     EXPECT_THROW(config::from_url("mysql://u@db1,%2Ftmp%2Fs.sock/x"), error);
     EXPECT_THROW(config::from_url("mysql://u@db1/x?host-mode=nearest"), error);
     EXPECT_THROW(config::from_url("mysql://u@db1/x?wsrep-sync-wait=16"), error);
+}
+
+TEST(Config, PoolSettingsFromAUrl) {
+    auto pc = pool_config::from_url(
+        "mysql://u:p@db1,db2:3307/shop?pool-max-size=32&pool_min_size=4&pool-acquire-timeout=2.5&galera-check=1"
+        "&pool-idle-timeout=60&pool-max-lifetime=600&pool-ping-after-idle=0.5&pool-reset-on-return=0");
+    EXPECT_EQ(pc.limits.max_size, 32u);
+    EXPECT_EQ(pc.limits.min_size, 4u);
+    EXPECT_EQ(pc.limits.acquire_timeout, std::chrono::milliseconds(2500));
+    EXPECT_EQ(pc.limits.idle_timeout, std::chrono::milliseconds(60000));
+    EXPECT_EQ(pc.limits.max_lifetime, std::chrono::milliseconds(600000));
+    EXPECT_EQ(pc.limits.ping_after_idle, std::chrono::milliseconds(500));
+    EXPECT_FALSE(pc.reset_on_return);
+    EXPECT_TRUE(pc.rollback_on_return);
+    EXPECT_EQ(pc.connection.hosts.size(), 2u);
+    EXPECT_TRUE(pc.connection.galera_check);
+    EXPECT_EQ(pc.connection.database, "shop");
+    EXPECT_THROW(pool_config::from_url("mysql://u@h/d?pool-max-size=x"), error);
+    EXPECT_THROW(pool_config::from_url("mysql://u@h/d?pool-size=3"), error);
+    EXPECT_THROW(pool_config::from_url("mysql://u@h/d?pool-min-size=5&pool-max-size=2"), error);
+    EXPECT_THROW(pool_config::from_url("mysql://u@h/d?pool-max-size=2&nonsense=1"), error);
 }
