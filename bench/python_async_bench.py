@@ -65,23 +65,9 @@ async def point_select(driver, seconds=1.0):
 
 
 def blocking_point_select(seconds):
-    import ambisql
+    import python_bench  # (beside this file) the sync benchmark's loop, ambisql without a loop
 
-    c = ambisql.connect(unix_socket=SOCK, user="ambisql", password=PW, db="ambisql_test", autocommit=True)
-    cur = c.cursor()
-    ids = [random.randint(1, 10000) for _ in range(4096)]
-    n, t0, c0 = 0, time.perf_counter(), cpu()
-    end = t0 + seconds
-    while True:
-        for k in range(64):
-            cur.execute("SELECT c FROM sbtest1 WHERE id = %s", (ids[(n + k) & 4095],))
-            cur.fetchall()
-        n += 64
-        if time.perf_counter() >= end:
-            break
-    wall, used = time.perf_counter() - t0, cpu() - c0
-    c.close()
-    return {"qps": n / wall, "client_cpu_s_per_query": used / n}
+    return python_bench.point_select("ambisql", seconds)
 
 
 async def c16(driver, seconds=1.0):

@@ -50,27 +50,18 @@ struct async_pool_shared : std::enable_shared_from_this<async_pool_shared> {
     // A returned connection: rolled back / reset asynchronously, then idle (or closed).
     void give(std::unique_ptr<async_slot> s) {
         async_connection& c = *s->conn.c;
-        const bool in_trans = (c.server_status() & server_status::in_trans) != 0;
-        if (!c.is_open() || clock::now() >= s->expires || (in_trans && !cfg.rollback_on_return)) {
-            c.close();
-            core.discard();
-            return;
+        const return_state st{c.is_open(), clock::now() >= s->expires,
+                              (c.server_status() & server_status::in_trans) != 0, s->tracked, c.session_changed()};
+        switch (prepare_return(cfg, st, s->conn.p)) {
+            case return_action::close:
+                c.close();
+                core.discard();
+                return;
+            case return_action::keep: core.give_back(std::move(s)); return;
+            case return_action::run: break;
         }
-        if (!in_trans && (!cfg.reset_on_return || (s->tracked && !c.session_changed()))) {
-            core.give_back(std::move(s));  // nothing to undo
-            return;
-        }
+        if (cfg.reset_on_return) core.reset_done();
         pipeline& p = s->conn.p;
-        p.clear();
-        if (cfg.reset_on_return) {
-            p.reset_connection();  // also rolls back
-            if (!cfg.connection.database.empty()) p.select_db(cfg.connection.database);  // (a reset keeps USE's)
-            if (s->tracked) p.query(detail::track_state_sql);
-            for (const std::string& q : cfg.init_statements) p.query(q);
-            core.reset_done();
-        } else {
-            p.query("ROLLBACK");
-        }
         async_slot* raw = s.release();
         c.async_run(p, [self = shared_from_this(), raw](boost::system::error_code ec) {
             std::unique_ptr<async_slot> back(raw);

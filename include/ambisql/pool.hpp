@@ -55,6 +55,19 @@ struct pool_config {
 };
 
 class pool;
+class pipeline;
+
+namespace detail {
+// What a connection given back to a pool needs, for every model: closed, kept as it is, or
+// kept once `p` has run (a rollback, or the reset with what restores the session: one
+// round trip).
+enum class return_action { close, keep, run };
+struct return_state {
+    bool open = false, expired = false, in_transaction = false;
+    bool tracked = false, session_changed = false;  // see pool_slot::tracked
+};
+return_action prepare_return(const pool_config& cfg, const return_state& st, pipeline& p);
+}  // namespace detail
 
 class pooled_connection {
 public:

@@ -13,26 +13,28 @@ def _wake(fut):
         fut.set_result(None)
 
 
-async def _wait_once(loop, c, state):
-    # One wait for the socket (or the operation's deadline, after which the next poll()
-    # reports the timeout). Cleans up before a cancellation goes on.
-    fd = c.fileno()
-    fut = loop.create_future()
-    if state == POLL_READ:
-        loop.add_reader(fd, _wake, fut)
-    else:
-        loop.add_writer(fd, _wake, fut)
-    t = c.timeout()
-    timer = loop.call_later(t, _wake, fut) if t is not None else None
-    try:
-        await fut
-    finally:
+async def _pump(loop, c, state):
+    # Waits on the socket (or until the operation's deadline, after which poll() reports
+    # the timeout) and polls again, until the operation is done; raises its error.
+    while state != POLL_OK:
+        fd = c.fileno()
+        fut = loop.create_future()
         if state == POLL_READ:
-            loop.remove_reader(fd)
+            loop.add_reader(fd, _wake, fut)
         else:
-            loop.remove_writer(fd)
-        if timer is not None:
-            timer.cancel()
+            loop.add_writer(fd, _wake, fut)
+        t = c.timeout()
+        timer = loop.call_later(t, _wake, fut) if t is not None else None
+        try:
+            await fut
+        finally:  # (a cancellation too: nothing stays registered)
+            if state == POLL_READ:
+                loop.remove_reader(fd)
+            else:
+                loop.remove_writer(fd)
+            if timer is not None:
+                timer.cancel()
+        state = c.poll()
 
 
 async def drive(c):
@@ -44,28 +46,7 @@ async def drive(c):
         return
     loop = get_running_loop()
     try:
-        while True:
-            # _wait_once, inline (the hot path of every query)
-            fd = c.fileno()
-            fut = loop.create_future()
-            if state == POLL_READ:
-                loop.add_reader(fd, _wake, fut)
-            else:
-                loop.add_writer(fd, _wake, fut)
-            t = c.timeout()
-            timer = loop.call_later(t, _wake, fut) if t is not None else None
-            try:
-                await fut
-            finally:
-                if state == POLL_READ:
-                    loop.remove_reader(fd)
-                else:
-                    loop.remove_writer(fd)
-                if timer is not None:
-                    timer.cancel()
-            state = c.poll()
-            if state == POLL_OK:
-                return
+        await _pump(loop, c, state)
     except CancelledError:
         await _cancel(loop, c)
         raise
@@ -79,14 +60,9 @@ async def _cancel(loop, c):
         return
     c.cancel()
     try:
-        while True:
-            try:
-                state = c.poll()
-            except err.Error:
-                return
-            if state == POLL_OK:
-                return
-            await _wait_once(loop, c, state)
+        await _pump(loop, c, c.poll())
+    except err.Error:
+        return
     except CancelledError:
         c.close()
     except BaseException:

@@ -76,7 +76,7 @@ class _Done:
 _DONE = _Done()
 
 
-class Connection:
+class Connection(err.ErrorClasses):
     """An asyncio connection (ambisql.aio.connect() makes one). Its methods that talk to
     the server are coroutines."""
 
@@ -165,16 +165,6 @@ class Connection:
     def fileno(self):
         return self._sync.fileno()
 
-    Warning = err.Warning
-    Error = err.Error
-    InterfaceError = err.InterfaceError
-    DatabaseError = err.DatabaseError
-    DataError = err.DataError
-    OperationalError = err.OperationalError
-    IntegrityError = err.IntegrityError
-    InternalError = err.InternalError
-    ProgrammingError = err.ProgrammingError
-    NotSupportedError = err.NotSupportedError
 
 
 async def connect(*args, loop=None, **kwargs):

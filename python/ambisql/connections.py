@@ -42,7 +42,7 @@ _SSL_MODES = {"disabled", "preferred", "required", "verify_ca", "verify_identity
               "disable", "prefer", "require", "verify-ca", "verify-identity", "verify-full"}
 
 
-class Connection:
+class Connection(err.ErrorClasses):
     """ambisql.connect(...) makes one. Not to be shared between threads at once
     (threadsafety 1); a second operation started while one runs (two greenlets, two
     threads) fails with ProgrammingError (2014) and leaves the first alone."""
@@ -339,17 +339,6 @@ class Connection:
     def async_(self):
         return self._async
 
-    # MySQLdb spellings
-    Warning = err.Warning
-    Error = err.Error
-    InterfaceError = err.InterfaceError
-    DatabaseError = err.DatabaseError
-    DataError = err.DataError
-    OperationalError = err.OperationalError
-    IntegrityError = err.IntegrityError
-    InternalError = err.InternalError
-    ProgrammingError = err.ProgrammingError
-    NotSupportedError = err.NotSupportedError
 
 
 __all__ = ["Connection", "set_wait_callback", "get_wait_callback", "POLL_OK", "POLL_READ", "POLL_WRITE"]

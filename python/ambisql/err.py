@@ -79,3 +79,18 @@ def _from_driver(errno, message, kind):
     """Called by the C++ module for every failure."""
     cls = _class_for(errno) if kind == "server" else _client_kinds.get(kind, OperationalError)
     return cls(errno, message)
+
+
+class ErrorClasses:
+    """The exception classes as attributes of a connection (MySQLdb's spellings)."""
+
+    Warning = Warning
+    Error = Error
+    InterfaceError = InterfaceError
+    DatabaseError = DatabaseError
+    DataError = DataError
+    OperationalError = OperationalError
+    IntegrityError = IntegrityError
+    InternalError = InternalError
+    ProgrammingError = ProgrammingError
+    NotSupportedError = NotSupportedError

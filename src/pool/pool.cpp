@@ -43,28 +43,24 @@ struct pooled_connection::shared {
     // Makes a returned connection fit for the next user; false: close it instead.
     bool refresh(slot_t& s) noexcept {
         connection& c = s.conn;
-        if (!c.is_open() || clock::now() >= s.expires) return false;
         try {
-            const bool in_trans = (c.server_status() & server_status::in_trans) != 0;
-            if (in_trans && !cfg.rollback_on_return) return false;
-            if (!cfg.reset_on_return) {
-                if (in_trans) c.query("ROLLBACK");
-                return c.is_open();
-            }
-            if (!in_trans && s.tracked && !c.session_changed()) return true;  // nothing to undo
-            // COM_RESET_CONNECTION (which also rolls back), the tracking and the init
-            // statements: one round trip.
             pipeline p;
-            p.reset_connection();
-            if (!cfg.connection.database.empty()) p.select_db(cfg.connection.database);  // (a reset keeps USE's)
-            if (s.tracked) p.query(detail::track_state_sql);
-            for (const std::string& q : cfg.init_statements) p.query(q);
+            switch (detail::prepare_return(cfg, state_of(s), p)) {
+                case detail::return_action::close: return false;
+                case detail::return_action::keep: return true;
+                case detail::return_action::run: break;
+            }
             c.run(p);
-            core.reset_done();
+            if (cfg.reset_on_return) core.reset_done();
             return p.all_ok() && c.is_open();
         } catch (...) {
             return false;
         }
+    }
+    detail::return_state state_of(const slot_t& s) const noexcept {
+        const connection& c = s.conn;
+        return {c.is_open(), clock::now() >= s.expires, (c.server_status() & server_status::in_trans) != 0, s.tracked,
+                c.session_changed()};
     }
     void give(slot_ptr s) noexcept {
         if (refresh(*s)) {
@@ -128,6 +124,22 @@ void pooled_connection::discard() noexcept {
     slot_->conn.close();
     slot_.reset();
     p->core.discard();
+}
+
+detail::return_action detail::prepare_return(const pool_config& cfg, const return_state& st, pipeline& p) {
+    if (!st.open || st.expired || (st.in_transaction && !cfg.rollback_on_return)) return return_action::close;
+    if (!st.in_transaction && (!cfg.reset_on_return || (st.tracked && !st.session_changed)))
+        return return_action::keep;  // nothing to undo
+    p.clear();
+    if (!cfg.reset_on_return) {
+        p.query("ROLLBACK");
+        return return_action::run;
+    }
+    p.reset_connection();  // (which also rolls back)
+    if (!cfg.connection.database.empty()) p.select_db(cfg.connection.database);  // a reset keeps USE's
+    if (st.tracked) p.query(track_state_sql);
+    for (const std::string& q : cfg.init_statements) p.query(q);
+    return return_action::run;
 }
 
 pool_config pool_config::from_url(std::string_view url) {
