@@ -1,7 +1,14 @@
 """Driving a connection's running operation from the asyncio loop in charge: every wait is a
 loop.add_reader / add_writer on the socket the core names (no threads, no executor).
 Cancellation (task.cancel(), asyncio.timeout, wait_for) kills the command on the server
-and reads its answer, so the connection stays in step (or is closed)."""
+and reads its answer, so the connection stays in step (or is closed).
+
+An established connection keeps its read registration with the loop between operations (a
+_Reader): a query then costs one future and one loop pass, not an epoll_ctl pair and two
+handles as well. Since nothing is read between operations, the socket is quiet while
+registered; should it turn readable with nobody waiting (the server closing it), the
+registration removes itself. It is dropped before the socket can close or change: on any
+error or cancellation, on close, and on reconnect (the owner's job)."""
 from asyncio import CancelledError, get_running_loop
 
 from . import err
@@ -13,17 +20,61 @@ def _wake(fut):
         fut.set_result(None)
 
 
-async def _pump(loop, c, state):
+class _Reader:
+    """A connection's standing read registration with one loop."""
+
+    __slots__ = ("loop", "fd", "fut")
+
+    def __init__(self):
+        self.loop = None
+        self.fd = -1
+        self.fut = None
+
+    def _ready(self):
+        fut = self.fut
+        if fut is None:  # readable with nobody waiting: stop watching
+            self.detach()
+        else:
+            self.fut = None
+            if not fut.done():
+                fut.set_result(None)
+
+    def wait(self, loop, fd):
+        """A future the next readability of `fd` completes."""
+        if self.loop is not loop or self.fd != fd:
+            self.detach()
+            loop.add_reader(fd, self._ready)
+            self.loop, self.fd = loop, fd
+        fut = self.fut = loop.create_future()
+        return fut
+
+    def detach(self):
+        loop = self.loop
+        if loop is not None:
+            self.loop = self.fut = None
+            try:
+                loop.remove_reader(self.fd)
+            except Exception:  # the loop is closed, or gone with its thread: nothing to undo
+                pass
+
+
+async def _pump(loop, c, state, reader=None):
     # Waits on the socket (or until the operation's deadline, after which poll() reports
     # the timeout) and polls again, until the operation is done; raises its error.
     while state != POLL_OK:
         fd = c.fileno()
+        t = c.timeout()
+        if reader is not None and state == POLL_READ and t is None:
+            await reader.wait(loop, fd)
+            state = c.poll()
+            continue
         fut = loop.create_future()
         if state == POLL_READ:
+            if reader is not None:
+                reader.detach()
             loop.add_reader(fd, _wake, fut)
         else:
             loop.add_writer(fd, _wake, fut)
-        t = c.timeout()
         timer = loop.call_later(t, _wake, fut) if t is not None else None
         try:
             await fut
@@ -37,18 +88,25 @@ async def _pump(loop, c, state):
         state = c.poll()
 
 
-async def drive(c):
+async def drive(c, reader=None):
     """Runs `c`'s operation (an _ambisql._Conn with one started) to its end; raises its
     error. Cancelled: the command is killed on the server and its answer read before the
-    CancelledError goes on."""
+    CancelledError goes on. `reader`: the connection's standing registration (None while
+    it connects: a failover may reopen the socket under the same number)."""
     state = c.poll()
     if state == POLL_OK:
         return
     loop = get_running_loop()
     try:
-        await _pump(loop, c, state)
+        await _pump(loop, c, state, reader)
     except CancelledError:
+        if reader is not None:
+            reader.detach()
         await _cancel(loop, c)
+        raise
+    except BaseException:
+        if reader is not None:
+            reader.detach()
         raise
 
 

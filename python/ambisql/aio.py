@@ -221,7 +221,8 @@ class Cursor:
         cur = self._cur
         if cur._stream:  # an earlier result may need reading to its end first
             return await run_sync(cur.execute, query, args)
-        await drive(cur._begin(query, args)._c)
+        conn = cur._begin(query, args)
+        await drive(conn._c, conn._reader)
         cur._take()
         return cur.rowcount
 

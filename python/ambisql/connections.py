@@ -2,7 +2,7 @@
 release the GIL, a wait callback for green threads, and psycopg2's async mode."""
 from . import err
 from ._ambisql import POLL_OK, POLL_READ, POLL_WRITE, _Conn
-from ._loop import drive as _drive
+from ._loop import _Reader, drive as _drive
 from .constants import CLIENT, SERVER_STATUS
 from .cursors import Cursor
 
@@ -139,10 +139,12 @@ class Connection(err.ErrorClasses):
         self._encoding = "utf-8"
         self.cursorclass = cursorclass
         self.encoders = None
+        self._reader = None  # the asyncio loop's standing registration, once connected
         self._c = _Conn()
         self._c.start_connect(opts)
         if not self._async:  # async connections keep the server's autocommit
             self._wait()
+            self._reader = _Reader()
             self._after_connect()
 
     def _after_connect(self):
@@ -162,7 +164,7 @@ class Connection(err.ErrorClasses):
             if isinstance(g, _bridges):
                 # Synchronous code on a greenlet whose parent awaits for it on an asyncio
                 # loop (ambisql.aio.run_sync, SQLAlchemy's async adaptation): the loop waits.
-                g.parent.switch(_drive(self._c))
+                g.parent.switch(_drive(self._c, self._reader))
                 return
         cb = _wait_callback
         if cb is None or self._async:
@@ -196,7 +198,14 @@ class Connection(err.ErrorClasses):
         if c is None:
             raise err.Error("Already closed")
         self._c = None
+        self._detach()
         c.close()
+
+    def _detach(self):
+        r = getattr(self, "_reader", None)
+        if r is not None:
+            self._reader = None
+            r.detach()
 
     @property
     def open(self):
@@ -205,6 +214,7 @@ class Connection(err.ErrorClasses):
     def __del__(self):
         c = getattr(self, "_c", None)
         if c is not None:
+            self._detach()
             c.close()
 
     def __enter__(self):
@@ -248,11 +258,13 @@ class Connection(err.ErrorClasses):
         return True
 
     def _reconnect(self):
+        self._detach()
         if self._c is not None:
             self._c.close()
         self._c = _Conn()
         self._c.start_connect(self._opts)
         self._wait()
+        self._reader = _Reader()
         self._after_connect()
 
     def autocommit(self, on):

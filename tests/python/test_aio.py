@@ -271,6 +271,59 @@ def test_an_unclosed_connection_outlives_its_loop_quietly(run):
     assert unraisable == []
 
 
+def test_a_connection_killed_between_queries_fails_cleanly_and_its_socket_number_serves_the_next(run):
+    # Between queries the connection's socket stays registered with the loop; the server
+    # closing it must neither spin the loop nor leave a stale registration that a new
+    # socket under the same number would inherit (it would then never be woken: a hang).
+    async def main():
+        conn = await aio.connect(**aio_kwargs())
+        cur = conn.cursor()
+        await cur.execute("SELECT CONNECTION_ID()")
+        (cid,), = await cur.fetchall()
+        admin = ambisql.connect(**server_kwargs(autocommit=True))
+        admin.cursor().execute("KILL CONNECTION %s" % cid)
+        admin.close()
+        t = time.process_time()
+        await asyncio.sleep(0.3)  # the closed socket turns readable with nobody waiting
+        assert time.process_time() - t < 0.2  # no busy loop meanwhile
+        with pytest.raises(ambisql.OperationalError):
+            await asyncio.wait_for(cur.execute("SELECT 1"), 5)
+        conn.close()
+        for _ in range(3):  # new connections, the first most likely under the same number
+            other = await asyncio.wait_for(aio.connect(**aio_kwargs()), 5)
+            ocur = other.cursor()
+            for i in range(3):
+                await asyncio.wait_for(ocur.execute("SELECT %s", (i,)), 5)
+                assert await ocur.fetchall() == [(i,)]
+            other.close()
+
+    run(main())
+
+
+def test_closing_through_the_sync_connection_or_reconnecting_leaves_no_stale_wait(run):
+    async def main():
+        conn = await aio.connect(**aio_kwargs())
+        cur = conn.cursor()
+        await cur.execute("SELECT 1")
+        conn.sync_connection.close()  # by synchronous code, not through aio
+        other = await asyncio.wait_for(aio.connect(**aio_kwargs()), 5)
+        ocur = other.cursor()
+        await asyncio.wait_for(ocur.execute("SELECT 2"), 5)
+        assert await ocur.fetchall() == [(2,)]
+        # ping(reconnect=True) after the server dropped the session: a new socket
+        await ocur.execute("SELECT CONNECTION_ID()")
+        (cid,), = await ocur.fetchall()
+        admin = ambisql.connect(**server_kwargs(autocommit=True))
+        admin.cursor().execute("KILL CONNECTION %s" % cid)
+        admin.close()
+        assert await other.ping(reconnect=True)
+        await asyncio.wait_for(ocur.execute("SELECT 3"), 5)
+        assert await ocur.fetchall() == [(3,)]
+        other.close()
+
+    run(main())
+
+
 def test_errors_keep_their_classes(run):
     async def main():
         conn = await aio.connect(**aio_kwargs())
