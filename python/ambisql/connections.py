@@ -140,6 +140,7 @@ class Connection(err.ErrorClasses):
         self.cursorclass = cursorclass
         self.encoders = None
         self._reader = None  # the asyncio loop's standing registration, once connected
+        self._green_watch = None  # green.patch_gevent()'s (hub, fileno, io watcher)
         self._c = _Conn()
         self._c.start_connect(opts)
         if not self._async:  # async connections keep the server's autocommit

@@ -79,6 +79,36 @@ class Cursor:
         return conn._c.format(query, args)
 
     def execute(self, query, args=None):
+        conn = self.connection
+        if (self._stream or self._prepared or self._closed or conn is None or conn._async
+                or type(query) is not str):
+            return self._execute(query, args)
+        # The common case inline (a buffered text query on a blocking or green connection):
+        # per query this is most of what the cursor costs in Python.
+        c = conn._c
+        if c is None:
+            return self._execute(query, args)
+        self._rows = self._sets = self.description = None
+        self.rowcount = -1
+        self.rownumber = 0
+        self._executed = query
+        c.start_query(query, args)
+        conn._wait()
+        sets = self._sets = c.results()
+        self._set = 0
+        if sets:  # as _load()
+            self.description, rows, affected, insert_id, self._warnings = sets[0]
+            self._rows = rows
+            if rows is None:
+                self.rowcount = affected
+                self.lastrowid = insert_id
+            else:
+                self.rowcount = len(rows)
+                if insert_id:
+                    self.lastrowid = insert_id
+        return self.rowcount
+
+    def _execute(self, query, args):
         conn = self._begin(query, args)
         if conn._async:
             self._pending = True
@@ -173,6 +203,10 @@ class Cursor:
         return self._make_all(chunk)
 
     def fetchall(self):
+        rows = self._rows
+        if rows is not None and not self.rownumber and not self._pending:  # the common case
+            self.rownumber = len(rows)
+            return self._make_all(rows)
         rows = self._ensure()
         if rows is None:
             return []

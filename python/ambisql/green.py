@@ -10,19 +10,23 @@ from ._ambisql import POLL_OK, POLL_READ
 def make_wait_callback(wait_read, wait_write, timeout_errors=()):
     """A psycopg2-style wait callback from a hub's wait primitives, which take
     (fileno, timeout=seconds or None) and raise one of `timeout_errors` on expiry."""
+    return _callback(lambda conn, fd, t: wait_read(fd, timeout=t),
+                     lambda conn, fd, t: wait_write(fd, timeout=t), timeout_errors)
 
+
+def _callback(read, write, timeout_errors):
+    # read/write(conn, fileno, timeout seconds or None) wait through the hub.
     def wait(conn):
         c = conn._c
         while True:
             state = c.poll()
             if state == POLL_OK:
                 return
-            t = c.timeout()
             try:
                 if state == POLL_READ:
-                    wait_read(c.fileno(), timeout=t)
+                    read(conn, c.fileno(), c.timeout())
                 else:
-                    wait_write(c.fileno(), timeout=t)
+                    write(conn, c.fileno(), c.timeout())
             except timeout_errors:
                 pass  # the deadline passed: the next poll() reports the timeout
 
@@ -30,11 +34,30 @@ def make_wait_callback(wait_read, wait_write, timeout_errors=()):
 
 
 def patch_gevent():
-    """Waits through gevent's hub (gevent.socket.wait_read / wait_write)."""
+    """Waits through gevent's hub (gevent.socket.wait_read / wait_write; a read without a
+    deadline waits on an io watcher the connection keeps for its socket and hub)."""
+    import gevent.hub
     import gevent.socket
 
-    connections.set_wait_callback(make_wait_callback(
-        gevent.socket.wait_read, gevent.socket.wait_write, (gevent.socket.timeout,)))
+    get_hub = gevent.hub.get_hub
+    wait_read, wait_write = gevent.socket.wait_read, gevent.socket.wait_write
+
+    def read(conn, fd, t):
+        if t is not None:
+            wait_read(fd, timeout=t)
+            return
+        hub = get_hub()
+        w = conn._green_watch
+        if w is None or w[0] is not hub or w[1] != fd:
+            if w is not None:
+                w[2].close()
+            w = conn._green_watch = (hub, fd, hub.loop.io(fd, 1))
+        hub.wait(w[2])  # (started for the wait only, stopped after, a kill too)
+
+    def write(conn, fd, t):
+        wait_write(fd, timeout=t)
+
+    connections.set_wait_callback(_callback(read, write, (gevent.socket.timeout,)))
 
 
 def patch_eventlet():
