@@ -9,12 +9,16 @@ Workloads (the sbtest tables scripts/bench creates):
   py_gevent_sleep     30 concurrent SELECT SLEEP(0.1) under gevent: wall seconds
   py_gevent_c16       16 greenlets doing point selects under gevent: qps
   py_eventlet_sleep / py_eventlet_c16: the same under eventlet
+  py_instructions     user-space instructions per point select (valgrind's callgrind, when
+                      installed: the client's own cost without the machine's noise or the
+                      kernel's share), blocking and (gevent_...) under gevent
 The green workloads run in child processes (monkey patching is per process).
 AMBISQL_BENCH_TCP=1: over loopback TCP instead of the unix socket, without TLS for every
 driver (AMBISQL_BENCH_TLS=1: with TLS for every driver)."""
 import json
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -163,6 +167,38 @@ else:
 '''
 
 
+INSTR_CHILD = r'''
+import os, sys
+driver, mode, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+if mode == "gevent":
+    from gevent import monkey; monkey.patch_all()
+sys.path.insert(0, os.path.dirname(sys.argv[4]))
+import python_bench as pb
+if mode == "gevent" and driver == "ambisql":
+    import ambisql.green
+    ambisql.green.patch_gevent()
+cur = pb.connect(driver).cursor()
+for i in range(n):
+    cur.execute("SELECT c FROM sbtest1 WHERE id = %s", (i % 10000 + 1,))
+    cur.fetchall()
+'''
+
+
+def instructions(driver, mode, n=2000):
+    """User-space instructions per point select: callgrind's count for n queries less its
+    count for none (start-up, import, connect)."""
+    here = os.path.abspath(__file__)
+
+    def count(k):
+        p = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, "-c",
+                            INSTR_CHILD, driver, mode, str(k), here], capture_output=True, text=True, timeout=900)
+        if p.returncode != 0:
+            raise RuntimeError(p.stderr[-2000:])
+        return int(p.stderr.split("Collected :")[1].split()[0])
+
+    return {"user_instructions_per_query": (count(n) - count(0)) / n}
+
+
 def green(lib, driver, what):
     here = os.path.abspath(__file__)
     p = subprocess.run([sys.executable, "-c", GREEN_CHILD, lib, driver, what, here], capture_output=True, text=True,
@@ -188,13 +224,16 @@ def main():
         ("py_eventlet_sleep", lambda d: green("eventlet", d, "sleep")),
         ("py_eventlet_c16", lambda d: green("eventlet", d, "c16")),
     ]
+    if shutil.which("valgrind"):  # deterministic: one round
+        workloads += [("py_instructions", lambda d: instructions(d, "blocking")),
+                      ("py_gevent_instructions", lambda d: instructions(d, "gevent"))]
     if "--only" in args:
         only = args[args.index("--only") + 1].split(",")
         workloads = [w for w in workloads if w[0] in only]
     rows = []
     for name, fn in workloads:
         samples = {d: {} for d in DRIVERS}
-        for r in range(rounds):
+        for r in range(1 if name.endswith("instructions") else rounds):
             order = DRIVERS if r % 2 == 0 else DRIVERS[::-1]
             for d in order:
                 for metric, v in fn(d).items():

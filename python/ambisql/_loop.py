@@ -21,37 +21,52 @@ def _wake(fut):
 
 
 class _Reader:
-    """A connection's standing read registration with one loop."""
+    """A connection's standing read registration with one loop. While an operation waits,
+    the loop's readiness callback polls the operation itself and wakes the task only
+    when it needs something else (done, failed, wants to write): a result arriving in
+    several reads, or an event left over from the loop pass that ended the previous
+    operation, costs a read attempt, not a task wake-up."""
 
-    __slots__ = ("loop", "fd", "fut")
+    __slots__ = ("loop", "fd", "fut", "c")
 
     def __init__(self):
         self.loop = None
         self.fd = -1
         self.fut = None
+        self.c = None
 
     def _ready(self):
         fut = self.fut
         if fut is None:  # readable with nobody waiting: stop watching
             self.detach()
-        else:
-            self.fut = None
-            if not fut.done():
-                fut.set_result(None)
+            return
+        if fut.done():  # (cancelled: the task deals with it)
+            return
+        try:
+            state = self.c.poll()
+        except BaseException as e:
+            self.fut = self.c = None
+            fut.set_exception(e)
+            return
+        if state != POLL_READ:
+            self.fut = self.c = None
+            fut.set_result(state)
 
-    def wait(self, loop, fd):
-        """A future the next readability of `fd` completes."""
+    def wait(self, loop, fd, c):
+        """A future of `c`'s poll() state once it is no longer POLL_READ."""
         if self.loop is not loop or self.fd != fd:
             self.detach()
             loop.add_reader(fd, self._ready)
             self.loop, self.fd = loop, fd
         fut = self.fut = loop.create_future()
+        self.c = c
         return fut
 
     def detach(self):
+        self.fut = self.c = None
         loop = self.loop
         if loop is not None:
-            self.loop = self.fut = None
+            self.loop = None
             try:
                 loop.remove_reader(self.fd)
             except Exception:  # the loop is closed, or gone with its thread: nothing to undo
@@ -65,8 +80,7 @@ async def _pump(loop, c, state, reader=None):
         fd = c.fileno()
         t = c.timeout()
         if reader is not None and state == POLL_READ and t is None:
-            await reader.wait(loop, fd)
-            state = c.poll()
+            state = await reader.wait(loop, fd, c)
             continue
         fut = loop.create_future()
         if state == POLL_READ:
