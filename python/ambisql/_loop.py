@@ -102,12 +102,14 @@ async def _pump(loop, c, state, reader=None):
         state = c.poll()
 
 
-async def drive(c, reader=None):
+async def drive(c, reader=None, state=None):
     """Runs `c`'s operation (an _ambisql._Conn with one started) to its end; raises its
     error. Cancelled: the command is killed on the server and its answer read before the
     CancelledError goes on. `reader`: the connection's standing registration (None while
-    it connects: a failover may reopen the socket under the same number)."""
-    state = c.poll()
+    it connects: a failover may reopen the socket under the same number); `state`: what
+    c.poll() said last, if the caller polled."""
+    if state is None:
+        state = c.poll()
     if state == POLL_OK:
         return
     loop = get_running_loop()

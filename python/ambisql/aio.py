@@ -22,6 +22,7 @@ import sys
 from greenlet import getcurrent, greenlet
 
 from . import connections, cursors, err
+from ._ambisql import POLL_OK
 from ._loop import drive
 
 __all__ = ["connect", "Connection", "Cursor", "DictCursor", "SSCursor", "SSDictCursor", "run_sync", "await_"]
@@ -219,6 +220,12 @@ class Cursor:
 
     async def execute(self, query, args=None):
         cur = self._cur
+        c = cur._quick_start(query, args)
+        if c is not None:  # a buffered text query: the loop waits for it directly
+            state = c.poll()
+            if state != POLL_OK:
+                await drive(c, cur.connection._reader, state)
+            return cur._quick_take(c)
         if cur._stream:  # an earlier result may need reading to its end first
             return await run_sync(cur.execute, query, args)
         conn = cur._begin(query, args)

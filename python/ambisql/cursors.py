@@ -79,21 +79,32 @@ class Cursor:
         return conn._c.format(query, args)
 
     def execute(self, query, args=None):
+        c = self._quick_start(query, args)
+        if c is None:
+            return self._execute(query, args)
+        self.connection._wait()
+        return self._quick_take(c)
+
+    # The common case (a buffered text query, not in psycopg2's async mode) with little
+    # Python in its way: per query this is most of what the cursor costs. ambisql.aio's
+    # cursor waits between the two its own way.
+    def _quick_start(self, query, args):
+        # Starts the query and returns the _Conn; None when the general path is needed.
         conn = self.connection
         if (self._stream or self._prepared or self._closed or conn is None or conn._async
                 or type(query) is not str):
-            return self._execute(query, args)
-        # The common case inline (a buffered text query on a blocking or green connection):
-        # per query this is most of what the cursor costs in Python.
+            return None
         c = conn._c
         if c is None:
-            return self._execute(query, args)
+            return None
         self._rows = self._sets = self.description = None
         self.rowcount = -1
         self.rownumber = 0
         self._executed = query
         c.start_query(query, args)
-        conn._wait()
+        return c
+
+    def _quick_take(self, c):
         sets = self._sets = c.results()
         self._set = 0
         if sets:  # as _load()
