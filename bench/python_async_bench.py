@@ -12,11 +12,14 @@ Workloads (the sbtest tables scripts/bench creates):
   aio_sleep30        30 concurrent SELECT SLEEP(0.1) on one loop: wall seconds
   orm_get_async      ORM session.get() by primary key, AsyncSession: lookups/s
   core_fetch_async   a 100k-row Core select through the async engine: rows/s
-  orm_get_sync       ORM session.get() by primary key, Session: lookups/s"""
+  orm_get_sync       ORM session.get() by primary key, Session: lookups/s
+  orm_get_sync_instructions   the same lookups' user-space instructions (valgrind's
+                     callgrind, when installed: the client's cost without the machine's noise)"""
 import asyncio
 import json
 import os
 import random
+import shutil
 import statistics
 import sys
 import time
@@ -201,6 +204,31 @@ def orm_get_sync(driver, seconds=1.0):
     return {"lookups_per_s": n / wall, "client_cpu_s_per_lookup": used / n}
 
 
+ORM_INSTR_CHILD = r'''
+import os, sys
+driver, n = sys.argv[1], int(sys.argv[2])
+sys.path.insert(0, os.path.dirname(sys.argv[3]))
+import python_async_bench as pab
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+Sbtest = pab.sbtest_model()
+with Session(sa.create_engine(pab.sa_url(driver))) as s:
+    for i in range(50):
+        s.get(Sbtest, 1 + i)
+    s.expunge_all()
+    for i in range(n):
+        assert s.get(Sbtest, (i * 7919) % 10000 + 1) is not None
+        s.expunge_all()
+'''
+
+
+def orm_get_sync_instructions(driver):
+    """User-space instructions per ORM lookup (callgrind; deterministic, one round)."""
+    import python_bench
+
+    return {"user_instructions_per_lookup": python_bench.per_op_instructions(ORM_INSTR_CHILD, [driver], 1000)}
+
+
 def on_loop(coro_fn, factory=asyncio.new_event_loop):
     def run(driver):
         with asyncio.Runner(loop_factory=factory) as r:
@@ -219,6 +247,8 @@ WORKLOADS = [
     ("core_fetch_async", ["aiomysql", "ambisql"], on_loop(core_fetch_async)),
     ("orm_get_sync", ["mysqldb", "pymysql", "ambisql"], orm_get_sync),
 ]
+if shutil.which("valgrind"):
+    WORKLOADS.append(("orm_get_sync_instructions", ["mysqldb", "pymysql", "ambisql"], orm_get_sync_instructions))
 
 
 def main():
@@ -235,7 +265,7 @@ def main():
     rows = []
     for name, drivers, fn in workloads:
         samples = {d: {} for d in drivers}
-        for r in range(rounds):
+        for r in range(1 if name.endswith("instructions") else rounds):
             for d in (drivers if r % 2 == 0 else drivers[::-1]):
                 for metric, v in fn(d).items():
                     samples[d].setdefault(metric, []).append(v)

@@ -185,18 +185,24 @@ for i in range(n):
 
 
 def instructions(driver, mode, n=2000):
-    """User-space instructions per point select: callgrind's count for n queries less its
-    count for none (start-up, import, connect)."""
-    here = os.path.abspath(__file__)
+    """User-space instructions per point select."""
+    return {"user_instructions_per_query": per_op_instructions(INSTR_CHILD, [driver, mode], n)}
+
+
+def per_op_instructions(child, args, n):
+    """callgrind's instruction count of `child` (python -c) doing n operations, less its
+    count for none (start-up, import, connect), per operation. The child gets args, then
+    n, then this file's path."""
 
     def count(k):
         p = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, "-c",
-                            INSTR_CHILD, driver, mode, str(k), here], capture_output=True, text=True, timeout=900)
+                            child] + args + [str(k), os.path.abspath(__file__)],
+                           capture_output=True, text=True, timeout=900)
         if p.returncode != 0:
             raise RuntimeError(p.stderr[-2000:])
         return int(p.stderr.split("Collected :")[1].split()[0])
 
-    return {"user_instructions_per_query": (count(n) - count(0)) / n}
+    return (count(n) - count(0)) / n
 
 
 def green(lib, driver, what):

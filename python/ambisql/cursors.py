@@ -41,13 +41,6 @@ class Cursor:
         self._rows = None
         self._sets = None
 
-    def __del__(self):
-        try:
-            if not self._closed and self._stream:
-                self.close()
-        except Exception:  # interpreter shutting down, or a broken connection
-            pass
-
     def __enter__(self):
         return self
 
@@ -327,6 +320,13 @@ class SSCursor(Cursor):
         self._batch = []
         self._bpos = 0
         self._done = True
+
+    def __del__(self):  # (only here: a buffered cursor has nothing to read to its end)
+        try:
+            if not self._closed:
+                self.close()
+        except Exception:  # interpreter shutting down, or a broken connection
+            pass
 
     def _take(self):
         c = self.connection._c
