@@ -441,6 +441,94 @@ private:
     pyconv::text_codec codec_;
 };
 
+// The methods every query calls (start_query/stream/execute, poll, wait, results, fileno,
+// timeout) as plain METH_FASTCALL methods: pybind11's dispatch (argument loaders, type
+// lookups by typeid hash) cost more per call than the work itself for poll() or fileno().
+// CPython's method descriptor has checked that `self` is a _Conn already.
+conn* conn_of(PyObject* self) {
+    auto vh = reinterpret_cast<py::detail::instance*>(self)->get_value_and_holder();
+    if (!vh.holder_constructed()) {
+        PyErr_SetString(PyExc_TypeError, "_Conn.__init__() was not called");
+        return nullptr;
+    }
+    return vh.value_ptr<conn>();
+}
+
+template <PyObject* (*Fn)(conn&, PyObject* const*, Py_ssize_t)>
+PyObject* fast_method(PyObject* self, PyObject* const* args, Py_ssize_t nargs) noexcept {
+    try {
+        conn* c = conn_of(self);
+        return c ? Fn(*c, args, nargs) : nullptr;
+    } catch (py::error_already_set& e) {
+        e.restore();
+    } catch (const ambisql::error& e) {
+        try {
+            set_mapped(map_error(e.diag(), false, ""));
+        } catch (py::error_already_set& e2) {
+            e2.restore();
+        }
+    } catch (const std::bad_alloc&) {
+        PyErr_NoMemory();
+    } catch (const std::exception& e) {
+        PyErr_SetString(PyExc_RuntimeError, e.what());
+    }
+    return nullptr;
+}
+
+bool no_args(const char* name, Py_ssize_t nargs) {
+    if (nargs == 0) return true;
+    PyErr_Format(PyExc_TypeError, "%s() takes no arguments", name);
+    return false;
+}
+
+// start_query / start_stream / start_execute(sql: str, args=None)
+template <void (conn::*Start)(const std::string&, const py::object&)>
+PyObject* fast_start(conn& c, PyObject* const* args, Py_ssize_t nargs) {
+    if (nargs < 1 || nargs > 2 || !PyUnicode_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "start_*(sql: str, args=None)");
+        return nullptr;
+    }
+    Py_ssize_t n = 0;
+    const char* sql = PyUnicode_AsUTF8AndSize(args[0], &n);
+    if (!sql) return nullptr;
+    (c.*Start)(std::string(sql, static_cast<std::size_t>(n)),
+               py::reinterpret_borrow<py::object>(nargs == 2 ? args[1] : Py_None));
+    Py_RETURN_NONE;
+}
+PyObject* fast_start_query(conn& c, PyObject* const* args, Py_ssize_t nargs) {
+    return fast_start<&conn::start_query>(c, args, nargs);
+}
+PyObject* fast_start_stream(conn& c, PyObject* const* args, Py_ssize_t nargs) {
+    return fast_start<&conn::start_stream>(c, args, nargs);
+}
+PyObject* fast_start_execute(conn& c, PyObject* const* args, Py_ssize_t nargs) {
+    return fast_start<&conn::start_execute>(c, args, nargs);
+}
+PyObject* fast_poll(conn& c, PyObject* const*, Py_ssize_t nargs) {
+    return no_args("poll", nargs) ? PyLong_FromLong(c.poll()) : nullptr;
+}
+PyObject* fast_wait(conn& c, PyObject* const*, Py_ssize_t nargs) {
+    if (!no_args("wait", nargs)) return nullptr;
+    c.wait();
+    Py_RETURN_NONE;
+}
+PyObject* fast_results(conn& c, PyObject* const*, Py_ssize_t nargs) {
+    return no_args("results", nargs) ? c.results().release().ptr() : nullptr;
+}
+PyObject* fast_fileno(conn& c, PyObject* const*, Py_ssize_t nargs) {
+    return no_args("fileno", nargs) ? PyLong_FromLong(c.fileno()) : nullptr;
+}
+PyObject* fast_timeout(conn& c, PyObject* const*, Py_ssize_t nargs) {
+    return no_args("timeout", nargs) ? c.timeout().release().ptr() : nullptr;
+}
+
+#define AMBISQL_FAST(name) \
+    { #name, reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&fast_method<&fast_##name>)), METH_FASTCALL, nullptr }
+PyMethodDef fast_methods[] = {AMBISQL_FAST(start_query), AMBISQL_FAST(start_stream), AMBISQL_FAST(start_execute),
+                              AMBISQL_FAST(poll),        AMBISQL_FAST(wait),         AMBISQL_FAST(results),
+                              AMBISQL_FAST(fileno),      AMBISQL_FAST(timeout)};
+#undef AMBISQL_FAST
+
 }  // namespace
 
 PYBIND11_MODULE(_ambisql, m) {
@@ -490,12 +578,15 @@ PYBIND11_MODULE(_ambisql, m) {
     m.attr("POLL_OK") = static_cast<int>(poll_ok);
     m.attr("POLL_READ") = static_cast<int>(poll_read);
     m.attr("POLL_WRITE") = static_cast<int>(poll_write);
-    py::class_<conn>(m, "_Conn")
-        .def(py::init<>())
+    py::class_<conn> cls(m, "_Conn");
+    for (PyMethodDef& d : fast_methods) {
+        py::object descr = py::reinterpret_steal<py::object>(
+            PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(cls.ptr()), &d));
+        if (!descr) throw py::error_already_set();
+        cls.attr(d.ml_name) = descr;
+    }
+    cls.def(py::init<>())
         .def("start_connect", &conn::start_connect)
-        .def("start_query", &conn::start_query)
-        .def("start_stream", &conn::start_stream)
-        .def("start_execute", &conn::start_execute)
         .def("start_execute_many", &conn::start_execute_many)
         .def("start_read_rows", &conn::start_read_rows)
         .def("start_next_result", &conn::start_next_result)
@@ -503,17 +594,12 @@ PYBIND11_MODULE(_ambisql, m) {
         .def("start_ping", &conn::start_ping)
         .def("start_reset", &conn::start_reset)
         .def("start_select_db", &conn::start_select_db)
-        .def("poll", &conn::poll)
-        .def("timeout", &conn::timeout)
-        .def("wait", &conn::wait)
         .def("abort", &conn::abort)
         .def("cancel", &conn::cancel)
         .def("close", &conn::close)
-        .def("results", &conn::results)
         .def("batch", &conn::batch)
         .def("stream_description", &conn::stream_description)
         .def("stream_ok", &conn::stream_ok)
-        .def("fileno", &conn::fileno)
         .def("literal", &conn::literal)
         .def("format", &conn::format)
         .def_property_readonly("busy", &conn::busy)

@@ -113,3 +113,31 @@ def test_deadlock_is_operational_1213(table):
     b.rollback()
     a.close()
     b.close()
+
+
+def test_the_core_object_refuses_misuse_with_type_errors():
+    # The per-query methods are plain CPython methods: bad calls must raise, not crash.
+    from ambisql._ambisql import _Conn
+
+    raw = _Conn.__new__(_Conn)  # __init__ never ran
+    for name in ("poll", "wait", "results", "fileno", "timeout"):
+        with pytest.raises(TypeError):
+            getattr(raw, name)()
+    with pytest.raises(TypeError):
+        raw.start_query("SELECT 1")
+    c = _Conn()
+    with pytest.raises(TypeError):
+        c.start_query(b"SELECT 1")
+    with pytest.raises(TypeError):
+        c.start_query()
+    with pytest.raises(TypeError):
+        c.start_stream("SELECT 1", None, 3)
+    with pytest.raises(TypeError):
+        c.poll(1)
+    with pytest.raises(TypeError):
+        _Conn.poll(object())
+    assert c.fileno() == -1 and c.timeout() is None
+    c.start_query("SELECT 1")
+    with pytest.raises(ambisql.OperationalError) as e:  # not connected: the core's error, mapped
+        c.poll()
+    assert e.value.args[0] == 2006
