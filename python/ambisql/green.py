@@ -38,6 +38,7 @@ def patch_gevent():
     deadline waits on an io watcher the connection keeps for its socket and hub)."""
     import gevent.hub
     import gevent.socket
+    from greenlet import getcurrent
 
     get_hub = gevent.hub.get_hub
     wait_read, wait_write = gevent.socket.wait_read, gevent.socket.wait_write
@@ -52,7 +53,15 @@ def patch_gevent():
             if w is not None:
                 w[2].close()
             w = conn._green_watch = (hub, fd, hub.loop.io(fd, 1))
-        hub.wait(w[2])  # (started for the wait only, stopped after, a kill too)
+        # What hub.wait(io) does, less its Waiter: a stray switch back here is harmless,
+        # since the caller polls again and waits again while the answer is incomplete.
+        # (On the hub itself, hub.switch() raises BlockingSwitchOutError.)
+        io = w[2]
+        io.start(getcurrent().switch)
+        try:
+            hub.switch()
+        finally:  # (a kill or a gevent.Timeout too: the watcher never stays started)
+            io.stop()
 
     def write(conn, fd, t):
         wait_write(fd, timeout=t)

@@ -110,4 +110,23 @@ elif scenario == "two_on_one":
     cur = c.cursor()
     cur.execute("SELECT 'in step'")
     out["after"] = cur.fetchone()[0]
+elif scenario == "from_hub":  # gevent: a query from a hub callback cannot wait there
+    c = ambisql.connect(**kw)
+    result = []
+
+    def in_hub():
+        try:
+            cur = c.cursor()
+            cur.execute("SELECT SLEEP(0.2)")
+            cur.fetchall()
+            result.append("ran")
+        except BaseException as e:
+            result.append(type(e).__name__)
+
+    gevent.get_hub().loop.run_callback(in_hub)
+    gevent.sleep(0.5)
+    out["result"] = result
+    cur = c.cursor()
+    cur.execute("SELECT 'in step'")
+    out["after"] = cur.fetchone()[0]
 print(json.dumps(out))

@@ -38,3 +38,11 @@ def test_two_greenlets_on_one_connection_get_a_clear_error(lib):
     r = worker(lib, "two_on_one")
     assert r["errors"] == [["ProgrammingError", 2014]], r
     assert r["after"] == "in step"
+
+
+def test_a_query_from_a_gevent_hub_callback_fails_instead_of_blocking_the_hub():
+    # The hub cannot wait on itself: gevent's BlockingSwitchOutError (patch_gevent's wait
+    # switches to the hub without gevent's Waiter), and the connection stays in step.
+    r = worker("gevent", "from_hub")
+    assert r["result"] == ["BlockingSwitchOutError"], r
+    assert r["after"] == "in step"
