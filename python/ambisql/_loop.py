@@ -114,6 +114,10 @@ async def drive(c, reader=None, state=None):
         return
     loop = get_running_loop()
     try:
+        if reader is not None and state == POLL_READ and c.timeout() is None:
+            state = await reader.wait(loop, c.fileno(), c)  # the usual case: one wait
+            if state == POLL_OK:
+                return
         await _pump(loop, c, state, reader)
     except CancelledError:
         if reader is not None:
