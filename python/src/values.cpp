@@ -292,6 +292,7 @@ PyObject* row_to_tuple(const row_view& row, const text_codec& codec) {
     const std::size_t n = row.size();
     PyObject* t = PyTuple_New(static_cast<Py_ssize_t>(n));
     if (!t) return nullptr;
+    bool atoms = true;  // no value the garbage collector tracks (ints, strs, Decimals, dates...)
     for (std::size_t i = 0; i < n; ++i) {
         PyObject* v;
         try {
@@ -304,8 +305,13 @@ PyObject* row_to_tuple(const row_view& row, const text_codec& codec) {
             Py_DECREF(t);
             return nullptr;
         }
+        if (atoms && PyObject_IS_GC(v) && PyObject_GC_IsTracked(v)) atoms = false;
         PyTuple_SET_ITEM(t, static_cast<Py_ssize_t>(i), v);
     }
+    // A tuple of such values can be in no reference cycle: untracked now (as CPython's
+    // collector would do on its first pass over it), the rows of a large result cost the
+    // collections that their allocations trigger nothing.
+    if (atoms) PyObject_GC_UnTrack(t);
     return t;
 }
 
