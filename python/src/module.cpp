@@ -268,7 +268,7 @@ public:
         pre_.clear();
         std::size_t index = 0;
         for (const resultset& set : nb_.result()) {
-            py::object desc = py::reinterpret_steal<py::object>(pyconv::description(set.columns()));
+            py::object desc = py::reinterpret_steal<py::object>(descriptions_.get(set.columns()));
             if (!desc) throw py::error_already_set();
             py::object rows;
             const std::size_t i = index++;
@@ -311,7 +311,7 @@ public:
         return out;
     }
     py::object stream_description() {
-        PyObject* d = pyconv::description(nb_.stream_columns());
+        PyObject* d = descriptions_.get(nb_.stream_columns());
         if (!d) throw py::error_already_set();
         return py::reinterpret_steal<py::object>(d);
     }
@@ -439,6 +439,7 @@ private:
     std::size_t pre_done_ = 0;
     std::string codec_charset_ = "utf8mb4";
     pyconv::text_codec codec_;
+    pyconv::description_cache descriptions_;
 };
 
 // The methods every query calls (start_query/stream/execute, poll, wait, results, fileno,

@@ -335,6 +335,27 @@ PyObject* description(std::span<const column> cols) {
     return d;
 }
 
+PyObject* description_cache::get(std::span<const column> cols) {
+    if (cols.empty()) return none();
+    scratch_.clear();  // what description() reads of each column
+    for (const column& c : cols) {
+        const std::uint32_t fields[] = {static_cast<std::uint32_t>(c.name.size()), static_cast<std::uint32_t>(c.type),
+                                        c.length, c.decimals, (c.flags & column_flag::not_null) ? 1u : 0u};
+        scratch_.append(reinterpret_cast<const char*>(fields), sizeof fields);
+        scratch_.append(c.name);
+    }
+    if (last_ && scratch_ == key_) {
+        Py_INCREF(last_);
+        return last_;
+    }
+    PyObject* d = description(cols);
+    if (!d) return nullptr;
+    Py_INCREF(d);
+    Py_XSETREF(last_, d);
+    key_.swap(scratch_);
+    return d;
+}
+
 bool append_py_literal(std::string& out, PyObject* o, const escaping& e) {
     if (o == Py_None) {
         out += "NULL";

@@ -35,6 +35,21 @@ PyObject* row_to_tuple(const row_view& row, const text_codec& codec);
 // PEP 249 description: a tuple of 7-tuples; None when the result has no columns.
 PyObject* description(std::span<const column> cols);
 
+// description() that hands out the previous tuple again while the columns it describes
+// are the same (the usual case: one statement run over and over on a connection).
+class description_cache {
+public:
+    description_cache() = default;
+    description_cache(const description_cache&) = delete;
+    description_cache& operator=(const description_cache&) = delete;
+    ~description_cache() { Py_XDECREF(last_); }  // (with the GIL: its owner is a Python object)
+    PyObject* get(std::span<const column> cols);  // a new reference; nullptr with an exception
+
+private:
+    std::string key_, scratch_;
+    PyObject* last_ = nullptr;
+};
+
 // Appends `obj` as an SQL literal for this connection: None, bool, int, float,
 // decimal.Decimal, str, bytes / bytearray / memoryview, datetime, date, time, timedelta;
 // a list, tuple or set becomes a parenthesised list (for IN (%s)). false with a Python

@@ -80,6 +80,30 @@ def test_execute_fetch_and_description(conn):
         cur.scroll(10)
 
 
+def test_description_follows_every_change_of_columns(conn):
+    # A connection reuses the previous description while the columns are the same; any
+    # change of name, type, length, scale or nullability must show.
+    cur = conn.cursor()
+    cur.execute("CREATE TEMPORARY TABLE desc_t (x INT NULL, y INT NOT NULL)")
+    cur.execute("INSERT INTO desc_t VALUES (1, 2)")
+    seen = []
+    for sql in ["SELECT 1 AS a", "SELECT 2 AS a", "SELECT 3 AS b", "SELECT 'x' AS b", "SELECT 'xyz' AS b",
+                "SELECT CAST(1 AS DECIMAL(5,1)) AS b", "SELECT CAST(1 AS DECIMAL(5,2)) AS b",
+                "SELECT x AS b FROM desc_t", "SELECT y AS b FROM desc_t", "SELECT 1 AS a, 2 AS b", "SELECT 1 AS a"]:
+        cur.execute(sql)
+        cur.fetchall()
+        seen.append(cur.description)
+    names = [[d[0] for d in desc] for desc in seen]
+    assert names == [["a"], ["a"], ["b"], ["b"], ["b"], ["b"], ["b"], ["b"], ["b"], ["a", "b"], ["a"]]
+    assert seen[0] == seen[1] and seen[0] == seen[10]
+    for i in range(2, 10):
+        assert seen[i] != seen[i - 1], (i, seen[i - 1], seen[i])
+    assert seen[5][0][5] == 1 and seen[6][0][5] == 2  # scale
+    assert seen[3][0][3] != seen[4][0][3]  # length
+    assert seen[7][0][:6] == seen[8][0][:6]  # the same INT but for nullability
+    assert seen[7][0][6] is True and seen[8][0][6] is False
+
+
 def test_dml_rowcount_lastrowid_and_transactions(conn, table):
     cur = conn.cursor()
     cur.execute("CREATE TABLE %s (id INT AUTO_INCREMENT PRIMARY KEY, v INT)" % table)
