@@ -100,16 +100,8 @@ class Cursor:
     def _quick_take(self, c):
         sets = self._sets = c.results()
         self._set = 0
-        if sets:  # as _load()
-            self.description, rows, affected, insert_id, self._warnings = sets[0]
-            self._rows = rows
-            if rows is None:
-                self.rowcount = affected
-                self.lastrowid = insert_id
-            else:
-                self.rowcount = len(rows)
-                if insert_id:
-                    self.lastrowid = insert_id
+        if sets:
+            self._load(sets[0])
         return self.rowcount
 
     def _execute(self, query, args):
@@ -265,10 +257,7 @@ class Cursor:
         return self._rows
 
     def _take(self):
-        self._sets = self.connection._c.results()
-        self._set = 0
-        if self._sets:
-            self._load(self._sets[0])
+        self._quick_take(self.connection._c)
 
     def _load(self, s):
         desc, rows, affected, insert_id, warnings = s
