@@ -129,4 +129,21 @@ elif scenario == "from_hub":  # gevent: a query from a hub callback cannot wait 
     cur = c.cursor()
     cur.execute("SELECT 'in step'")
     out["after"] = cur.fetchone()[0]
+elif scenario == "switch_out":  # gevent: a greenlet's switch_out hook runs on each wait
+    c = ambisql.connect(**kw)
+    calls = []
+
+    class Hooked(gevent.Greenlet):
+        def switch_out(self):
+            calls.append(1)
+
+    def run():
+        cur = c.cursor()
+        cur.execute("SELECT SLEEP(0.05)")
+        return cur.fetchall()[0][0]
+
+    g = Hooked(run)
+    g.start()
+    out["result"] = g.get()
+    out["switch_outs"] = len(calls)
 print(json.dumps(out))

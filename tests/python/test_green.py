@@ -46,3 +46,11 @@ def test_a_query_from_a_gevent_hub_callback_fails_instead_of_blocking_the_hub():
     r = worker("gevent", "from_hub")
     assert r["result"] == ["BlockingSwitchOutError"], r
     assert r["after"] == "in step"
+
+
+def test_a_gevent_greenlets_switch_out_hook_runs_when_a_query_waits():
+    # gevent's hub.switch() calls the current greenlet's switch_out() before it leaves it;
+    # patch_gevent's wait switches to the hub itself and must keep that hook.
+    r = worker("gevent", "switch_out")
+    assert r["result"] == 0, r
+    assert r["switch_outs"] >= 1, r
