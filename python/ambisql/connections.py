@@ -140,7 +140,7 @@ class Connection(err.ErrorClasses):
         self.cursorclass = cursorclass
         self.encoders = None
         self._reader = None  # the asyncio loop's standing registration, once connected
-        self._green_watch = None  # green.patch_gevent()'s (hub, fileno, io watcher)
+        self._green_watch = None  # green.py's standing read watcher for its hub, if any
         self._c = _Conn()
         self._c.start_connect(opts)
         if not self._async:  # async connections keep the server's autocommit
@@ -174,12 +174,17 @@ class Connection(err.ErrorClasses):
             return
         try:
             cb(self)
+            self._c.poll()  # raises if the operation failed
         except BaseException:
             # Killed or timed out while waiting: the command is killed on the server and
             # its answer drained, so the connection stays in step (or is closed).
-            self._c.abort()
+            c = self._c
+            c.abort()
+            w = self._green_watch
+            if w is not None and not c.is_open:  # its socket is gone: so is the watch on it
+                self._green_watch = None
+                w.detach()
             raise
-        self._c.poll()  # raises if the operation failed
 
     def _run(self, sql, args=None):
         c = self._checked()
@@ -203,10 +208,16 @@ class Connection(err.ErrorClasses):
         c.close()
 
     def _detach(self):
+        # Drops what watches the socket (asyncio's and green hubs' standing
+        # registrations) before the socket can close or change.
         r = getattr(self, "_reader", None)
         if r is not None:
             self._reader = None
             r.detach()
+        w = getattr(self, "_green_watch", None)
+        if w is not None:
+            self._green_watch = None
+            w.detach()
 
     @property
     def open(self):

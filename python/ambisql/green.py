@@ -51,17 +51,17 @@ def patch_gevent():
             return
         hub = get_hub()
         w = conn._green_watch
-        if w is None or w[0] is not hub or w[1] != fd:
+        if w is None or w.hub is not hub or w.fd != fd:
             if w is not None:
-                w[2].close()
-            w = conn._green_watch = (hub, fd, hub.loop.io(fd, 1))
+                w.detach()
+            w = conn._green_watch = _GeventReader(hub, fd)
         # What hub.wait(io) does, less its Waiter: a stray switch back here is harmless,
         # since the caller polls again and waits again while the answer is incomplete.
         # And what hub.switch() does: the current greenlet's switch_out() hook (on the hub
         # itself: BlockingSwitchOutError), then the switch; found by getattr here, which
         # costs nothing when it is missing, where gevent's compiled getattr builds and
         # drops an AttributeError every time (3.6k of 29.3k instructions per query).
-        io = w[2]
+        io = w.io
         cur = getcurrent()
         switch_out = getattr(cur, "switch_out", None)
         if switch_out is not None:
@@ -78,20 +78,80 @@ def patch_gevent():
     connections.set_wait_callback(_callback(read, write, (gevent.socket.timeout,)))
 
 
+class _GeventReader:
+    """A connection's io watcher for reading its socket on one gevent hub, started only
+    while a read waits."""
+
+    __slots__ = ("hub", "fd", "io")
+
+    def __init__(self, hub, fd):
+        self.hub, self.fd = hub, fd
+        self.io = hub.loop.io(fd, 1)
+
+    def detach(self):
+        io, self.io = self.io, None
+        self.hub = None
+        if io is not None:
+            io.close()
+
+
 def patch_eventlet():
-    """Waits through eventlet's hub (eventlet.hubs.trampoline)."""
-    from eventlet.hubs import trampoline
+    """Waits through eventlet's hub. A read waits on a listener the connection keeps
+    registered with the hub for its socket between queries (while the connection is
+    established and quiet, its socket has nothing to read), so a query costs no hub.add /
+    hub.remove and no epoll_ctl pair; writes go through eventlet.hubs.trampoline."""
+    from eventlet.hubs import get_hub, trampoline
+    from greenlet import getcurrent
 
     class _Expired(Exception):
         pass
 
-    def wait_read(fd, timeout=None):
-        trampoline(fd, read=True, timeout=timeout, timeout_exc=_Expired)
+    def read(conn, fd, t):
+        hub = get_hub()
+        w = conn._green_watch
+        if w is None or w.hub is not hub or w.fd != fd or hub.listeners[hub.READ].get(fd) is not w.listener:
+            if w is not None:
+                w.detach()
+            w = conn._green_watch = _EventletReader(hub, fd)
+        listener = w.listener
+        cur = getcurrent()
+        # The hub calls listener.cb(fileno) when the socket turns readable, listener.tb(exc)
+        # when eventlet learns the descriptor was closed: both into this greenlet while it
+        # waits, as trampoline's listener would.
+        listener.cb, listener.tb = cur.switch, cur.throw
+        timer = None if t is None else hub.schedule_call_global(t, cur.throw, _Expired)
+        try:
+            hub.switch()
+        finally:  # (a kill or an eventlet.Timeout too)
+            listener.cb, listener.tb = w.idle, w.idle
+            if timer is not None:
+                timer.cancel()
 
-    def wait_write(fd, timeout=None):
-        trampoline(fd, write=True, timeout=timeout, timeout_exc=_Expired)
+    def write(conn, fd, t):
+        trampoline(fd, write=True, timeout=t, timeout_exc=_Expired)
 
-    connections.set_wait_callback(make_wait_callback(wait_read, wait_write, (_Expired,)))
+    connections.set_wait_callback(_callback(read, write, (_Expired,)))
+
+
+class _EventletReader:
+    """A connection's standing read listener with one eventlet hub. Readable with nobody
+    waiting (the server closing the socket between queries): it removes itself, so the
+    hub does not spin on it. Dropped before the socket can close or change (the
+    connection's _detach(): close, reconnect, any failed wait)."""
+
+    __slots__ = ("hub", "fd", "listener")
+
+    def __init__(self, hub, fd):
+        self.hub, self.fd = hub, fd
+        self.listener = hub.add(hub.READ, fd, self.idle, self.idle, None)
+
+    def idle(self, *_):
+        self.detach()
+
+    def detach(self):
+        hub, self.hub = self.hub, None
+        if hub is not None and hub.listeners[hub.READ].get(self.fd) is self.listener:
+            hub.remove(self.listener)
 
 
 def unpatch():

@@ -146,4 +146,82 @@ elif scenario == "switch_out":  # gevent: a greenlet's switch_out hook runs on e
     g.start()
     out["result"] = g.get()
     out["switch_outs"] = len(calls)
+elif scenario == "killed_between":  # the server closes the socket between two queries
+    sleep = gevent.sleep if lib == "gevent" else eventlet.sleep
+    c = ambisql.connect(**kw)
+    cur = c.cursor()
+    cur.execute("SELECT CONNECTION_ID()")
+    victim = cur.fetchone()[0]
+    admin = ambisql.connect(**kw)
+    admin.cursor().execute("KILL CONNECTION %s" % victim)
+    sleep(0.1)
+    c0, t0 = time.process_time(), time.time()
+    sleep(0.5)  # the socket is readable (EOF) with nobody waiting: the hub must not spin
+    out["idle_cpu_share"] = (time.process_time() - c0) / (time.time() - t0)
+    try:
+        cur.execute("SELECT 1")
+        out["error"] = None
+    except ambisql.OperationalError as e:
+        out["error"] = e.args[0]
+    fd = c._c.fileno() if c._c.is_open else None
+    other = ambisql.connect(**kw)  # while the failed one is still around, under its old number
+    oc = other.cursor()
+    oc.execute("SELECT 'other'")
+    out["other"] = [oc.fetchone()[0], fd]
+    c.ping(reconnect=True)
+    cur = c.cursor()
+    cur.execute("SELECT 'reconnected'")
+    out["after"] = cur.fetchone()[0]
+elif scenario == "fd_reuse":  # a closed connection's descriptor number, reused by others
+    import socket
+    sleep = gevent.sleep if lib == "gevent" else eventlet.sleep
+    c = ambisql.connect(**kw)
+    cur = c.cursor()
+    cur.execute("SELECT 1")
+    fd = c.fileno()
+    c.close()
+    c2 = ambisql.connect(**kw)  # a new connection under the same number
+    out["reused"] = [c2.fileno() == fd]
+    cur = c2.cursor()
+    cur.execute("SELECT 'second'")
+    out["after"] = cur.fetchone()[0]
+    c2.close()
+    a, b = socket.socketpair()  # green sockets; the lowest free numbers, fd among them
+    out["reused"].append(fd in (a.fileno(), b.fileno()))
+    got = []
+
+    def reader():
+        got.append(a.recv(16).decode())
+
+    g = spawn(reader)
+    sleep(0.05)
+    b.sendall(b"through the hub")
+    joinall([g])
+    out["got"] = got
+elif scenario == "read_timeout":  # the connection's own read timeout, waited through the hub
+    sleep = gevent.sleep if lib == "gevent" else eventlet.sleep
+    ticks = [0]
+    done = [False]
+
+    def ticker():
+        while not done[0]:
+            ticks[0] += 1
+            sleep(0.05)
+
+    t = spawn(ticker)
+    c = ambisql.connect(read_timeout=0.4, **kw)
+    cur = c.cursor()
+    t0 = time.time()
+    try:
+        cur.execute("SELECT SLEEP(3)")
+        out["error"] = None
+    except ambisql.OperationalError as e:
+        out["error"] = e.args[0]
+    out["elapsed"] = time.time() - t0
+    done[0] = True
+    out["ticks"] = ticks[0]
+    c2 = ambisql.connect(**kw)
+    cur = c2.cursor()
+    cur.execute("SELECT 'fine'")
+    out["after"] = cur.fetchone()[0]
 print(json.dumps(out))

@@ -54,3 +54,32 @@ def test_a_gevent_greenlets_switch_out_hook_runs_when_a_query_waits():
     r = worker("gevent", "switch_out")
     assert r["result"] == 0, r
     assert r["switch_outs"] >= 1, r
+
+
+@pytest.mark.parametrize("lib", ["gevent", "eventlet"])
+def test_a_connection_closed_by_the_server_between_queries_neither_spins_the_hub_nor_sticks(lib):
+    # The standing read watch sees the socket readable (EOF) with nobody waiting.
+    r = worker(lib, "killed_between")
+    assert r["idle_cpu_share"] < 0.3, r  # spinning on the readable socket would use a core
+    assert r["error"] in (2006, 2013), r
+    assert r["other"] == ["other", None], r  # the failed connection's socket is closed
+    assert r["after"] == "reconnected"
+
+
+@pytest.mark.parametrize("lib", ["gevent", "eventlet"])
+def test_a_closed_connections_descriptor_number_serves_the_next_socket(lib):
+    # Nothing of the closed connection stays registered with the hub under its number
+    # (eventlet would refuse a second reader on it).
+    r = worker(lib, "fd_reuse")
+    assert r["reused"] == [True, True], r
+    assert r["got"] == ["through the hub"], r
+    assert r["after"] == "second"
+
+
+@pytest.mark.parametrize("lib", ["gevent", "eventlet"])
+def test_the_read_timeout_expires_through_the_hub(lib):
+    r = worker(lib, "read_timeout")
+    assert r["error"] == 2013, r
+    assert 0.3 < r["elapsed"] < 2.0, r
+    assert r["ticks"] >= 4, "the hub kept running other greenlets"
+    assert r["after"] == "fine"
