@@ -11,7 +11,7 @@ Workloads (the sbtest tables scripts/bench creates):
   py_eventlet_sleep / py_eventlet_c16: the same under eventlet
   py_instructions     user-space instructions per point select (valgrind's callgrind, when
                       installed: the client's own cost without the machine's noise or the
-                      kernel's share), blocking and (gevent_...) under gevent
+                      kernel's share), blocking, under gevent and under eventlet
 The green workloads run in child processes (monkey patching is per process).
 AMBISQL_BENCH_TCP=1: over loopback TCP instead of the unix socket, without TLS for every
 driver (AMBISQL_BENCH_TLS=1: with TLS for every driver)."""
@@ -173,11 +173,13 @@ import os, sys
 driver, mode, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 if mode == "gevent":
     from gevent import monkey; monkey.patch_all()
+elif mode == "eventlet":
+    import eventlet; eventlet.monkey_patch()
 sys.path.insert(0, os.path.dirname(sys.argv[4]))
 import python_bench as pb
-if mode == "gevent" and driver == "ambisql":
+if mode in ("gevent", "eventlet") and driver == "ambisql":
     import ambisql.green
-    ambisql.green.patch_gevent()
+    getattr(ambisql.green, "patch_" + mode)()
 cur = pb.connect(driver).cursor()
 for i in range(n):
     cur.execute("SELECT c FROM sbtest1 WHERE id = %s", (i % 10000 + 1,))
@@ -233,7 +235,8 @@ def main():
     ]
     if shutil.which("valgrind"):  # deterministic: one round
         workloads += [("py_instructions", lambda d: instructions(d, "blocking")),
-                      ("py_gevent_instructions", lambda d: instructions(d, "gevent"))]
+                      ("py_gevent_instructions", lambda d: instructions(d, "gevent")),
+                      ("py_eventlet_instructions", lambda d: instructions(d, "eventlet"))]
     if "--only" in args:
         only = args[args.index("--only") + 1].split(",")
         workloads = [w for w in workloads if w[0] in only]
