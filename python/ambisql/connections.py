@@ -25,17 +25,37 @@ def _register_bridge(cls):
 
 # set_wait_callback(): when set, every operation that would block calls it instead.
 _wait_callback = None
+_wait_callback_chosen = False  # set_wait_callback() was called: no automatic choice
 
 
 def set_wait_callback(fn):
     """psycopg2's contract (extensions.set_wait_callback): fn(conn) loops conn.poll()
-    and waits on conn.fileno() until POLL_OK. None restores blocking waits."""
-    global _wait_callback
+    and waits on conn.fileno() until POLL_OK. None restores blocking waits (and, called
+    before the first connect, keeps them in a monkey-patched process)."""
+    global _wait_callback, _wait_callback_chosen
     _wait_callback = fn
+    _wait_callback_chosen = True
 
 
 def get_wait_callback():
     return _wait_callback
+
+
+def _choose_wait_callback():
+    # A process whose socket module gevent or eventlet has monkey-patched expects every
+    # socket wait to go through its hub, as PyMySQL's do; without a callback ambisql's
+    # calls would block the hub and serialize every greenlet. The first connection
+    # installs the hub's callback then, unless set_wait_callback() chose otherwise.
+    import sys
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is not None and monkey.is_module_patched("socket"):
+        from . import green
+        green.patch_gevent()
+        return
+    patcher = sys.modules.get("eventlet.patcher")
+    if patcher is not None and patcher.is_monkey_patched("socket"):
+        from . import green
+        green.patch_eventlet()
 
 
 _SSL_MODES = {"disabled", "preferred", "required", "verify_ca", "verify_identity",
@@ -141,6 +161,8 @@ class Connection(err.ErrorClasses):
         self.encoders = None
         self._reader = None  # the asyncio loop's standing registration, once connected
         self._green_watch = None  # green.py's standing read watcher for its hub, if any
+        if not _wait_callback_chosen:
+            _choose_wait_callback()
         self._c = _Conn()
         self._c.start_connect(opts)
         if not self._async:  # async connections keep the server's autocommit

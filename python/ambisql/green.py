@@ -1,5 +1,7 @@
 """Implicit async: wait callbacks for gevent and eventlet. After patch_gevent() (or
-patch_eventlet()), every blocking ambisql call waits through the green-thread hub, so it
+patch_eventlet(); the first connection in a process whose socket module gevent or eventlet
+has monkey-patched calls it itself, unless set_wait_callback() was called before), every
+blocking ambisql call waits through the green-thread hub, so it
 suspends only its greenlet; ordinary synchronous code (SQLAlchemy, repositories) runs
 unchanged and concurrently. A greenlet killed or timed out mid-query gets its command
 killed on the server; the connection stays usable (or is closed), never out of step."""

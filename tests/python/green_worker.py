@@ -43,7 +43,13 @@ else:
 import ambisql
 import ambisql.green
 
-getattr(ambisql.green, "patch_" + lib)()
+if scenario == "auto":  # monkey patching alone: the first connect picks the hub's callback
+    scenario = "sleeps"
+elif scenario == "auto_declined":  # set_wait_callback(None) first: blocking waits stay
+    ambisql.set_wait_callback(None)
+    scenario = "sleeps"
+else:
+    getattr(ambisql.green, "patch_" + lib)()
 kw = dict(host="127.0.0.1", port=int(os.environ["AMBISQL_TEST_PORT"]), user="ambisql",
           password=os.environ.get("AMBISQL_TEST_PASSWORD", "ambisql-pw"), database="ambisql_test",
           ssl_mode="disabled")

@@ -83,3 +83,17 @@ def test_the_read_timeout_expires_through_the_hub(lib):
     assert 0.3 < r["elapsed"] < 2.0, r
     assert r["ticks"] >= 4, "the hub kept running other greenlets"
     assert r["after"] == "fine"
+
+
+@pytest.mark.parametrize("lib", ["gevent", "eventlet"])
+def test_a_monkey_patched_process_gets_the_hubs_wait_callback_without_asking(lib):
+    # As PyMySQL's green sockets would: code moving over from it only changes the driver.
+    r = worker(lib, "auto", 50, 0.3)
+    assert r["elapsed"] < 2.0, r  # serialized: 15 s
+    assert r["ticks"] >= 4, r
+
+
+@pytest.mark.parametrize("lib", ["gevent", "eventlet"])
+def test_set_wait_callback_none_before_connecting_keeps_blocking_waits(lib):
+    r = worker(lib, "auto_declined", 4, 0.3)
+    assert r["elapsed"] >= 1.1, r  # 4 x 0.3 s, one after another
