@@ -161,6 +161,8 @@ class Connection(err.ErrorClasses):
         self.encoders = None
         self._reader = None  # the asyncio loop's standing registration, once connected
         self._green_watch = None  # green.py's standing read watcher for its hub, if any
+        self._sock_fd = -1  # the established connection's socket (not a connect's attempts
+        # or a cancellation's side connection): what a standing watch may be kept for
         if not _wait_callback_chosen:
             _choose_wait_callback()
         self._c = _Conn()
@@ -168,6 +170,7 @@ class Connection(err.ErrorClasses):
         if not self._async:  # async connections keep the server's autocommit
             self._wait()
             self._reader = _Reader()
+            self._sock_fd = self._c.fileno()
             self._after_connect()
 
     def _after_connect(self):
@@ -198,15 +201,31 @@ class Connection(err.ErrorClasses):
             cb(self)
             self._c.poll()  # raises if the operation failed
         except BaseException:
-            # Killed or timed out while waiting: the command is killed on the server and
-            # its answer drained, so the connection stays in step (or is closed).
-            c = self._c
-            c.abort()
+            self._abandon(cb)
+            raise
+
+    def _abandon(self, cb):
+        # Killed or timed out while waiting: the command is killed on the server and its
+        # answer drained, so the connection stays in step (or is closed). That takes a
+        # side connection and round trips, which wait through the callback as well: the
+        # hub keeps serving the other greenlets meanwhile. When the callback cannot wait
+        # (killed again; called on the hub itself), the rest blocks (at most a few
+        # seconds for a server that does not answer, then the connection is closed).
+        c = self._c
+        if c.busy:
+            c.cancel()
+            try:
+                cb(self)
+            except err.Error:
+                pass  # the command's own outcome: the caller gets the first exception
+            except BaseException:
+                c.abort()
+        if not c.is_open:  # its socket is gone: so is any watch on it
             w = self._green_watch
-            if w is not None and not c.is_open:  # its socket is gone: so is the watch on it
+            if w is not None:
                 self._green_watch = None
                 w.detach()
-            raise
+            self._sock_fd = -1
 
     def _run(self, sql, args=None):
         c = self._checked()
@@ -240,6 +259,7 @@ class Connection(err.ErrorClasses):
         if w is not None:
             self._green_watch = None
             w.detach()
+        self._sock_fd = -1
 
     @property
     def open(self):
@@ -299,6 +319,7 @@ class Connection(err.ErrorClasses):
         self._c.start_connect(self._opts)
         self._wait()
         self._reader = _Reader()
+        self._sock_fd = self._c.fileno()
         self._after_connect()
 
     def autocommit(self, on):

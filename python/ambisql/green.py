@@ -48,7 +48,7 @@ def patch_gevent():
     wait_read, wait_write = gevent.socket.wait_read, gevent.socket.wait_write
 
     def read(conn, fd, t):
-        if t is not None:
+        if t is not None or fd != conn._sock_fd:  # (a connect, a cancellation's side connection)
             wait_read(fd, timeout=t)
             return
         hub = get_hub()
@@ -109,6 +109,9 @@ def patch_eventlet():
         pass
 
     def read(conn, fd, t):
+        if fd != conn._sock_fd:  # a connect, or a cancellation's side connection
+            trampoline(fd, read=True, timeout=t, timeout_exc=_Expired)
+            return
         hub = get_hub()
         w = conn._green_watch
         if w is None or w.hub is not hub or w.fd != fd or hub.listeners[hub.READ].get(fd) is not w.listener:

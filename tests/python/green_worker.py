@@ -230,4 +230,58 @@ elif scenario == "read_timeout":  # the connection's own read timeout, waited th
     cur = c2.cursor()
     cur.execute("SELECT 'fine'")
     out["after"] = cur.fetchone()[0]
+elif scenario == "kill_via_hub":  # a timed-out query's KILL also waits through the hub
+    # The connection (and so the side connection that sends the KILL) goes through a proxy
+    # that is a pair of greenlets in this process: a KILL that blocked the hub could not
+    # get through it.
+    import socket
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(16)
+
+    def pump(a, b):
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s_ in (a, b):
+                try:
+                    s_.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def proxy():
+        while True:
+            client, _ = lsock.accept()
+            upstream = socket.create_connection(("127.0.0.1", kw["port"]))
+            spawn(pump, client, upstream)
+            spawn(pump, upstream, client)
+
+    spawn(proxy)
+    via = dict(kw, port=lsock.getsockname()[1])
+    c = ambisql.connect(**via)
+    cur = c.cursor()
+    t0 = time.time()
+    try:
+        with timeout(0.3):
+            cur.execute("SELECT SLEEP(5) /* green-kill-via-hub */")
+        out["timed_out"] = False
+    except TimeoutError_:
+        out["timed_out"] = True
+    out["elapsed"] = time.time() - t0
+    try:
+        cur.execute("SELECT 'usable'")
+        out["after"] = cur.fetchone()[0]
+    except ambisql.Error as e:
+        out["after"] = [type(e).__name__, e.args[0]]
+    admin = ambisql.connect(**kw)
+    ac = admin.cursor()
+    ac.execute("SELECT COUNT(*) FROM information_schema.processlist WHERE info LIKE '%%green-kill-via-hub%%' "
+               "AND id <> CONNECTION_ID()")
+    out["still_running"] = ac.fetchone()[0]
 print(json.dumps(out))

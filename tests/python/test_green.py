@@ -97,3 +97,13 @@ def test_a_monkey_patched_process_gets_the_hubs_wait_callback_without_asking(lib
 def test_set_wait_callback_none_before_connecting_keeps_blocking_waits(lib):
     r = worker(lib, "auto_declined", 4, 0.3)
     assert r["elapsed"] >= 1.1, r  # 4 x 0.3 s, one after another
+
+
+@pytest.mark.parametrize("lib", ["gevent", "eventlet"])
+def test_a_timed_out_querys_kill_waits_through_the_hub_too(lib):
+    # Blocking for the KILL would freeze every greenlet meanwhile: here the proxy the
+    # KILL has to pass is itself a greenlet, so a blocking KILL would not get through.
+    r = worker(lib, "kill_via_hub")
+    assert r["timed_out"] and r["elapsed"] < 2.0, r
+    assert r["after"] == "usable", r
+    assert r["still_running"] == 0, r
