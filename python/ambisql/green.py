@@ -36,8 +36,9 @@ def _callback(read, write, timeout_errors):
 
 
 def patch_gevent():
-    """Waits through gevent's hub (gevent.socket.wait_read / wait_write; a read without a
-    deadline waits on an io watcher the connection keeps for its socket and hub)."""
+    """Waits through gevent's hub: a read on the established connection's socket waits on
+    an io watcher the connection keeps for its socket and hub (with a timer for its
+    deadline, if any); other waits through gevent.socket.wait_read / wait_write."""
     import gevent.hub
     import gevent.socket
     from greenlet import getcurrent, greenlet as raw_greenlet
@@ -47,8 +48,11 @@ def patch_gevent():
     get_hub = gevent.hub.get_hub
     wait_read, wait_write = gevent.socket.wait_read, gevent.socket.wait_write
 
+    class _Expired(Exception):
+        pass
+
     def read(conn, fd, t):
-        if t is not None or fd != conn._sock_fd:  # (a connect, a cancellation's side connection)
+        if fd != conn._sock_fd:  # a connect, or a cancellation's side connection
             wait_read(fd, timeout=t)
             return
         hub = get_hub()
@@ -69,15 +73,21 @@ def patch_gevent():
         if switch_out is not None:
             switch_out()
         io.start(cur.switch)
+        timer = None
+        if t is not None:  # the operation's deadline (read_timeout)
+            timer = hub.loop.timer(t)
+            timer.start(cur.throw, _Expired)
         try:
             switch_to(hub)
-        finally:  # (a kill or a gevent.Timeout too: the watcher never stays started)
+        finally:  # (a kill or a gevent.Timeout too: the watchers never stay started)
             io.stop()
+            if timer is not None:
+                timer.close()
 
     def write(conn, fd, t):
         wait_write(fd, timeout=t)
 
-    connections.set_wait_callback(_callback(read, write, (gevent.socket.timeout,)))
+    connections.set_wait_callback(_callback(read, write, (gevent.socket.timeout, _Expired)))
 
 
 class _GeventReader:
