@@ -284,4 +284,28 @@ elif scenario == "kill_via_hub":  # a timed-out query's KILL also waits through 
     ac.execute("SELECT COUNT(*) FROM information_schema.processlist WHERE info LIKE '%%green-kill-via-hub%%' "
                "AND id <> CONNECTION_ID()")
     out["still_running"] = ac.fetchone()[0]
+elif scenario == "tls":  # TLS: records OpenSSL has decrypted ahead must not be waited for
+    tls = dict(kw, ssl_mode="verify_ca", ssl_ca=os.environ["AMBISQL_TEST_CA"])
+    results = []
+
+    def one(i):
+        c = ambisql.connect(**tls)
+        cur = c.cursor()
+        cur.execute("SHOW SESSION STATUS LIKE 'Ssl_version'")
+        version = cur.fetchone()[1]
+        for _ in range(3):
+            cur.execute("SELECT REPEAT(CHAR(65 + MOD(seq, 26) USING utf8mb4), 20000), seq FROM seq_1_to_200")
+            rows = cur.fetchall()
+            assert [r[1] for r in rows] == list(range(1, 201))
+            assert all(r[0] == chr(65 + r[1] % 26) * 20000 for r in rows)
+        cur.execute("SELECT SLEEP(0.5)")
+        cur.fetchall()
+        results.append(version)
+        c.close()
+
+    t0 = time.time()
+    joinall([spawn(one, i) for i in range(10)])
+    out["elapsed"] = time.time() - t0
+    out["versions"] = sorted(set(results))
+    out["done"] = len(results)
 print(json.dumps(out))
