@@ -55,6 +55,32 @@ kw = dict(host="127.0.0.1", port=int(os.environ["AMBISQL_TEST_PORT"]), user="amb
           ssl_mode="disabled")
 out = {}
 
+
+def time_out_a_query(conn_kw, tag):
+    # A query timed out by the green-thread library: is it killed on the server, and is
+    # the connection usable after?
+    c = ambisql.connect(**conn_kw)
+    cur = c.cursor()
+    t0 = time.time()
+    try:
+        with timeout(0.3):
+            cur.execute("SELECT SLEEP(5) /* %s */" % tag)
+        out["timed_out"] = False
+    except TimeoutError_:
+        out["timed_out"] = True
+    out["elapsed"] = time.time() - t0
+    try:
+        cur.execute("SELECT 'usable'")
+        out["after"] = cur.fetchone()[0]
+    except ambisql.Error as e:
+        out["after"] = [type(e).__name__, e.args[0]]
+    admin = ambisql.connect(**kw)
+    ac = admin.cursor()
+    ac.execute("SELECT COUNT(*) FROM information_schema.processlist WHERE info LIKE %s AND id <> CONNECTION_ID()",
+               ("%" + tag + "%",))
+    out["still_running"] = ac.fetchone()[0]
+
+
 if scenario == "sleeps":
     n, secs = int(sys.argv[3]), float(sys.argv[4])
     ticks = [0]
@@ -82,23 +108,7 @@ if scenario == "sleeps":
     done[0] = True
     out["ticks"] = ticks[0]
 elif scenario == "timeout":
-    c = ambisql.connect(**kw)
-    cur = c.cursor()
-    t0 = time.time()
-    try:
-        with timeout(0.3):
-            cur.execute("SELECT SLEEP(5) /* green-timeout */")
-        out["timed_out"] = False
-    except TimeoutError_:
-        out["timed_out"] = True
-    out["elapsed"] = time.time() - t0
-    cur.execute("SELECT 'usable'")
-    out["after"] = cur.fetchone()[0]
-    admin = ambisql.connect(**kw)
-    ac = admin.cursor()
-    ac.execute("SELECT COUNT(*) FROM information_schema.processlist WHERE info LIKE '%%green-timeout%%' "
-               "AND id <> CONNECTION_ID()")
-    out["still_running"] = ac.fetchone()[0]
+    time_out_a_query(kw, "green-timeout")
 elif scenario == "two_on_one":
     c = ambisql.connect(**kw)
     errors = []
@@ -263,27 +273,7 @@ elif scenario == "kill_via_hub":  # a timed-out query's KILL also waits through 
             spawn(pump, upstream, client)
 
     spawn(proxy)
-    via = dict(kw, port=lsock.getsockname()[1])
-    c = ambisql.connect(**via)
-    cur = c.cursor()
-    t0 = time.time()
-    try:
-        with timeout(0.3):
-            cur.execute("SELECT SLEEP(5) /* green-kill-via-hub */")
-        out["timed_out"] = False
-    except TimeoutError_:
-        out["timed_out"] = True
-    out["elapsed"] = time.time() - t0
-    try:
-        cur.execute("SELECT 'usable'")
-        out["after"] = cur.fetchone()[0]
-    except ambisql.Error as e:
-        out["after"] = [type(e).__name__, e.args[0]]
-    admin = ambisql.connect(**kw)
-    ac = admin.cursor()
-    ac.execute("SELECT COUNT(*) FROM information_schema.processlist WHERE info LIKE '%%green-kill-via-hub%%' "
-               "AND id <> CONNECTION_ID()")
-    out["still_running"] = ac.fetchone()[0]
+    time_out_a_query(dict(kw, port=lsock.getsockname()[1]), "green-kill-via-hub")
 elif scenario == "tls":  # TLS: records OpenSSL has decrypted ahead must not be waited for
     tls = dict(kw, ssl_mode="verify_ca", ssl_ca=os.environ["AMBISQL_TEST_CA"])
     results = []
