@@ -18,12 +18,19 @@ def make_wait_callback(wait_read, wait_write, timeout_errors=()):
 
 def _callback(read, write, timeout_errors):
     # read/write(conn, fileno, timeout seconds or None) wait through the hub.
+    serve = _server(read, write, timeout_errors)
+
     def wait(conn):
         c = conn._c
-        while True:
-            state = c.poll()
-            if state == POLL_OK:
-                return
+        serve(conn, c, c.poll())
+
+    return wait
+
+
+def _server(read, write, timeout_errors):
+    # Waits and polls from poll() state `state` on until the operation is done.
+    def serve(conn, c, state):
+        while state != POLL_OK:
             try:
                 if state == POLL_READ:
                     read(conn, c.fileno(), c.timeout())
@@ -31,8 +38,9 @@ def _callback(read, write, timeout_errors):
                     write(conn, c.fileno(), c.timeout())
             except timeout_errors:
                 pass  # the deadline passed: the next poll() reports the timeout
+            state = c.poll()
 
-    return wait
+    return serve
 
 
 def patch_gevent():
@@ -51,23 +59,41 @@ def patch_gevent():
     class _Expired(Exception):
         pass
 
-    def read(conn, fd, t):
-        if fd != conn._sock_fd:  # a connect, or a cancellation's side connection
-            wait_read(fd, timeout=t)
-            return
-        hub = get_hub()
+    def watch(conn, hub, fd):
         w = conn._green_watch
         if w is None or w.hub is not hub or w.fd != fd:
             if w is not None:
                 w.detach()
             w = conn._green_watch = _GeventReader(hub, fd)
+        return w.io
+
+    def wait(conn):
+        c = conn._c
+        fd = conn._sock_fd
+        if fd < 0:  # connecting
+            serve(conn, c, c.poll())
+            return
+        # The usual wait (a read on the connection's own socket, no deadline) in C: what
+        # read() below does, without Python frames per wait.
+        hub = get_hub()
+        w = conn._green_watch
+        io = w.io if w is not None and w.hub is hub and w.fd == fd else watch(conn, hub, fd)
+        state = c.watch_read(fd, io, hub, getcurrent, switch_to)
+        if state != POLL_OK:
+            serve(conn, c, state)
+
+    def read(conn, fd, t):
+        if fd != conn._sock_fd:  # a connect, or a cancellation's side connection
+            wait_read(fd, timeout=t)
+            return
+        hub = get_hub()
+        io = watch(conn, hub, fd)
         # What hub.wait(io) does, less its Waiter: a stray switch back here is harmless,
         # since the caller polls again and waits again while the answer is incomplete.
         # And what hub.switch() does: the current greenlet's switch_out() hook (on the hub
         # itself: BlockingSwitchOutError), then the switch; found by getattr here, which
         # costs nothing when it is missing, where gevent's compiled getattr builds and
         # drops an AttributeError every time (3.6k of 29.3k instructions per query).
-        io = w.io
         cur = getcurrent()
         switch_out = getattr(cur, "switch_out", None)
         if switch_out is not None:
@@ -87,7 +113,8 @@ def patch_gevent():
     def write(conn, fd, t):
         wait_write(fd, timeout=t)
 
-    connections.set_wait_callback(_callback(read, write, (gevent.socket.timeout, _Expired)))
+    serve = _server(read, write, (gevent.socket.timeout, _Expired))
+    connections.set_wait_callback(wait)
 
 
 class _GeventReader:

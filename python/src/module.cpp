@@ -321,6 +321,7 @@ public:
     }
 
     int fileno() const { return nb_.fileno(); }
+    bool timed() const { return deadline_ != clock::time_point::max(); }  // the last poll()'s
     bool busy() const { return nb_.busy(); }
     bool is_open() const { return nb_.is_open(); }
     bool rows_pending() const { return nb_.rows_pending(); }
@@ -523,11 +524,72 @@ PyObject* fast_timeout(conn& c, PyObject* const*, Py_ssize_t nargs) {
     return no_args("timeout", nargs) ? c.timeout().release().ptr() : nullptr;
 }
 
+// A green-thread hub's read wait, the common case of gevent's (green.patch_gevent()): polls,
+// and while the operation waits to read socket `fd` with no deadline, has the hub switch
+// back to the current greenlet when `fd` turns readable (io.start(current.switch)), runs
+// the greenlet's switch_out() hook if it has one (on the hub itself: gevent's
+// BlockingSwitchOutError) and switches to the hub. Returns the first other poll() state
+// (POLL_OK, or a wait the caller's general path serves). Arguments: (fd, io, hub,
+// getcurrent, switch) with `switch` the unbound greenlet.switch; the watcher is never left
+// started.
+PyObject* intern(const char* s) {
+    PyObject* o = PyUnicode_InternFromString(s);
+    if (!o) throw py::error_already_set();
+    return o;
+}
+PyObject* fast_watch_read(conn& c, PyObject* const* args, Py_ssize_t nargs) {
+    static PyObject* const s_switch_out = intern("switch_out");
+    static PyObject* const s_switch = intern("switch");
+    static PyObject* const s_start = intern("start");
+    static PyObject* const s_stop = intern("stop");
+    if (nargs != 5 || !PyLong_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "watch_read(fd: int, io, hub, getcurrent, switch)");
+        return nullptr;
+    }
+    const long fd = PyLong_AsLong(args[0]);
+    PyObject *io = args[1], *hub = args[2], *getcurrent = args[3], *switch_to = args[4];
+    for (;;) {
+        const int st = c.poll();
+        if (st != poll_read || c.timed() || c.fileno() != fd) return PyLong_FromLong(st);
+        py::object cur = py::reinterpret_steal<py::object>(PyObject_CallNoArgs(getcurrent));
+        if (!cur) return nullptr;
+        PyObject* hook = nullptr;
+        if (_PyObject_LookupAttr(cur.ptr(), s_switch_out, &hook) < 0) return nullptr;
+        if (hook) {
+            PyObject* r = PyObject_CallNoArgs(hook);
+            Py_DECREF(hook);
+            if (!r) return nullptr;
+            Py_DECREF(r);
+        }
+        py::object wake = py::reinterpret_steal<py::object>(PyObject_GetAttr(cur.ptr(), s_switch));
+        if (!wake) return nullptr;
+        PyObject* r = PyObject_CallMethodOneArg(io, s_start, wake.ptr());
+        if (!r) return nullptr;
+        Py_DECREF(r);
+        r = PyObject_CallOneArg(switch_to, hub);
+        if (!r) {  // killed, timed out: stop the watcher, keep the exception
+            PyObject *type, *value, *tb;
+            PyErr_Fetch(&type, &value, &tb);
+            PyObject* s = PyObject_CallMethodNoArgs(io, s_stop);
+            if (s)
+                Py_DECREF(s);
+            else
+                PyErr_Clear();
+            PyErr_Restore(type, value, tb);
+            return nullptr;
+        }
+        Py_DECREF(r);
+        r = PyObject_CallMethodNoArgs(io, s_stop);
+        if (!r) return nullptr;
+        Py_DECREF(r);
+    }
+}
+
 #define AMBISQL_FAST(name) \
     { #name, reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&fast_method<&fast_##name>)), METH_FASTCALL, nullptr }
 PyMethodDef fast_methods[] = {AMBISQL_FAST(start_query), AMBISQL_FAST(start_stream), AMBISQL_FAST(start_execute),
                               AMBISQL_FAST(poll),        AMBISQL_FAST(wait),         AMBISQL_FAST(results),
-                              AMBISQL_FAST(fileno),      AMBISQL_FAST(timeout)};
+                              AMBISQL_FAST(fileno),      AMBISQL_FAST(timeout),      AMBISQL_FAST(watch_read)};
 #undef AMBISQL_FAST
 
 }  // namespace
