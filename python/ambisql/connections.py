@@ -379,8 +379,19 @@ class Connection(err.ErrorClasses):
     def escape_string(self, s):
         return self._checked().literal(s)[1:-1]
 
+    # The connection's last statement, whichever cursor ran it (MySQLdb's calls).
     def insert_id(self):
-        return 0
+        return self._checked().last_ok()[1]
+
+    def affected_rows(self):
+        return self._checked().last_ok()[0]
+
+    def warning_count(self):
+        return self._checked().last_ok()[2]
+
+    def kill(self, thread_id):
+        """Kills the server connection `thread_id` (KILL CONNECTION)."""
+        self._run("KILL %d" % int(thread_id))
 
     @property
     def in_transaction(self):

@@ -296,9 +296,13 @@ public:
                 rows = py::none();
             }
             out.append(py::make_tuple(desc, rows, set.affected_rows(), set.last_insert_id(), set.warning_count()));
+            last_ = {set.has_rows() ? set.size() : set.affected_rows(), set.last_insert_id(), set.warning_count()};
         }
         return out;
     }
+    // The last statement's (affected rows, insert id, warnings), as MySQLdb's
+    // connection-level calls give them (affected rows of a result: its row count).
+    py::tuple last_ok() const { return py::make_tuple(last_.affected, last_.insert_id, last_.warnings); }
     // Streaming: the current batch of rows as tuples, the header, the end's OK.
     py::list batch() {
         const pyconv::text_codec& codec = codec_now();
@@ -317,6 +321,7 @@ public:
     }
     py::tuple stream_ok() {
         const ok_info& ok = nb_.stream_ok();
+        last_ = {ok.affected_rows, ok.last_insert_id, ok.warnings};
         return py::make_tuple(ok.affected_rows, ok.last_insert_id, ok.warnings);
     }
 
@@ -441,6 +446,10 @@ private:
     std::string codec_charset_ = "utf8mb4";
     pyconv::text_codec codec_;
     pyconv::description_cache descriptions_;
+    struct {
+        std::uint64_t affected = 0, insert_id = 0;
+        unsigned warnings = 0;
+    } last_;
 };
 
 // The methods every query calls (start_query/stream/execute, poll, wait, results, fileno,
@@ -663,6 +672,7 @@ PYBIND11_MODULE(_ambisql, m) {
         .def("batch", &conn::batch)
         .def("stream_description", &conn::stream_description)
         .def("stream_ok", &conn::stream_ok)
+        .def("last_ok", &conn::last_ok)
         .def("literal", &conn::literal)
         .def("format", &conn::format)
         .def_property_readonly("busy", &conn::busy)

@@ -282,3 +282,43 @@ def test_large_results_are_converted_while_they_arrive_and_come_out_whole(conn):
         cur.execute("SELECT seq FROM seq_1_to_150000; SELECT * FROM no_such_table_for_this_test")
     cur.execute("SELECT 1")
     assert cur.fetchall() == [(1,)], "nothing of the failed query's rows leaks into the next result"
+
+
+@pytest.mark.parametrize("driver", ["ambisql", "pymysql", "MySQLdb"])
+def test_connection_level_last_statement_info_as_mysqldb_and_pymysql_give_it(driver, table):
+    # conn.insert_id() / affected_rows() / warning_count() describe the connection's last
+    # statement, whichever cursor ran it; conn.kill(thread_id) kills a connection. The
+    # same assertions hold for the drivers code moves over from.
+    import importlib
+    kw = server_kwargs()
+    if driver != "ambisql":
+        kw.pop("ssl_mode")
+        if driver == "MySQLdb":
+            kw["passwd"], kw["db"] = kw.pop("password"), kw.pop("database")
+    kw["autocommit"] = True  # (an open transaction would hold the table's DROP up)
+    c = importlib.import_module(driver).connect(**kw)
+    try:
+        last_statement_info(c, table, importlib.import_module(driver).connect(**kw), driver)
+    finally:
+        c.close()
+
+
+def last_statement_info(c, table, victim, driver):
+    cur = c.cursor()
+    cur.execute("CREATE TABLE " + table + " (id INT AUTO_INCREMENT PRIMARY KEY, v INT)")
+    cur.execute("INSERT INTO " + table + " (v) VALUES (1), (2), (3)")
+    assert c.insert_id() == 1  # the first id of a multi-row INSERT, as LAST_INSERT_ID()
+    assert c.affected_rows() == 3
+    c.cursor().execute("INSERT INTO " + table + " (v) VALUES (4)")  # another cursor
+    assert c.insert_id() == 4
+    cur.execute("UPDATE " + table + " SET v = v + 1 WHERE v >= 3")
+    assert c.affected_rows() == 2
+    assert c.insert_id() == 0
+    cur.execute("SELECT CAST('x' AS INT)")  # a truncation warning
+    cur.fetchall()
+    if driver != "pymysql":  # (MySQLdb's; PyMySQL has no warning_count())
+        assert c.warning_count() == 1
+    c.kill(victim.thread_id())
+    with pytest.raises(Exception) as e:
+        victim.cursor().execute("SELECT 1")
+    assert e.value.args[0] in (2006, 2013), e.value
