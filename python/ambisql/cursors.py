@@ -5,7 +5,7 @@ from . import err
 _RESULT_SETS = 0
 
 
-class Cursor:
+class Cursor(err.ErrorClasses):
     """Buffered: every row of every result set is read when execute() returns (or, on
     an async connection, once poll() says POLL_OK)."""
 

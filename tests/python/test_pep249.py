@@ -322,3 +322,12 @@ def last_statement_info(c, table, victim, driver):
     with pytest.raises(Exception) as e:
         victim.cursor().execute("SELECT 1")
     assert e.value.args[0] in (2006, 2013), e.value
+
+
+def test_the_exception_classes_hang_off_connections_and_cursors(conn):
+    # PEP 249's optional extension on the connection; MySQLdb and PyMySQL have them on
+    # cursors too.
+    for holder in (conn, conn.cursor(), conn.cursor(ambisql.SSDictCursor)):
+        for name in ("Warning", "Error", "InterfaceError", "DatabaseError", "DataError", "OperationalError",
+                     "IntegrityError", "InternalError", "ProgrammingError", "NotSupportedError"):
+            assert getattr(holder, name) is getattr(ambisql, name), (holder, name)
