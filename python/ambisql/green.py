@@ -45,27 +45,28 @@ def _server(read, write, timeout_errors):
 
 def patch_gevent():
     """Waits through gevent's hub: a read on the established connection's socket waits on
-    an io watcher the connection keeps for its socket and hub (with a timer for its
-    deadline, if any); other waits through gevent.socket.wait_read / wait_write."""
+    an io watcher the connection keeps for its socket and hub (_Conn.watch_read, with a
+    timer for the operation's deadline, if any); other waits (a connect's, a
+    cancellation's side connection's, writes) through gevent.socket.wait_read /
+    wait_write."""
     import gevent.hub
     import gevent.socket
     from greenlet import getcurrent, greenlet as raw_greenlet
 
+    # watch_read() does what hub.wait(io) does, less its Waiter (a stray switch back is
+    # harmless: it polls again and waits again while the answer is incomplete), and what
+    # hub.switch() does: the current greenlet's switch_out() hook (on the hub itself:
+    # BlockingSwitchOutError), then the switch; it looks the hook up without gevent's
+    # compiled getattr, which builds and drops an AttributeError every time (3.6k of 29.3k
+    # instructions per query).
     switch_to = raw_greenlet.switch
-
     get_hub = gevent.hub.get_hub
-    wait_read, wait_write = gevent.socket.wait_read, gevent.socket.wait_write
 
     class _Expired(Exception):
         pass
 
-    def watch(conn, hub, fd):
-        w = conn._green_watch
-        if w is None or w.hub is not hub or w.fd != fd:
-            if w is not None:
-                w.detach()
-            w = conn._green_watch = _GeventReader(hub, fd)
-        return w.io
+    serve = _server(lambda conn, fd, t: gevent.socket.wait_read(fd, timeout=t),
+                    lambda conn, fd, t: gevent.socket.wait_write(fd, timeout=t), (gevent.socket.timeout,))
 
     def wait(conn):
         c = conn._c
@@ -73,47 +74,16 @@ def patch_gevent():
         if fd < 0:  # connecting
             serve(conn, c, c.poll())
             return
-        # The usual wait (a read on the connection's own socket, no deadline) in C: what
-        # read() below does, without Python frames per wait.
         hub = get_hub()
         w = conn._green_watch
-        io = w.io if w is not None and w.hub is hub and w.fd == fd else watch(conn, hub, fd)
-        state = c.watch_read(fd, io, hub, getcurrent, switch_to)
+        if w is None or w.hub is not hub or w.fd != fd:
+            if w is not None:
+                w.detach()
+            w = conn._green_watch = _GeventReader(hub, fd)
+        state = c.watch_read(fd, w.io, hub, getcurrent, switch_to, _Expired)
         if state != POLL_OK:
             serve(conn, c, state)
 
-    def read(conn, fd, t):
-        if fd != conn._sock_fd:  # a connect, or a cancellation's side connection
-            wait_read(fd, timeout=t)
-            return
-        hub = get_hub()
-        io = watch(conn, hub, fd)
-        # What hub.wait(io) does, less its Waiter: a stray switch back here is harmless,
-        # since the caller polls again and waits again while the answer is incomplete.
-        # And what hub.switch() does: the current greenlet's switch_out() hook (on the hub
-        # itself: BlockingSwitchOutError), then the switch; found by getattr here, which
-        # costs nothing when it is missing, where gevent's compiled getattr builds and
-        # drops an AttributeError every time (3.6k of 29.3k instructions per query).
-        cur = getcurrent()
-        switch_out = getattr(cur, "switch_out", None)
-        if switch_out is not None:
-            switch_out()
-        io.start(cur.switch)
-        timer = None
-        if t is not None:  # the operation's deadline (read_timeout)
-            timer = hub.loop.timer(t)
-            timer.start(cur.throw, _Expired)
-        try:
-            switch_to(hub)
-        finally:  # (a kill or a gevent.Timeout too: the watchers never stay started)
-            io.stop()
-            if timer is not None:
-                timer.close()
-
-    def write(conn, fd, t):
-        wait_write(fd, timeout=t)
-
-    serve = _server(read, write, (gevent.socket.timeout, _Expired))
     connections.set_wait_callback(wait)
 
 

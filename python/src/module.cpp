@@ -533,33 +533,51 @@ PyObject* fast_timeout(conn& c, PyObject* const*, Py_ssize_t nargs) {
     return no_args("timeout", nargs) ? c.timeout().release().ptr() : nullptr;
 }
 
-// A green-thread hub's read wait, the common case of gevent's (green.patch_gevent()): polls,
-// and while the operation waits to read socket `fd` with no deadline, has the hub switch
-// back to the current greenlet when `fd` turns readable (io.start(current.switch)), runs
-// the greenlet's switch_out() hook if it has one (on the hub itself: gevent's
-// BlockingSwitchOutError) and switches to the hub. Returns the first other poll() state
-// (POLL_OK, or a wait the caller's general path serves). Arguments: (fd, io, hub,
-// getcurrent, switch) with `switch` the unbound greenlet.switch; the watcher is never left
-// started.
+// A green-thread hub's read wait on the connection's own socket (green.patch_gevent()):
+// polls, and while the operation waits to read socket `fd`, has the hub switch back to the
+// current greenlet when `fd` turns readable (io.start(current.switch)) or when the
+// operation's deadline passes (a timer throwing `expired` into it), runs the greenlet's
+// switch_out() hook if it has one (on the hub itself: gevent's BlockingSwitchOutError) and
+// switches to the hub. Returns the first other poll() state (POLL_OK, or a wait on another
+// socket, a connect's or a cancellation's, which the caller serves). Arguments: (fd, io,
+// hub, getcurrent, switch, expired) with `switch` the unbound greenlet.switch; no watcher
+// is left started.
 PyObject* intern(const char* s) {
     PyObject* o = PyUnicode_InternFromString(s);
     if (!o) throw py::error_already_set();
     return o;
 }
+// Calls obj.name() keeping the exception already set, if any (a cleanup after a failure).
+bool call_keeping_error(PyObject* obj, PyObject* name) {
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyObject* r = PyObject_CallMethodNoArgs(obj, name);
+    const bool ok = r != nullptr;
+    Py_XDECREF(r);
+    if (type) {
+        if (!ok) PyErr_Clear();
+        PyErr_Restore(type, value, tb);
+    }
+    return ok;
+}
 PyObject* fast_watch_read(conn& c, PyObject* const* args, Py_ssize_t nargs) {
     static PyObject* const s_switch_out = intern("switch_out");
     static PyObject* const s_switch = intern("switch");
+    static PyObject* const s_throw = intern("throw");
     static PyObject* const s_start = intern("start");
     static PyObject* const s_stop = intern("stop");
-    if (nargs != 5 || !PyLong_Check(args[0])) {
-        PyErr_SetString(PyExc_TypeError, "watch_read(fd: int, io, hub, getcurrent, switch)");
+    static PyObject* const s_close = intern("close");
+    static PyObject* const s_loop = intern("loop");
+    static PyObject* const s_timer = intern("timer");
+    if (nargs != 6 || !PyLong_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "watch_read(fd: int, io, hub, getcurrent, switch, expired)");
         return nullptr;
     }
     const long fd = PyLong_AsLong(args[0]);
-    PyObject *io = args[1], *hub = args[2], *getcurrent = args[3], *switch_to = args[4];
+    PyObject *io = args[1], *hub = args[2], *getcurrent = args[3], *switch_to = args[4], *expired = args[5];
     for (;;) {
         const int st = c.poll();
-        if (st != poll_read || c.timed() || c.fileno() != fd) return PyLong_FromLong(st);
+        if (st != poll_read || c.fileno() != fd) return PyLong_FromLong(st);
         py::object cur = py::reinterpret_steal<py::object>(PyObject_CallNoArgs(getcurrent));
         if (!cur) return nullptr;
         PyObject* hook = nullptr;
@@ -574,27 +592,38 @@ PyObject* fast_watch_read(conn& c, PyObject* const* args, Py_ssize_t nargs) {
             if (!r) return nullptr;
             Py_DECREF(r);
         }
+        py::object timer;
+        if (c.timed()) {  // the operation's deadline (read_timeout, a KILL's schedule)
+            py::object loop = py::reinterpret_steal<py::object>(PyObject_GetAttr(hub, s_loop));
+            if (!loop) return nullptr;
+            py::object secs = c.timeout();
+            timer = py::reinterpret_steal<py::object>(PyObject_CallMethodOneArg(loop.ptr(), s_timer, secs.ptr()));
+            if (!timer) return nullptr;
+            py::object thrower = py::reinterpret_steal<py::object>(PyObject_GetAttr(cur.ptr(), s_throw));
+            if (!thrower) return nullptr;
+            PyObject* r = PyObject_CallMethodObjArgs(timer.ptr(), s_start, thrower.ptr(), expired, nullptr);
+            if (!r) return nullptr;
+            Py_DECREF(r);
+        }
         py::object wake = py::reinterpret_steal<py::object>(PyObject_GetAttr(cur.ptr(), s_switch));
         if (!wake) return nullptr;
         PyObject* r = PyObject_CallMethodOneArg(io, s_start, wake.ptr());
-        if (!r) return nullptr;
-        Py_DECREF(r);
-        r = PyObject_CallOneArg(switch_to, hub);
-        if (!r) {  // killed, timed out: stop the watcher, keep the exception
-            PyObject *type, *value, *tb;
-            PyErr_Fetch(&type, &value, &tb);
-            PyObject* s = PyObject_CallMethodNoArgs(io, s_stop);
-            if (s)
-                Py_DECREF(s);
-            else
-                PyErr_Clear();
-            PyErr_Restore(type, value, tb);
+        if (!r) {
+            if (timer) call_keeping_error(timer.ptr(), s_close);
             return nullptr;
         }
         Py_DECREF(r);
-        r = PyObject_CallMethodNoArgs(io, s_stop);
-        if (!r) return nullptr;
-        Py_DECREF(r);
+        r = PyObject_CallOneArg(switch_to, hub);  // back on readable, expiry, kill, timeout
+        Py_XDECREF(r);
+        // Stop what was started whatever woke this greenlet, keeping an exception if any.
+        bool ok = call_keeping_error(io, s_stop);
+        if (timer) ok = call_keeping_error(timer.ptr(), s_close) && ok;
+        if (!r) {
+            if (!PyErr_ExceptionMatches(expired)) return nullptr;  // killed, gevent.Timeout
+            PyErr_Clear();  // the deadline passed: the next poll() reports the timeout
+        } else if (!ok) {
+            return nullptr;
+        }
     }
 }
 
