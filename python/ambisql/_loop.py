@@ -4,12 +4,13 @@ Cancellation (task.cancel(), asyncio.timeout, wait_for) kills the command on the
 and reads its answer, so the connection stays in step (or is closed).
 
 An established connection keeps its read registration with the loop between operations (a
-_Reader): a query then costs one future and one loop pass, not an epoll_ctl pair and two
-handles as well. Since nothing is read between operations, the socket is quiet while
+_Reader), which is also what the operation awaits: a query then costs one loop pass and no
+future, not an epoll_ctl pair, two handles and a second pass as well. Since nothing is read between operations, the socket is quiet while
 registered; should it turn readable with nobody waiting (the server closing it), the
 registration removes itself. It is dropped before the socket can close or change: on any
 error or cancellation, on close, and on reconnect (the owner's job)."""
-from asyncio import CancelledError, get_running_loop
+from asyncio import CancelledError, InvalidStateError, get_running_loop
+from contextvars import copy_context
 
 from . import err
 from ._ambisql import POLL_OK, POLL_READ
@@ -21,56 +22,131 @@ def _wake(fut):
 
 
 class _Reader:
-    """A connection's standing read registration with one loop. While an operation waits,
-    the loop's readiness callback polls the operation itself and wakes the task only
-    when it needs something else (done, failed, wants to write): a result arriving in
-    several reads, or an event left over from the loop pass that ended the previous
-    operation, costs a read attempt, not a task wake-up."""
+    """A connection's standing read registration with one loop, and what an operation awaits
+    while it waits to read: a future-like object (asyncio's protocol for those: the task
+    hands it its wake-up callback and context). The loop's readiness callback polls the
+    operation itself and wakes the task only when it needs something else (done, failed,
+    wants to write), and wakes it there and then, in the same loop pass: with a future, the
+    task would wake in the next one (its callbacks are scheduled, never called), which on
+    the default loop is a second select and Python's pass over the loop per query. A result
+    arriving in several reads costs a read attempt each, not a task wake-up."""
 
-    __slots__ = ("loop", "fd", "fut", "c")
+    __slots__ = ("loop", "fd", "c", "state", "exc", "wake", "ctx", "_asyncio_future_blocking")
 
     def __init__(self):
         self.loop = None
         self.fd = -1
-        self.fut = None
-        self.c = None
+        self.c = self.state = self.exc = self.wake = self.ctx = None
+        self._asyncio_future_blocking = False
 
     def _ready(self):
-        fut = self.fut
-        if fut is None:  # readable with nobody waiting: stop watching
+        c = self.c
+        if c is None:  # readable with nobody waiting: stop watching
             self.detach()
             return
-        if fut.done():  # (cancelled: the task deals with it)
-            return
         try:
-            state = self.c.poll()
+            state = c.poll()
         except BaseException as e:
-            self.fut = self.c = None
-            fut.set_exception(e)
-            return
-        if state != POLL_READ:
-            self.fut = self.c = None
-            fut.set_result(state)
+            self.exc = e
+        else:
+            if state == POLL_READ:
+                return
+            self.state = state
+        self.c = None
+        wake, ctx = self.wake, self.ctx
+        if wake is not None:
+            self.wake = self.ctx = None
+            ctx.run(wake, self)  # the task's step, now
 
     def wait(self, loop, fd, c):
-        """A future of `c`'s poll() state once it is no longer POLL_READ."""
+        """An awaitable of `c`'s poll() state once it is no longer POLL_READ."""
         if self.loop is not loop or self.fd != fd:
             self.detach()
             loop.add_reader(fd, self._ready)
             self.loop, self.fd = loop, fd
-        fut = self.fut = loop.create_future()
         self.c = c
-        return fut
+        self.state = self.exc = None
+        return self
+
+    def __await__(self):
+        if self.c is not None:
+            self._asyncio_future_blocking = True
+            yield self
+        return self.result()
+
+    __iter__ = __await__
+
+    # ---- the future protocol, as asyncio's Task uses it
+    def get_loop(self):
+        return self.loop
+
+    def add_done_callback(self, fn, *, context=None):
+        if context is None:
+            context = copy_context()
+        if self.c is None:  # done (or cancelled) already
+            self.loop.call_soon(fn, self, context=context)
+        else:
+            self.wake, self.ctx = fn, context
+
+    def remove_done_callback(self, fn):
+        if self.wake is fn:
+            self.wake = self.ctx = None
+            return 1
+        return 0
+
+    def done(self):
+        return self.c is None
+
+    def cancelled(self):
+        return self.c is None and self.state is _CANCELLED
+
+    def cancel(self, msg=None):
+        if self.c is None:
+            return False
+        self.c = None
+        self.state = _CANCELLED
+        self.exc = CancelledError() if msg is None else CancelledError(msg)
+        wake = self.wake
+        if wake is not None:
+            self.wake = None
+            self.loop.call_soon(wake, self, context=self.ctx)
+        return True
+
+    def result(self):
+        e = self.exc
+        if e is not None:
+            self.exc = None  # (no cycle through its traceback)
+            raise e
+        if self.c is not None:
+            raise InvalidStateError("the read is still waiting")
+        return self.state
+
+    def exception(self):
+        return self.exc
+
+    def __repr__(self):
+        return "<ambisql read wait fd=%d %s>" % (self.fd, "pending" if self.c is not None else "done")
 
     def detach(self):
-        self.fut = self.c = None
+        """Stops watching the socket. A task still waiting on it (the connection closed or
+        reopened under it, from elsewhere) wakes with an error."""
+        wake, ctx = self.wake, self.ctx
+        if self.c is not None:
+            self.state = None
+            self.exc = err.OperationalError(2013, "Lost connection to MySQL server during query (closed while waiting)")
+        self.c = self.wake = self.ctx = None
         loop = self.loop
         if loop is not None:
             self.loop = None
             try:
                 loop.remove_reader(self.fd)
+                if wake is not None:
+                    loop.call_soon(wake, self, context=ctx)
             except Exception:  # the loop is closed, or gone with its thread: nothing to undo
                 pass
+
+
+_CANCELLED = object()
 
 
 async def _pump(loop, c, state, reader=None):

@@ -343,3 +343,80 @@ def test_errors_keep_their_classes(run):
     with pytest.raises(ambisql.OperationalError) as e:
         run(aio.connect(**aio_kwargs(password="wrong")))
     assert e.value.args[0] == 1045
+
+
+def test_a_query_wakes_its_task_in_the_loop_pass_its_answer_arrives_in():
+    # The default loop, whose passes are Python: the readiness callback resumes the task
+    # itself, where a future would have it wait for the next pass (a second select per
+    # query). Counted by the loop's selector: one select per query, the one that waits.
+    async def main():
+        sel = asyncio.get_running_loop()._selector
+        select, calls = sel.select, [0]
+
+        def counting(timeout=None):
+            calls[0] += 1
+            return select(timeout)
+
+        sel.select = counting
+        conn = await aio.connect(**aio_kwargs())
+        cur = conn.cursor()
+        await cur.execute("SELECT 0")
+        calls[0] = 0
+        for i in range(200):
+            assert await cur.execute("SELECT %s", (i,)) == 1
+            assert await cur.fetchall() == [(i,)]
+        conn.close()
+        return calls[0]
+
+    with asyncio.Runner(loop_factory=asyncio.new_event_loop) as r:
+        assert r.run(main()) <= 210
+
+
+def test_context_variables_set_by_a_task_between_queries_stay_its_own(run):
+    # The task resumes from the loop's readiness callback: in the task's own context, so
+    # what it sets after one query is what it reads after the next, and no other task
+    # sees it.
+    import contextvars
+
+    var = contextvars.ContextVar("var", default=None)
+
+    async def one(conn, tag):
+        cur = conn.cursor()
+        seen = []
+        for i in range(5):
+            var.set((tag, i))
+            await cur.execute("SELECT %s", (i,))
+            seen.append(var.get())
+        return seen
+
+    async def main():
+        conns = [await aio.connect(**aio_kwargs()) for _ in range(3)]
+        got = await asyncio.gather(*(one(c, k) for k, c in enumerate(conns)))
+        for c in conns:
+            c.close()
+        return got
+
+    assert run(main()) == [[(k, i) for i in range(5)] for k in range(3)]
+
+
+def test_closing_a_connection_wakes_the_task_waiting_on_it_with_an_error(run):
+    # Closed from another task mid-query: the waiting task fails with 2013 at once (it
+    # used to wait until cancelled), and the loop has nothing left registered for it.
+    async def main():
+        conn = await aio.connect(**aio_kwargs())
+        cur = conn.cursor()
+        task = asyncio.ensure_future(cur.execute("SELECT SLEEP(2)"))
+        await asyncio.sleep(0.2)
+        t0 = time.monotonic()
+        await conn.close()
+        with pytest.raises(ambisql.OperationalError) as e:
+            await asyncio.wait_for(task, 1.5)
+        assert e.value.args[0] == 2013
+        assert time.monotonic() - t0 < 0.5
+        other = await aio.connect(**aio_kwargs())  # (may take the closed socket's number)
+        c2 = other.cursor()
+        await c2.execute("SELECT 5")
+        assert await c2.fetchall() == [(5,)]
+        await other.close()
+
+    run(main())
