@@ -5,7 +5,11 @@ and the median is reported. Run by scripts/bench (workload `python`), or:
     /usr/bin/python3 bench/python_async_bench.py [--json out.json] [--rounds N] [--only a,b]
 Workloads (the sbtest tables scripts/bench creates):
   aio_point_select   SELECT c FROM sbtest1 WHERE id = %s, one connection: qps (beside them,
-                     ambisql-blocking: the blocking driver, no loop: one connection's limit)
+                     ambisql-blocking: the blocking driver, no loop: one connection's limit;
+                     raw-socket: no driver, the same queries as bytes on an established
+                     connection, a blocking send and receive each; raw-socket-spinning: the
+                     same, receiving without ever sleeping: what the round trip costs when
+                     the client is not put to sleep and woken)
   aio_point_select_uvloop   the same on uvloop
   aio_c16            16 tasks, a connection each, point selects: qps
   aio_fetchall       the 100k-row sbtest_scan table into tuples: rows/s
@@ -48,6 +52,8 @@ async def aio_connect(driver):
 async def point_select(driver, seconds=1.0):
     if driver == "ambisql-blocking":  # the limit: the same queries with no event loop in between
         return blocking_point_select(seconds)
+    if driver.startswith("raw-socket"):
+        return raw_point_select(driver.endswith("spinning"), seconds)
     c = await aio_connect(driver)
     cur = await c.cursor()
     ids = [random.randint(1, 10000) for _ in range(4096)]
@@ -72,6 +78,70 @@ def blocking_point_select(seconds):
     import python_bench  # (beside this file) the sync benchmark's loop, ambisql without a loop
 
     return python_bench.point_select("ambisql", seconds)
+
+
+def raw_point_select(spin, seconds):
+    # COM_QUERY packets written by hand on a connection ambisql established, each answer
+    # read to its terminating packet: the round trip with no driver in it.
+    import socket
+    import struct
+
+    import python_bench
+
+    conn = python_bench.connect("ambisql")
+    sock = socket.socket(fileno=os.dup(conn.fileno()))
+    sock.setblocking(True)
+    flags = socket.MSG_DONTWAIT if spin else 0
+    buf = bytearray()
+
+    def packet():
+        while True:
+            if len(buf) >= 4:
+                n = int.from_bytes(buf[:3], "little")
+                if len(buf) >= 4 + n:
+                    p = bytes(buf[4 : 4 + n])
+                    del buf[: 4 + n]
+                    return p
+            try:
+                chunk = sock.recv(65536, flags)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                raise ConnectionError("closed")
+            buf.extend(chunk)
+
+    def query(i):
+        body = b"\x03SELECT c FROM sbtest1 WHERE id = %d" % i
+        sock.sendall(struct.pack("<I", len(body))[:3] + b"\x00" + body)
+        if packet()[0] != 1:  # the column count (and MariaDB's metadata flag)
+            raise RuntimeError("expected one column")
+        packet()  # its definition
+        rows = 0
+        while True:
+            p = packet()
+            if p[0] == 0xFE and len(p) < 9:  # EOF / OK: after the column (without
+                if rows:  # CLIENT_DEPRECATE_EOF) or the end
+                    return
+                continue
+            if p[0] == 0xFF:
+                raise RuntimeError(p[3:].decode())
+            rows += 1
+
+    ids = [random.randint(1, 10000) for _ in range(4096)]
+    for i in range(200):
+        query(ids[i])
+    n, t0, c0 = 0, time.perf_counter(), cpu()
+    end = t0 + seconds
+    while True:
+        for k in range(64):
+            query(ids[(n + k) & 4095])
+        n += 64
+        if time.perf_counter() >= end:
+            break
+    wall, used = time.perf_counter() - t0, cpu() - c0
+    sock.close()
+    conn.close()
+    return {"qps": n / wall, "client_cpu_s_per_query": used / n}
 
 
 async def c16(driver, seconds=1.0):
@@ -239,7 +309,8 @@ def on_loop(coro_fn, factory=asyncio.new_event_loop):
 
 WORKLOADS = [
     # name, drivers (the first is the base of the ratios), function
-    ("aio_point_select", ["aiomysql", "ambisql", "ambisql-blocking"], on_loop(point_select)),
+    ("aio_point_select", ["aiomysql", "ambisql", "ambisql-blocking", "raw-socket", "raw-socket-spinning"],
+     on_loop(point_select)),
     ("aio_point_select_uvloop", ["aiomysql", "ambisql"], on_loop(point_select, uvloop.new_event_loop)),
     ("aio_c16", ["aiomysql", "ambisql"], on_loop(c16)),
     ("aio_fetchall", ["aiomysql", "ambisql"], on_loop(fetchall)),
