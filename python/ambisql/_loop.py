@@ -31,10 +31,12 @@ class _Reader:
     the default loop is a second select and Python's pass over the loop per query. A result
     arriving in several reads costs a read attempt each, not a task wake-up."""
 
-    __slots__ = ("loop", "fd", "c", "state", "exc", "wake", "ctx", "_asyncio_future_blocking")
+    # (asyncio reads a future-like object's loop from get_loop() or else `_loop`: the
+    # attribute costs the task no call)
+    __slots__ = ("_loop", "fd", "c", "state", "exc", "wake", "ctx", "_asyncio_future_blocking")
 
     def __init__(self):
-        self.loop = None
+        self._loop = None
         self.fd = -1
         self.c = self.state = self.exc = self.wake = self.ctx = None
         self._asyncio_future_blocking = False
@@ -60,10 +62,10 @@ class _Reader:
 
     def wait(self, loop, fd, c):
         """An awaitable of `c`'s poll() state once it is no longer POLL_READ."""
-        if self.loop is not loop or self.fd != fd:
+        if self._loop is not loop or self.fd != fd:
             self.detach()
             loop.add_reader(fd, self._ready)
-            self.loop, self.fd = loop, fd
+            self._loop, self.fd = loop, fd
         self.c = c
         self.state = self.exc = None
         return self
@@ -77,14 +79,11 @@ class _Reader:
     __iter__ = __await__
 
     # ---- the future protocol, as asyncio's Task uses it
-    def get_loop(self):
-        return self.loop
-
     def add_done_callback(self, fn, *, context=None):
         if context is None:
             context = copy_context()
         if self.c is None:  # done (or cancelled) already
-            self.loop.call_soon(fn, self, context=context)
+            self._loop.call_soon(fn, self, context=context)
         else:
             self.wake, self.ctx = fn, context
 
@@ -109,7 +108,7 @@ class _Reader:
         wake = self.wake
         if wake is not None:
             self.wake = None
-            self.loop.call_soon(wake, self, context=self.ctx)
+            self._loop.call_soon(wake, self, context=self.ctx)
         return True
 
     def result(self):
@@ -135,9 +134,9 @@ class _Reader:
             self.state = None
             self.exc = err.OperationalError(2013, "Lost connection to MySQL server during query (closed while waiting)")
         self.c = self.wake = self.ctx = None
-        loop = self.loop
+        loop = self._loop
         if loop is not None:
-            self.loop = None
+            self._loop = None
             try:
                 loop.remove_reader(self.fd)
                 if wake is not None:
