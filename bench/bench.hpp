@@ -47,7 +47,7 @@ double median(std::vector<double> v);
 void round_trip_floor(const std::string& name, bool tcp);
 
 // concurrent.cpp
-void concurrent_point_select(const std::string& name, int connections);
+void concurrent_point_select(const std::string& name, int connections, const std::string& only = {});
 
 // pool.cpp: pool/tls and pool/c16
 void pool_bench(const std::string& name);

@@ -578,7 +578,9 @@ int main(int argc, char** argv) {
             }
             if (base == "concurrent_point_select" && slash != std::string::npos && n[slash + 1] == 'c') {
                 std::fprintf(stderr, "running %s\n", n.c_str());
-                concurrent_point_select(n, std::atoi(n.c_str() + slash + 2));
+                const auto driver = n.find('/', slash + 1);  // concurrent_point_select/cN/DRIVER
+                concurrent_point_select(n.substr(0, driver), std::atoi(n.c_str() + slash + 2),
+                                        driver == std::string::npos ? std::string() : n.substr(driver + 1));
                 continue;
             }
             bool tcp = slash != std::string::npos && n.substr(slash + 1) == "tcp";

@@ -1,4 +1,5 @@
-// concurrent_point_select/cN: N connections doing point selects for a fixed time.
+// concurrent_point_select/cN: N connections doing point selects for a fixed time
+// (concurrent_point_select/cN/DRIVER: that driver only).
 //   ambisql-coro: one thread, N C++20 coroutines on Asio
 //   ambisql-poll: one thread, the poll()/fileno() API on raw epoll
 //   libmariadb:   N threads, each with a blocking connection (what sysbench does)
@@ -256,12 +257,12 @@ void run_bridge(const std::string& name, int n) {
 
 }  // namespace
 
-void concurrent_point_select(const std::string& name, int n) {
-    run_libmariadb(name, n);
-    run_coro(name, n);
-    run_poll(name, n);
-    run_fiber(name, n);
-    run_bridge(name, n);
+void concurrent_point_select(const std::string& name, int n, const std::string& only) {
+    if (only.empty() || only == "libmariadb") run_libmariadb(name, n);
+    if (only.empty() || only == "ambisql-coro") run_coro(name, n);
+    if (only.empty() || only == "ambisql-poll") run_poll(name, n);
+    if (only.empty() || only == "ambisql-fiber") run_fiber(name, n);
+    if (only.empty() || only == "ambisql-bridge") run_bridge(name, n);
 }
 
 }  // namespace bench

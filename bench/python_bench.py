@@ -9,6 +9,9 @@ Workloads (the sbtest tables scripts/bench creates):
   py_gevent_sleep     30 concurrent SELECT SLEEP(0.1) under gevent: wall seconds
   py_gevent_c16       16 greenlets doing point selects under gevent: qps
   py_eventlet_sleep / py_eventlet_c16: the same under eventlet
+                      (beside the c16 rows, when AMBISQL_BENCH_BIN names the C++ bench, as
+                      scripts/bench does: libmariadb in 16 threads, in the same rounds: about
+                      the most any client gets from this server with 16 connections)
   py_instructions     user-space instructions per point select (valgrind's callgrind, when
                       installed: the client's own cost without the machine's noise or the
                       kernel's share), blocking, under gevent and under eventlet
@@ -208,7 +211,23 @@ def per_op_instructions(child, args, n):
     return (count(n) - count(0)) / n
 
 
+C_CLIENT = "libmariadb-16-threads"
+
+
+def c_client_c16():
+    # The C++ bench's concurrent_point_select/c16 with libmariadb only (3 s).
+    out = os.path.join(os.environ.get("TMPDIR", "/tmp"), "ambisql-c16-%d.json" % os.getpid())
+    subprocess.run([os.environ["AMBISQL_BENCH_BIN"], "--json", out, "concurrent_point_select/c16/libmariadb"],
+                   check=True, capture_output=True, timeout=300)
+    try:
+        return {r["metric"]: r["value"] for r in json.load(open(out)) if r["driver"] == "libmariadb"}
+    finally:
+        os.unlink(out)
+
+
 def green(lib, driver, what):
+    if driver == C_CLIENT:
+        return c_client_c16()
     here = os.path.abspath(__file__)
     p = subprocess.run([sys.executable, "-c", GREEN_CHILD, lib, driver, what, here], capture_output=True, text=True,
                        timeout=300)
@@ -242,21 +261,22 @@ def main():
         workloads = [w for w in workloads if w[0] in only]
     rows = []
     for name, fn in workloads:
-        samples = {d: {} for d in DRIVERS}
+        drivers = DRIVERS + ([C_CLIENT] if name.endswith("_c16") and os.environ.get("AMBISQL_BENCH_BIN") else [])
+        samples = {d: {} for d in drivers}
         for r in range(1 if name.endswith("instructions") else rounds):
-            order = DRIVERS if r % 2 == 0 else DRIVERS[::-1]
+            order = drivers if r % 2 == 0 else drivers[::-1]
             for d in order:
                 for metric, v in fn(d).items():
                     samples[d].setdefault(metric, []).append(v)
-        for d in DRIVERS:
+        for d in drivers:
             for metric, vs in samples[d].items():
                 rows.append({"workload": name, "driver": d, "metric": metric, "value": statistics.median(vs)})
         base = {m: statistics.median(v) for m, v in samples["MySQLdb"].items()}
-        for d in DRIVERS:
+        for d in drivers:
             for metric, vs in samples[d].items():
                 v = statistics.median(vs)
                 ratio = v / base[metric] if base.get(metric) else float("nan")
-                print("%-20s %-8s %-24s %14.6g  %5.2fx MySQLdb" % (name, d, metric, v, ratio), flush=True)
+                print("%-20s %-21s %-24s %14.6g  %5.2fx MySQLdb" % (name, d, metric, v, ratio), flush=True)
     if out_json:
         json.dump(rows, open(out_json, "w"), indent=1)
 
