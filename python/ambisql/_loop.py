@@ -74,6 +74,8 @@ class _Reader:
         if self.c is not None:
             self._asyncio_future_blocking = True
             yield self
+        if self.exc is None and self.c is None:  # (the task's wake-up called result())
+            return self.state
         return self.result()
 
     __iter__ = __await__
