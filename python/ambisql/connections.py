@@ -26,14 +26,19 @@ def _register_bridge(cls):
 # set_wait_callback(): when set, every operation that would block calls it instead.
 _wait_callback = None
 _wait_callback_chosen = False  # set_wait_callback() was called: no automatic choice
+# The callback is one of ambisql.green's, which return only after poll() said POLL_OK (so
+# the operation's outcome is in); another's gets a poll() after it returns, which raises if
+# the operation failed or is not done.
+_wait_callback_ends_done = False
 
 
 def set_wait_callback(fn):
     """psycopg2's contract (extensions.set_wait_callback): fn(conn) loops conn.poll()
     and waits on conn.fileno() until POLL_OK. None restores blocking waits (and, called
     before the first connect, keeps them in a monkey-patched process)."""
-    global _wait_callback, _wait_callback_chosen
+    global _wait_callback, _wait_callback_chosen, _wait_callback_ends_done
     _wait_callback = fn
+    _wait_callback_ends_done = getattr(fn, "_ambisql_ends_done", False) is True
     _wait_callback_chosen = True
 
 
@@ -199,7 +204,8 @@ class Connection(err.ErrorClasses):
             return
         try:
             cb(self)
-            self._c.poll()  # raises if the operation failed
+            if not _wait_callback_ends_done and self._c.poll() != POLL_OK:  # (raises if it failed)
+                raise err.ProgrammingError(0, "the wait callback returned before poll() said POLL_OK")
         except BaseException:
             self._abandon(cb)
             raise

@@ -24,6 +24,7 @@ def _callback(read, write, timeout_errors):
         c = conn._c
         serve(conn, c, c.poll())
 
+    wait._ambisql_ends_done = True  # (serve() returns on POLL_OK only)
     return wait
 
 
@@ -84,6 +85,7 @@ def patch_gevent():
         if state != POLL_OK:
             serve(conn, c, state)
 
+    wait._ambisql_ends_done = True
     connections.set_wait_callback(wait)
 
 

@@ -158,3 +158,45 @@ def test_the_selectors_example_runs():
     assert p.returncode == 0, p.stderr
     secs = float(p.stdout.strip().splitlines()[-1].split(" in ")[1].split()[0])
     assert secs < 2.5, p.stdout
+
+
+def test_a_wait_callback_of_ones_own_drives_queries_and_one_that_quits_early_gets_an_error():
+    # psycopg2's contract: the callback loops poll() until POLL_OK. One that does gets the
+    # results; one that returns before (a bug in it) gets ProgrammingError, where it used
+    # to get whatever half of the result had arrived, as if the query were done.
+    import select
+
+    def psycopg2_style(conn):
+        while True:
+            state = conn.poll()
+            if state == ambisql.POLL_OK:
+                return
+            events = select.POLLIN if state == ambisql.POLL_READ else select.POLLOUT
+            p = select.poll()
+            p.register(conn.fileno(), events)
+            p.poll()
+
+    conn = ambisql.connect(**server_kwargs())
+    try:
+        ambisql.set_wait_callback(psycopg2_style)
+        cur = conn.cursor()
+        cur.execute("SELECT SLEEP(0.1), 7")
+        assert cur.fetchall() == [(0, 7)]
+        ambisql.set_wait_callback(lambda conn: None)
+        t0 = time.monotonic()
+        try:
+            cur.execute("SELECT SLEEP(0.3), 8")
+        except ambisql.ProgrammingError as e:
+            assert "POLL_OK" in str(e)
+        else:
+            raise AssertionError("no error from a callback that did not wait")
+        # (the command was cancelled through the same callback; a fresh connection works)
+    finally:
+        ambisql.set_wait_callback(None)
+        conn.close()
+    other = ambisql.connect(**server_kwargs())
+    c = other.cursor()
+    c.execute("SELECT 9")
+    assert c.fetchall() == [(9,)]
+    other.close()
+    assert time.monotonic() - t0 < 5
