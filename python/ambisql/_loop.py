@@ -5,9 +5,9 @@ and reads its answer, so the connection stays in step (or is closed).
 
 An established connection keeps its read registration with the loop between operations (a
 _Reader), which is also what the operation awaits: a query then costs one loop pass and no
-future, not an epoll_ctl pair, two handles and a second pass as well. Since nothing is read between operations, the socket is quiet while
-registered; should it turn readable with nobody waiting (the server closing it), the
-registration removes itself. It is dropped before the socket can close or change: on any
+future, not an epoll_ctl pair, two handles and a second pass as well. Since nothing is read
+between operations, the socket is quiet while registered; should it turn readable with
+nobody waiting (the server closing it), the registration removes itself. It is dropped before the socket can close or change: on any
 error or cancellation, on close, and on reconnect (the owner's job)."""
 from asyncio import CancelledError, InvalidStateError, get_running_loop
 from contextvars import copy_context
@@ -73,7 +73,11 @@ class _Reader:
     def __await__(self):
         if self.c is not None:
             self._asyncio_future_blocking = True
-            yield self
+            try:
+                yield self
+            except BaseException:  # thrown in (GeneratorExit: the awaiting coroutine closed)
+                self.c = self.wake = self.ctx = None  # nobody waits: detach() wakes no one
+                raise
         if self.exc is None and self.c is None:  # (the task's wake-up called result())
             return self.state
         return self.result()

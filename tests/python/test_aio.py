@@ -420,3 +420,22 @@ def test_closing_a_connection_wakes_the_task_waiting_on_it_with_an_error(run):
         await other.close()
 
     run(main())
+
+
+def test_a_query_whose_coroutine_is_closed_mid_wait_leaves_no_wake_up_behind(run):
+    # The coroutine awaiting the read goes away (closed, as a collected one is): the read
+    # wait forgets its waiter, so the detach on the way out wakes nobody (it used to call
+    # the registered wake-up of a waiter that no longer existed).
+    async def main():
+        conn = await aio.connect(**aio_kwargs())
+        cur = conn.cursor()
+        woken = []
+        coro = cur.execute("SELECT SLEEP(0.2)")
+        wait = coro.send(None)  # runs to the read wait
+        wait.add_done_callback(woken.append, context=None)
+        coro.close()
+        await asyncio.sleep(0.4)
+        assert woken == []
+        conn.close()
+
+    run(main())
