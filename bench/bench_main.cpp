@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -38,18 +39,26 @@ double cpu_seconds() {
     return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 }
 
-double server_cpu_seconds() {
-    static const std::string stat_path = [] {
-        const char* dir = std::getenv("AMBISQL_TEST_SERVER_DIR");
+namespace {
+// /proc/<pid> of the local test server (scripts/server), or "" when the server is not a
+// local one this run started.
+const std::string& server_proc() {
+    static const std::string dir = [] {
+        const char* d = std::getenv("AMBISQL_TEST_SERVER_DIR");
         const char* external = std::getenv("AMBISQL_EXTERNAL_SERVER");
-        if (!dir || (external && *external)) return std::string();
-        std::ifstream pidf(std::string(dir) + "/mysqld.pid");
+        if (!d || (external && *external)) return std::string();
+        std::ifstream pidf(std::string(d) + "/mysqld.pid");
         long pid = 0;
         if (!(pidf >> pid) || pid <= 0) return std::string();
-        return "/proc/" + std::to_string(pid) + "/stat";
+        return "/proc/" + std::to_string(pid);
     }();
-    if (stat_path.empty()) return -1;
-    std::ifstream f(stat_path);
+    return dir;
+}
+}  // namespace
+
+double server_cpu_seconds() {
+    if (server_proc().empty()) return -1;
+    std::ifstream f(server_proc() + "/stat");
     std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
     auto close = s.rfind(')');
     if (close == std::string::npos) return -1;
@@ -60,6 +69,19 @@ double server_cpu_seconds() {
     unsigned long long ut = 0, st = 0;
     if (!(in >> ut >> st)) return -1;
     return static_cast<double>(ut + st) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+double server_sleeps() {
+    if (server_proc().empty()) return -1;
+    std::error_code ec;
+    double total = 0;
+    for (const auto& task : std::filesystem::directory_iterator(server_proc() + "/task", ec)) {
+        std::ifstream f(task.path() / "status");  // (a thread that ended meanwhile: nothing)
+        std::string line;
+        while (std::getline(f, line))
+            if (line.rfind("voluntary_ctxt_switches:", 0) == 0) total += std::strtod(line.c_str() + 24, nullptr);
+    }
+    return ec ? -1 : total;
 }
 
 ambisql::config base_config(bool tcp) {
@@ -157,7 +179,7 @@ using namespace bench;
 constexpr int rounds = 5;
 void run_pair(const std::string& name, double units, const char* rate_metric, const char* cpu_metric,
               const std::function<timing()>& reference, const std::function<timing()>& ours) {
-    std::vector<double> rate[2], cpu[2], server[2];
+    std::vector<double> rate[2], cpu[2], server[2], sleeps[2];
     reference();  // one warm-up run each, not counted
     ours();
     for (int r = 0; r < rounds; ++r) {
@@ -166,6 +188,7 @@ void run_pair(const std::string& name, double units, const char* rate_metric, co
             rate[d].push_back(units / t.wall);
             cpu[d].push_back(t.cpu / units);
             if (t.server_cpu >= 0) server[d].push_back(t.server_cpu / units);
+            if (t.server_sleeps >= 0) sleeps[d].push_back(t.server_sleeps / units);
         }
     }
     const char* drivers[2] = {"libmariadb", "ambisql"};
@@ -174,9 +197,11 @@ void run_pair(const std::string& name, double units, const char* rate_metric, co
         if (!cpu_metric) continue;
         record(name, drivers[d], cpu_metric, median(cpu[d]));
         // The server's CPU for the same work (what bounds a pipeline on one connection).
-        std::string server_metric(cpu_metric);
-        if (!server[d].empty() && server_metric.rfind("client_", 0) == 0)
-            record(name, drivers[d], "server" + server_metric.substr(6), median(server[d]));
+        const std::string client_metric(cpu_metric), prefix("client_cpu_s");
+        if (client_metric.rfind(prefix, 0) != 0) continue;
+        const std::string per = client_metric.substr(prefix.size());  // "_per_query"
+        if (!server[d].empty()) record(name, drivers[d], "server_cpu_s" + per, median(server[d]));
+        if (!sleeps[d].empty()) record(name, drivers[d], "server_sleeps" + per, median(sleeps[d]));
     }
 }
 

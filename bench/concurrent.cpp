@@ -36,6 +36,8 @@ int point_sql(char* buf, std::size_t cap, std::mt19937& rng) {
 void report(const std::string& name, const char* driver, std::uint64_t queries, timing t) {
     record(name, driver, "qps", queries / t.wall);
     record(name, driver, "client_cpu_s_per_query", t.cpu / queries);
+    if (t.server_cpu >= 0) record(name, driver, "server_cpu_s_per_query", t.server_cpu / queries);
+    if (t.server_sleeps >= 0) record(name, driver, "server_sleeps_per_query", t.server_sleeps / queries);
 }
 
 void run_libmariadb(const std::string& name, int n) {

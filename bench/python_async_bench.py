@@ -30,6 +30,8 @@ import time
 
 import uvloop
 
+from python_bench import server_load, server_per_query  # (beside this file)
+
 PW = os.environ.get("AMBISQL_TEST_PASSWORD", "ambisql-pw")
 SOCK = os.environ.get("AMBISQL_TEST_SOCKET")
 
@@ -60,6 +62,7 @@ async def point_select(driver, seconds=1.0):
     for i in range(200):
         await cur.execute("SELECT c FROM sbtest1 WHERE id = %s", (ids[i],))
         await cur.fetchall()
+    s0 = server_load()
     n, t0, c0 = 0, time.perf_counter(), cpu()
     end = t0 + seconds
     while True:
@@ -70,8 +73,9 @@ async def point_select(driver, seconds=1.0):
         if time.perf_counter() >= end:
             break
     wall, used = time.perf_counter() - t0, cpu() - c0
+    out = {"qps": n / wall, "client_cpu_s_per_query": used / n, **server_per_query(s0, n)}
     c.close()
-    return {"qps": n / wall, "client_cpu_s_per_query": used / n}
+    return out
 
 
 def blocking_point_select(seconds):
@@ -130,6 +134,7 @@ def raw_point_select(spin, seconds):
     ids = [random.randint(1, 10000) for _ in range(4096)]
     for i in range(200):
         query(ids[i])
+    s0 = server_load()
     n, t0, c0 = 0, time.perf_counter(), cpu()
     end = t0 + seconds
     while True:
@@ -139,9 +144,10 @@ def raw_point_select(spin, seconds):
         if time.perf_counter() >= end:
             break
     wall, used = time.perf_counter() - t0, cpu() - c0
+    out = {"qps": n / wall, "client_cpu_s_per_query": used / n, **server_per_query(s0, n)}
     sock.close()
     conn.close()
-    return {"qps": n / wall, "client_cpu_s_per_query": used / n}
+    return out
 
 
 async def c16(driver, seconds=1.0):
@@ -156,12 +162,13 @@ async def c16(driver, seconds=1.0):
             await cur.fetchall()
             n[0] += 1
 
-    t0, c0 = time.perf_counter(), cpu()
+    s0, t0, c0 = server_load(), time.perf_counter(), cpu()
     await asyncio.gather(*(worker(c) for c in conns))
     wall, used = time.perf_counter() - t0, cpu() - c0
+    out = {"qps": n[0] / wall, "client_cpu_s_per_query": used / max(n[0], 1), **server_per_query(s0, n[0])}
     for c in conns:
         c.close()
-    return {"qps": n[0] / wall, "client_cpu_s_per_query": used / max(n[0], 1)}
+    return out
 
 
 async def fetchall(driver):

@@ -63,15 +63,36 @@ def cpu():
     return time.process_time()
 
 
-def server_cpu():
-    """The test server's CPU seconds so far (-1 when unknown): on a 2-core machine shared
-    with the server, what the server spends per query bounds every driver's qps."""
+def server_load():
+    """(CPU seconds, sleeps) of the test server so far, or (-1, -1) when unknown: on a
+    2-core machine shared with the server, what the server spends per query bounds every
+    driver's qps. Sleeps: its threads' voluntary context switches. A server thread that
+    finds no query waiting when it is done with the last one sleeps, and waking it is a
+    large part of its CPU per query here; a client that sends the next query before the
+    thread has gone to sleep saves that."""
     try:
         pid = open(os.path.join(os.environ["AMBISQL_TEST_SERVER_DIR"], "mysqld.pid")).read().strip()
         fields = open("/proc/%s/stat" % pid).read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        sleeps = 0
+        for task in os.listdir("/proc/%s/task" % pid):
+            try:
+                with open("/proc/%s/task/%s/status" % (pid, task)) as f:
+                    for line in f:
+                        if line.startswith("voluntary_ctxt_switches:"):
+                            sleeps += int(line.split()[1])
+            except OSError:  # (a thread that ended meanwhile)
+                pass
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), sleeps
     except (KeyError, OSError, ValueError, IndexError):
-        return -1.0
+        return -1.0, -1
+
+
+def server_per_query(before, n):
+    """The server's CPU and sleeps per query since `before` (a server_load()), as metrics."""
+    cpu_s, sleeps = server_load()
+    if before[0] < 0 or cpu_s < 0 or n <= 0:
+        return {}
+    return {"server_cpu_s_per_query": (cpu_s - before[0]) / n, "server_sleeps_per_query": (sleeps - before[1]) / n}
 
 
 def point_select(driver, seconds=1.0):
@@ -81,6 +102,7 @@ def point_select(driver, seconds=1.0):
     for i in range(200):
         cur.execute("SELECT c FROM sbtest1 WHERE id = %s", (ids[i],))
         cur.fetchall()
+    s0 = server_load()
     n, t0, c0 = 0, time.perf_counter(), cpu()
     end = t0 + seconds
     while True:
@@ -91,8 +113,9 @@ def point_select(driver, seconds=1.0):
         if time.perf_counter() >= end:
             break
     wall, used = time.perf_counter() - t0, cpu() - c0
+    out = {"qps": n / wall, "client_cpu_s_per_query": used / n, **server_per_query(s0, n)}
     c.close()
-    return {"qps": n / wall, "client_cpu_s_per_query": used / n}
+    return out
 
 
 def fetchall(driver):
@@ -153,8 +176,8 @@ if what == "sleep":
 else:
     conns = [pb.connect(driver) for _ in range(16)]
     n = [0]
-    end = time.perf_counter() + 1.0
-    c0, s0 = pb.cpu(), pb.server_cpu()
+    end = time.perf_counter() + 3.0  # (as long as the C client's rows beside it)
+    c0, s0 = pb.cpu(), pb.server_load()
     def worker(c):
         cur = c.cursor()
         while time.perf_counter() < end:
@@ -165,8 +188,7 @@ else:
     joinall([spawn(worker, c) for c in conns])
     wall = time.perf_counter() - t0
     out = {"qps": n[0] / wall, "client_cpu_s_per_query": (pb.cpu() - c0) / max(n[0], 1)}
-    if s0 >= 0:
-        out["server_cpu_s_per_query"] = (pb.server_cpu() - s0) / max(n[0], 1)
+    out.update(pb.server_per_query(s0, n[0]))
     print(json.dumps(out))
 '''
 

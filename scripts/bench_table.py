@@ -17,6 +17,8 @@ def fmt(metric, v):
         return f"{v:,.0f} ns"
     if metric.startswith("client_cpu_s_per") or metric.startswith("server_cpu_s_per"):
         return f"{v * 1e6:.2f} µs"
+    if metric.startswith("server_sleeps_per"):
+        return f"{v:.2f}"
     return f"{v:.1f}"
 
 print("| workload | driver | metric | libmariadb | ambisql | ratio |")
