@@ -218,6 +218,8 @@ class Connection(err.ErrorClasses):
         # (killed again; called on the hub itself), the rest blocks (at most a few
         # seconds for a server that does not answer, then the connection is closed).
         c = self._c
+        if c is None:  # closed meanwhile (from another greenlet): nothing left to keep in step
+            return
         if c.busy:
             c.cancel()
             try:

@@ -91,7 +91,9 @@ def patch_gevent():
 
 class _GeventReader:
     """A connection's io watcher for reading its socket on one gevent hub, started only
-    while a read waits."""
+    while a read waits. Dropped before the socket can close or change; a greenlet waiting
+    on it then (the connection closed or reopened from another greenlet) is woken, and its
+    poll() reports what became of the connection."""
 
     __slots__ = ("hub", "fd", "io")
 
@@ -101,9 +103,12 @@ class _GeventReader:
 
     def detach(self):
         io, self.io = self.io, None
-        self.hub = None
+        hub, self.hub = self.hub, None
         if io is not None:
+            wake = io.callback if io.active else None  # (the waiting greenlet's switch)
             io.close()
+            if wake is not None:
+                hub.loop.run_callback(wake)
 
 
 def patch_eventlet():
@@ -151,7 +156,8 @@ class _EventletReader:
     """A connection's standing read listener with one eventlet hub. Readable with nobody
     waiting (the server closing the socket between queries): it removes itself, so the
     hub does not spin on it. Dropped before the socket can close or change (the
-    connection's _detach(): close, reconnect, any failed wait)."""
+    connection's _detach(): close, reconnect, any failed wait), waking a greenlet that
+    waits on it."""
 
     __slots__ = ("hub", "fd", "listener")
 
@@ -164,8 +170,14 @@ class _EventletReader:
 
     def detach(self):
         hub, self.hub = self.hub, None
-        if hub is not None and hub.listeners[hub.READ].get(self.fd) is self.listener:
-            hub.remove(self.listener)
+        if hub is None:
+            return
+        listener = self.listener
+        if hub.listeners[hub.READ].get(self.fd) is listener:
+            hub.remove(listener)
+        if listener.cb != self.idle:  # a greenlet waits on it (the connection closed or
+            # reopened from another): it wakes, and its poll() reports what became of it
+            hub.schedule_call_global(0, listener.cb, self.fd)
 
 
 def unpatch():

@@ -40,6 +40,17 @@ def test_two_greenlets_on_one_connection_get_a_clear_error(lib):
     assert r["after"] == "in step"
 
 
+@pytest.mark.parametrize("lib", ["gevent", "eventlet"])
+def test_closing_a_connection_wakes_the_greenlet_waiting_on_it_with_an_error(lib):
+    # Another greenlet closes the connection while one waits for its query's answer: the
+    # waiting greenlet fails at once with a lost-connection error (it used to wait on a
+    # watcher nobody would ever fire).
+    r = worker(lib, "closed_while_waiting")
+    assert r["got"] == [["OperationalError", 2013]], r
+    assert r["woke_after"] < 1.0, r
+    assert r["after"] == "after"
+
+
 def test_a_query_from_a_gevent_hub_callback_fails_instead_of_blocking_the_hub():
     # The hub cannot wait on itself: gevent's BlockingSwitchOutError (patch_gevent's wait
     # switches to the hub without gevent's Waiter), and the connection stays in step.
