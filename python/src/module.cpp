@@ -5,6 +5,7 @@
 // logic here: operations, escaping and decoding are the core's; this file converts values
 // and maps errors to the PEP 249 classes (chosen in ambisql/err.py).
 #include <poll.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <pybind11/pybind11.h>
@@ -12,6 +13,7 @@
 
 #include <cerrno>
 #include <memory>
+#include <mutex>
 #include <optional>
 
 #include "ambisql/error.hpp"
@@ -132,6 +134,7 @@ public:
     conn() = default;
 
     void start_connect(const py::dict& opts) {
+        not_waited_on();
         cfg_ = config_of(opts);
         nb_.set_config(cfg_);
         connecting_ = true;
@@ -139,6 +142,7 @@ public:
     }
 
     void start_query(const std::string& sql, const py::object& args) {
+        not_waited_on();
         if (args.is_none() && codec_now().utf8) {
             run([&] { nb_.start_query(sql); });
         } else {
@@ -148,12 +152,14 @@ public:
         buffered_ = true;
     }
     void start_stream(const std::string& sql, const py::object& args) {
+        not_waited_on();
         if (args.is_none() && codec_now().utf8) return run([&] { nb_.start_stream(sql); });
         std::string text = query_text(sql, args);
         run([&] { nb_.start_stream(text); });
     }
     // Prepared statements (binary protocol) through the core's statement cache.
     void start_execute(const std::string& sql, const py::object& args) {
+        not_waited_on();
         std::string q;
         if (!pyconv::qmark_from_pyformat(q, sql)) throw py::error_already_set();
         pyconv::bound_args b(&codec_now());
@@ -164,6 +170,7 @@ public:
     // executemany: the rows of `seq` through the core's bulk path (the values are kept
     // until the operation is done).
     void start_execute_many(const std::string& sql, const py::object& seq) {
+        not_waited_on();
         std::string q;
         if (!pyconv::qmark_from_pyformat(q, sql)) throw py::error_already_set();
         auto b = std::make_unique<pyconv::bound_args>(&codec_now());
@@ -188,6 +195,7 @@ public:
 
     // One step without blocking: POLL_OK (done; raises if it failed), POLL_READ, POLL_WRITE.
     int poll() {
+        not_waited_on();
         poll_result w = nb_.poll();
         deadline_ = w.deadline();
         if (!w.done()) return (w.events() & wait_for::read) ? poll_read : poll_write;
@@ -204,10 +212,12 @@ public:
     // Drives the operation to its end, blocking in poll(2) with the GIL released. A signal
     // (KeyboardInterrupt) cancels the command on the server, then raises.
     void wait() {
+        not_waited_on();
         bool interrupted = false;
         {
-            py::gil_scoped_release nogil;
+            blocking_wait bw(*this);
             for (;;) {
+                if (bw.closed()) break;
                 poll_result w = nb_.poll();
                 if (w.done()) break;
                 int ms = -1;
@@ -222,13 +232,12 @@ public:
                     // chunks pile up and read them at once (read_coalescing).
                     if (buffered_ && convert_some()) continue;
                     if (cfg_.read_coalescing.count() > 0) {
-                        timespec nap{0, static_cast<long>(cfg_.read_coalescing.count()) * 1000};
-                        ::nanosleep(&nap, nullptr);
+                        bw.nap(std::chrono::microseconds(cfg_.read_coalescing));
                         continue;
                     }
                 }
                 pollfd p{nb_.fileno(), static_cast<short>((w.events() & wait_for::read) ? POLLIN : POLLOUT), 0};
-                if (::poll(&p, 1, ms) < 0 && errno == EINTR && !interrupted) {
+                if (bw.block(p, ms) < 0 && errno == EINTR && !interrupted && !bw.closing()) {
                     py::gil_scoped_acquire gil;
                     if (PyErr_CheckSignals() != 0) {
                         interrupted = true;  // the exception stays set; the command is killed first
@@ -243,25 +252,48 @@ public:
     // Cancels the running operation and drives the cancellation to its end without a
     // callback (after a wait callback raised: a killed greenlet, a timeout).
     void abort() {
+        not_waited_on();
         if (!nb_.busy()) return;
         nb_.cancel();
-        py::gil_scoped_release nogil;
+        blocking_wait bw(*this);
         for (;;) {
+            if (bw.closed()) break;
             poll_result w = nb_.poll();
             if (w.done()) break;
             pollfd p{nb_.fileno(), static_cast<short>((w.events() & wait_for::read) ? POLLIN : POLLOUT), 0};
-            if (::poll(&p, 1, 5000) == 0) {  // the server does not answer: give up on it
+            if (bw.block(p, 5000) == 0) {  // the server does not answer: give up on it
                 nb_.close();
                 break;
             }
         }
     }
-    void cancel() { nb_.cancel(); }
-    void close() { nb_.close(); }
+    void cancel() {
+        not_waited_on();
+        nb_.cancel();
+    }
+    // Closes the connection. Should another thread be waiting on it in wait() or abort()
+    // (sharing a connection between threads is the caller's error, threadsafety 1, but
+    // closing it from another thread is how some stop a query that runs too long), that
+    // thread is woken (the socket shut down under it), closes it and fails with a lost
+    // connection; the socket's number is not freed while it may still be waiting on it.
+    void close() {
+        for (;;) {
+            if (!in_wait_) return nb_.close();  // (the GIL held: nobody else is in nb_)
+            py::gil_scoped_release nogil;
+            std::lock_guard lk(m_);
+            if (waiting_) {
+                close_pending_ = true;
+                if (nb_.fileno() >= 0) ::shutdown(nb_.fileno(), SHUT_RDWR);
+                return;
+            }
+            // not yet, or no longer, in its wait: try again with the GIL
+        }
+    }
 
     // The buffered result: per resultset (description, rows, affected_rows, insert_id,
     // warnings).
     py::list results() {
+        not_waited_on();
         py::list out;
         const pyconv::text_codec& codec = codec_now();
         std::vector<py::object> pre = std::move(pre_);  // rows made while the result came in
@@ -305,6 +337,7 @@ public:
     py::tuple last_ok() const { return py::make_tuple(last_.affected, last_.insert_id, last_.warnings); }
     // Streaming: the current batch of rows as tuples, the header, the end's OK.
     py::list batch() {
+        not_waited_on();
         const pyconv::text_codec& codec = codec_now();
         py::list out(nb_.batch_size());
         for (std::size_t i = 0; i < nb_.batch_size(); ++i) {
@@ -315,37 +348,75 @@ public:
         return out;
     }
     py::object stream_description() {
+        not_waited_on();
         PyObject* d = descriptions_.get(nb_.stream_columns());
         if (!d) throw py::error_already_set();
         return py::reinterpret_steal<py::object>(d);
     }
     py::tuple stream_ok() {
+        not_waited_on();
         const ok_info& ok = nb_.stream_ok();
         last_ = {ok.affected_rows, ok.last_insert_id, ok.warnings};
         return py::make_tuple(ok.affected_rows, ok.last_insert_id, ok.warnings);
     }
 
-    int fileno() const { return nb_.fileno(); }
+    int fileno() const {
+        not_waited_on();
+        return nb_.fileno();
+    }
     bool timed() const { return deadline_ != clock::time_point::max(); }  // the last poll()'s
-    bool busy() const { return nb_.busy(); }
-    bool is_open() const { return nb_.is_open(); }
-    bool rows_pending() const { return nb_.rows_pending(); }
-    bool more_results() const { return nb_.more_results(); }
-    std::uint32_t connection_id() const { return nb_.connection_id(); }
-    std::string server_version() const { return nb_.server_version(); }
-    std::uint16_t server_status() const { return nb_.server_status(); }
-    std::string character_set() const { return nb_.character_set(); }
-    bool tls_active() const { return nb_.tls_active(); }
+    // (busy and open while another thread waits on it)
+    bool busy() const { return in_wait_ || nb_.busy(); }
+    bool is_open() const { return in_wait_ || nb_.is_open(); }
+    bool rows_pending() const {
+        not_waited_on();
+        return nb_.rows_pending();
+    }
+    bool more_results() const {
+        not_waited_on();
+        return nb_.more_results();
+    }
+    std::uint32_t connection_id() const {
+        not_waited_on();
+        return nb_.connection_id();
+    }
+    std::string server_version() const {
+        not_waited_on();
+        return nb_.server_version();
+    }
+    std::uint16_t server_status() const {
+        not_waited_on();
+        return nb_.server_status();
+    }
+    std::string character_set() const {
+        not_waited_on();
+        return nb_.character_set();
+    }
+    bool tls_active() const {
+        not_waited_on();
+        return nb_.tls_active();
+    }
+    // Raises (2014, as for two operations at once) while another thread waits on this
+    // connection in wait() or abort() with the GIL released: only close() may touch it then.
+    void not_waited_on() const {
+        if (in_wait_)
+            raise_mapped({2014,
+                          "Commands out of sync; you can't run this command now (another thread is waiting on this "
+                          "connection)",
+                          "programming"});
+    }
     std::string host_info() const {
         return cfg_.unix_socket.empty() ? cfg_.host + " via TCP/IP" : "Localhost via UNIX socket";
     }
     // A literal for `value` on this connection (cursor.mogrify, Connection.escape).
     std::string literal(const py::object& value) {
+        not_waited_on();
         std::string out;
         if (!pyconv::append_py_literal(out, value.ptr(), nb_.escaping_rules())) throw py::error_already_set();
         return out;
     }
     std::string format(const std::string& sql, const py::object& args) {
+        not_waited_on();
         std::string out;
         if (!pyconv::format_pyformat(out, sql, args.ptr(), nb_.escaping_rules())) throw py::error_already_set();
         return out;
@@ -390,6 +461,7 @@ private:
 
     template <class Start>
     void run(Start&& start) {
+        not_waited_on();
         buffered_ = false;
         if (!pre_.empty()) {
             py::gil_scoped_acquire gil;  // (held already: run() is called from Python)
@@ -433,7 +505,61 @@ private:
         return codec_;
     }
 
+    // A blocking wait's scope (wait(), abort()): the GIL released, m_ held but while the
+    // thread sleeps in poll(2) or a nap. in_wait_ (changed with the GIL held) tells other
+    // threads to keep out; waiting_ (under m_) tells close() that this thread will see its
+    // close_pending_ when it wakes.
+    class blocking_wait {
+    public:
+        explicit blocking_wait(conn& c) : c_(c) {
+            c_.in_wait_ = true;
+            nogil_.emplace();
+            lk_ = std::unique_lock(c_.m_);
+            c_.waiting_ = true;
+        }
+        ~blocking_wait() {
+            c_.waiting_ = false;
+            lk_.unlock();
+            nogil_.reset();
+            c_.in_wait_ = false;
+        }
+        blocking_wait(const blocking_wait&) = delete;
+        blocking_wait& operator=(const blocking_wait&) = delete;
+        // poll(2) with m_ released (errno kept).
+        int block(pollfd& p, int ms) {
+            lk_.unlock();
+            const int r = ::poll(&p, 1, ms);
+            const int e = errno;
+            lk_.lock();
+            errno = e;
+            return r;
+        }
+        void nap(std::chrono::microseconds us) {
+            lk_.unlock();
+            timespec t{0, static_cast<long>(us.count()) * 1000};
+            ::nanosleep(&t, nullptr);
+            lk_.lock();
+        }
+        bool closing() const { return c_.close_pending_; }
+        // Another thread closed the connection meanwhile: close it now (its operation ends
+        // with that error); true then.
+        bool closed() {
+            if (!c_.close_pending_) return false;
+            c_.close_pending_ = false;
+            c_.nb_.close();
+            return true;
+        }
+
+    private:
+        conn& c_;
+        std::optional<py::gil_scoped_release> nogil_;
+        std::unique_lock<std::mutex> lk_;
+    };
+
     nb_connection nb_;
+    bool in_wait_ = false;  // a thread waits in wait() or abort() (the GIL held to change it)
+    std::mutex m_;          // what that thread holds but while it sleeps
+    bool waiting_ = false, close_pending_ = false;  // (under m_)
     config cfg_;
     clock::time_point deadline_ = clock::time_point::max();
     bool connecting_ = false;

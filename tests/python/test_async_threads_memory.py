@@ -5,6 +5,8 @@ import selectors
 import threading
 import time
 
+import pytest
+
 import ambisql
 
 from conftest import server_kwargs
@@ -88,6 +90,64 @@ def test_threads_run_in_parallel():
     for t in threads:
         t.join()
     assert time.time() - t0 < 2.0, "the GIL was held while waiting"
+
+
+def test_a_connection_closed_from_another_thread_mid_query_fails_that_thread_at_once():
+    # Sharing a connection between threads is the caller's error (threadsafety 1), but
+    # closing one from a watchdog thread is how some stop a query that runs too long: the
+    # waiting thread fails with a lost connection at once (it used to sleep on the closed
+    # socket's number until the server answered, the connection freed under it).
+    c = ambisql.connect(**server_kwargs())
+    got = []
+
+    def query():
+        try:
+            cur = c.cursor()
+            cur.execute("SELECT SLEEP(5)")
+            got.append(cur.fetchall())
+        except ambisql.Error as e:
+            got.append((type(e).__name__, e.args[0]))
+
+    t = threading.Thread(target=query)
+    t.start()
+    time.sleep(0.3)
+    t0 = time.time()
+    c.close()
+    t.join(10)
+    assert got == [("OperationalError", 2013)], got
+    assert time.time() - t0 < 1.0
+    assert not c.open
+    with pytest.raises(ambisql.InterfaceError):
+        c.cursor()
+
+
+def test_another_threads_calls_on_a_connection_a_thread_waits_on_get_a_clear_error():
+    c = ambisql.connect(**server_kwargs())
+    got, errors = [], []
+
+    def query():
+        cur = c.cursor()
+        cur.execute("SELECT SLEEP(0.6), 'first'")
+        got.append(cur.fetchall())
+
+    t = threading.Thread(target=query)
+    t.start()
+    time.sleep(0.2)
+    raw = c._c  # the core's connection under the Python object, as a second cursor reaches it
+    for call in (lambda: c.cursor().execute("SELECT 2"), lambda: raw.poll(), lambda: raw.fileno(),
+                 lambda: raw.connection_id, lambda: raw.cancel(), lambda: c.ping()):
+        try:
+            call()
+            errors.append(None)
+        except ambisql.Error as e:
+            errors.append((type(e).__name__, e.args[0]))
+    assert raw.busy and c.open
+    t.join(5)
+    assert errors == [("ProgrammingError", 2014)] * 6, errors
+    assert got == [[(0, "first")]]
+    cur = c.cursor()
+    cur.execute("SELECT 'in step'")
+    assert cur.fetchone() == ("in step",)
 
 
 def rss_mib():
