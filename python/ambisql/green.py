@@ -103,12 +103,18 @@ class _GeventReader:
 
     def detach(self):
         io, self.io = self.io, None
-        hub, self.hub = self.hub, None
-        if io is not None:
-            wake = io.callback if io.active else None  # (the waiting greenlet's switch)
+        self.hub = None
+        if io is None:
+            return
+        if io.active:
+            # A greenlet waits on it: an event fed to the watcher switches to the greenlet
+            # on the hub's next pass, unless the greenlet resumes otherwise first (killed,
+            # timed out), whose io.stop() then drops the event: never a stray switch into
+            # a greenlet gone on to wait elsewhere. The watcher is left to it (and to the
+            # collector); its socket is closed meanwhile, nothing waits on it from the hub.
+            io.feed(1, io.callback)  # (1: libev's EV_READ)
+        else:
             io.close()
-            if wake is not None:
-                hub.loop.run_callback(wake)
 
 
 def patch_eventlet():
