@@ -181,9 +181,16 @@ class _EventletReader:
         listener = self.listener
         if hub.listeners[hub.READ].get(self.fd) is listener:
             hub.remove(listener)
-        if listener.cb != self.idle:  # a greenlet waits on it (the connection closed or
-            # reopened from another): it wakes, and its poll() reports what became of it
-            hub.schedule_call_global(0, listener.cb, self.fd)
+        switch = listener.cb
+        if switch != self.idle:  # a greenlet waits on it (the connection closed or reopened
+            # from another): it wakes, and its poll() reports what became of the connection;
+            # unless it resumes otherwise first (killed, timed out), which resets listener.cb:
+            # then no stray switch reaches it once it waits elsewhere
+            def wake():
+                if listener.cb is switch:
+                    switch(self.fd)
+
+            hub.schedule_call_global(0, wake)
 
 
 def unpatch():

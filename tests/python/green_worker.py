@@ -151,6 +151,33 @@ elif scenario == "closed_while_waiting":  # another greenlet closes the connecti
     cur = other.cursor()
     cur.execute("SELECT 'after'")
     out["after"] = cur.fetchone()[0]
+elif scenario == "thrown_then_closed":  # resumed by a throw before the close's wake-up
+    c = ambisql.connect(**kw)
+    got = []
+    nap = gevent.sleep if lib == "gevent" else eventlet.sleep
+
+    def query():
+        try:
+            cur = c.cursor()
+            cur.execute("SELECT SLEEP(5)")
+        except BaseException as e:
+            got.append(type(e).__name__)
+        t0 = time.time()
+        try:
+            nap(0.3)  # a switch meant for the query's wait must not cut this short
+            got.append(round(time.time() - t0, 1))
+        except BaseException as e:
+            got.append(type(e).__name__)
+
+    g = spawn(query)
+    nap(0.2)
+    if lib == "gevent":
+        g.kill(ValueError, block=False)
+    else:
+        eventlet.hubs.get_hub().schedule_call_global(0, g.throw, ValueError())
+    c.close()
+    nap(1.0)
+    out["got"] = got
 elif scenario == "from_hub":  # gevent: a query from a hub callback cannot wait there
     c = ambisql.connect(**kw)
     result = []

@@ -51,6 +51,17 @@ def test_closing_a_connection_wakes_the_greenlet_waiting_on_it_with_an_error(lib
     assert r["after"] == "after"
 
 
+@pytest.mark.parametrize("lib", ["gevent", "eventlet"])
+def test_a_greenlet_resumed_otherwise_before_the_closes_wake_up_gets_no_stray_switch(lib):
+    # Thrown into (killed, timed out) and its connection closed in the same pass: the
+    # wake-up meant for its query's wait must not reach it once it waits on something else
+    # (it cut a later sleep short, or raised gevent's InvalidSwitchError there). Which comes
+    # first is the hub's choice: the throw, then a whole sleep; or the close's wake-up,
+    # then the throw, in the sleep.
+    r = worker(lib, "thrown_then_closed")
+    assert r["got"] in (["ValueError", 0.3], ["OperationalError", "ValueError"]), r
+
+
 def test_a_query_from_a_gevent_hub_callback_fails_instead_of_blocking_the_hub():
     # The hub cannot wait on itself: gevent's BlockingSwitchOutError (patch_gevent's wait
     # switches to the hub without gevent's Waiter), and the connection stays in step.
