@@ -214,26 +214,40 @@ class Connection(err.ErrorClasses):
         # Killed or timed out while waiting: the command is killed on the server and its
         # answer drained, so the connection stays in step (or is closed). That takes a
         # side connection and round trips, which wait through the callback as well: the
-        # hub keeps serving the other greenlets meanwhile. When the callback cannot wait
-        # (killed again; called on the hub itself), the rest blocks (at most a few
-        # seconds for a server that does not answer, then the connection is closed).
+        # hub keeps serving the other greenlets meanwhile. Killed again meanwhile: the
+        # connection is closed at once and that exception goes on (waiting out the KILL
+        # without the hub would stop every greenlet, for seconds with a server that does
+        # not answer; the command then runs on until it ends). Only on the hub itself,
+        # which cannot wait through itself (a query from a hub callback), does the rest
+        # block (at most a few seconds, then the connection is closed).
         c = self._c
         if c is None:  # closed meanwhile (from another greenlet): nothing left to keep in step
             return
+        again = None
         if c.busy:
             c.cancel()
             try:
                 cb(self)
             except err.Error:
                 pass  # the command's own outcome: the caller gets the first exception
-            except BaseException:
-                c.abort()
+            except BaseException as e:
+                on_hub = getattr(cb, "_ambisql_on_hub", None)
+                if on_hub is not None and on_hub():
+                    c.abort()
+                else:
+                    c.close()
+                    again = e
         if not c.is_open:  # its socket is gone: so is any watch on it
             w = self._green_watch
             if w is not None:
                 self._green_watch = None
                 w.detach()
             self._sock_fd = -1
+        if again is not None:
+            try:
+                raise again
+            finally:
+                again = None  # (no cycle through its traceback)
 
     def _run(self, sql, args=None):
         c = self._checked()

@@ -86,6 +86,7 @@ def patch_gevent():
             serve(conn, c, state)
 
     wait._ambisql_ends_done = True
+    wait._ambisql_on_hub = lambda: getcurrent() is get_hub()
     connections.set_wait_callback(wait)
 
 
@@ -155,7 +156,9 @@ def patch_eventlet():
     def write(conn, fd, t):
         trampoline(fd, write=True, timeout=t, timeout_exc=_Expired)
 
-    connections.set_wait_callback(_callback(read, write, (_Expired,)))
+    wait = _callback(read, write, (_Expired,))
+    wait._ambisql_on_hub = lambda: getcurrent() is get_hub().greenlet
+    connections.set_wait_callback(wait)
 
 
 class _EventletReader:

@@ -56,6 +56,38 @@ kw = dict(host="127.0.0.1", port=int(os.environ["AMBISQL_TEST_PORT"]), user="amb
 out = {}
 
 
+STALLING_PROXY = r"""
+import socket, sys, threading
+host, port = sys.argv[1], int(sys.argv[2])
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(8)
+print(srv.getsockname()[1], flush=True)
+held = []
+
+def pump(a, b):
+    try:
+        while True:
+            d = a.recv(65536)
+            if not d:
+                break
+            b.sendall(d)
+    except OSError:
+        pass
+
+first = True
+while True:
+    c, _ = srv.accept()
+    if not first:
+        held.append(c)  # never answered
+        continue
+    first = False
+    up = socket.create_connection((host, port))
+    threading.Thread(target=pump, args=(c, up), daemon=True).start()
+    threading.Thread(target=pump, args=(up, c), daemon=True).start()
+"""
+
+
 def time_out_a_query(conn_kw, tag):
     # A query timed out by the green-thread library: is it killed on the server, and is
     # the connection usable after?
@@ -178,6 +210,47 @@ elif scenario == "thrown_then_closed":  # resumed by a throw before the close's 
     c.close()
     nap(1.0)
     out["got"] = got
+elif scenario == "killed_twice":  # killed again while its KILL waits on a server that stalls
+    import subprocess
+    # A proxy (its own process, outside the hub) that forwards the first connection to the
+    # test server and accepts later ones without ever answering: the KILL's side
+    # connection then waits for its connect timeout.
+    proxy = subprocess.Popen([sys.executable, "-c", STALLING_PROXY, kw["host"], str(kw["port"])],
+                             stdout=subprocess.PIPE, text=True)
+    port = int(proxy.stdout.readline())
+    nap = gevent.sleep if lib == "gevent" else eventlet.sleep
+    c = ambisql.connect(**dict(kw, port=port, connect_timeout=3))
+    gaps, got, done = [], [], [False]
+
+    def ticker():
+        last = time.time()
+        while not done[0]:
+            nap(0.02)
+            now = time.time()
+            gaps.append(now - last)
+            last = now
+
+    def query():
+        try:
+            with timeout(0.3):
+                cur = c.cursor()
+                cur.execute("SELECT SLEEP(5)")
+        except BaseException as e:
+            got.append(type(e).__name__)
+
+    t = spawn(ticker)
+    g = spawn(query)
+    nap(0.6)  # timed out at 0.3 s; its KILL's connect stalls
+    t0 = time.time()
+    g.kill() if lib == "gevent" else g.kill()
+    out["kill_took"] = time.time() - t0
+    nap(0.3)
+    done[0] = True
+    t.wait() if lib == "eventlet" else t.join()
+    out["longest_gap"] = max(gaps)
+    out["got"] = got
+    out["open"] = c.open
+    proxy.kill()
 elif scenario == "from_hub":  # gevent: a query from a hub callback cannot wait there
     c = ambisql.connect(**kw)
     result = []

@@ -62,6 +62,17 @@ def test_a_greenlet_resumed_otherwise_before_the_closes_wake_up_gets_no_stray_sw
     assert r["got"] in (["ValueError", 0.3], ["OperationalError", "ValueError"]), r
 
 
+@pytest.mark.parametrize("lib", ["gevent", "eventlet"])
+def test_a_greenlet_killed_again_while_its_kill_waits_closes_the_connection_without_blocking_the_hub(lib):
+    # Timed out, its KILL's side connection waits (a server that does not answer: up to the
+    # connect timeout, 3 s here), and it is killed again: the connection is closed at once.
+    # It used to wait out the KILL blocking the hub, every other greenlet stopped.
+    r = worker(lib, "killed_twice")
+    assert r["kill_took"] < 0.5 and r["longest_gap"] < 0.5, r
+    assert r["got"] == ["GreenletExit"], r
+    assert r["open"] is False, r
+
+
 def test_a_query_from_a_gevent_hub_callback_fails_instead_of_blocking_the_hub():
     # The hub cannot wait on itself: gevent's BlockingSwitchOutError (patch_gevent's wait
     # switches to the hub without gevent's Waiter), and the connection stays in step.
