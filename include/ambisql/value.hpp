@@ -102,9 +102,12 @@ struct sql_time {
     std::uint8_t second = 0;
     std::uint32_t microsecond = 0;
     friend bool operator==(const sql_time&, const sql_time&) = default;
+    // Saturates at +-INT64_MAX beyond 2.56 billion hours (a server's TIME is at most
+    // 838:59:59; the decoders refuse more than 9,999,999 hours).
     std::int64_t total_microseconds() const noexcept {
-        std::int64_t us = ((std::int64_t(hours) * 60 + minute) * 60 + second) * 1000000 + microsecond;
-        return negative ? -us : us;
+        const std::uint64_t us = ((std::uint64_t(hours) * 60 + minute) * 60 + second) * 1000000 + microsecond;
+        const std::int64_t m = us > std::uint64_t(INT64_MAX) ? INT64_MAX : static_cast<std::int64_t>(us);
+        return negative ? -m : m;
     }
 };
 

@@ -329,12 +329,18 @@ bool decode_binary_field(const column& c, std::string_view s, value& out) noexce
             sql_time t;
             if (n >= 8) {
                 t.negative = p[0] != 0;
-                std::uint64_t days = le(p + 1, 4);
-                t.hours = static_cast<std::uint32_t>(days * 24 + p[5]);
+                const std::uint64_t hours = le(p + 1, 4) * 24 + p[5];
+                // Every part within its unit, and no more hours than the text form's 7
+                // digits: what a hostile server sends beyond that is refused.
+                if (p[5] > 23 || p[6] > 59 || p[7] > 59 || hours > 9999999) return false;
+                t.hours = static_cast<std::uint32_t>(hours);
                 t.minute = p[6];
                 t.second = p[7];
             }
-            if (n == 12) t.microsecond = static_cast<std::uint32_t>(le(p + 8, 4));
+            if (n == 12) {
+                t.microsecond = static_cast<std::uint32_t>(le(p + 8, 4));
+                if (t.microsecond > 999999) return false;
+            }
             out = value::from_time(t);
             return true;
         }

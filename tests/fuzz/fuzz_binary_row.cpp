@@ -27,6 +27,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         try {
             value x = v[i];
             (void)x.to_string();
+            if (x.kind() == value_kind::time) (void)x.get_time().total_microseconds();  // (what Python's timedelta uses)
         } catch (const error&) {
         }
     }

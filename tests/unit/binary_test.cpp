@@ -129,6 +129,26 @@ TEST(Binary, TemporalsOfEveryLength) {
     EXPECT_FALSE(decode_binary_field(col(column_type::longlong), std::string_view("\x01\x02\x03", 3), bad));
 }
 
+TEST(Binary, TimeOutsideItsRangeIsRefused) {
+    // A server's TIME is at most 838:59:59 (34 days 22 h); the binary form has room for
+    // 4 billion days and bytes up to 255 in every part. Refused beyond what the text form
+    // allows (7 digits of hours), and any part beyond its unit, so no TIME that a hostile
+    // server sends overflows total_microseconds().
+    value bad;
+    auto refused = [&](const bytes_t& b) {
+        return !decode_binary_field(col(column_type::time),
+                                    std::string_view(reinterpret_cast<const char*>(b.data()), b.size()), bad);
+    };
+    EXPECT_TRUE(refused(cat({{0}, le(0xFFFFFFFF, 4), {23, 59, 59}})));
+    EXPECT_TRUE(refused(cat({{1}, le(416667, 4), {0, 0, 0}})));             // 10,000,008 h
+    EXPECT_TRUE(refused(cat({{0}, le(0, 4), {24, 0, 0}})));
+    EXPECT_TRUE(refused(cat({{0}, le(0, 4), {0, 60, 0}})));
+    EXPECT_TRUE(refused(cat({{0}, le(0, 4), {0, 0, 60}})));
+    EXPECT_TRUE(refused(cat({{0}, le(0, 4), {0, 0, 0}, le(1000000, 4)})));
+    EXPECT_EQ(decode_one(col(column_type::time), cat({{8, 0}, le(416666, 4), {15, 59, 59}})).get_time(),
+              (sql_time{false, 9999999, 59, 59, 0}));  // the most the text form allows
+}
+
 TEST(Binary, NullBitmapStartsAtBitTwo) {
     // 9 columns: the bitmap takes (9 + 9) / 8 = 2 bytes; columns 0 and 7 are NULL.
     std::vector<column> cols(9, col(column_type::tiny));

@@ -106,6 +106,15 @@ TEST(Values, TimeNegativeAndBeyondADay) {
     EXPECT_TRUE(bad(column_type::time, "-"));
 }
 
+TEST(Values, TimeTotalOfAnyHoursIsDefined) {
+    // sql_time's hours go to 4 billion; beyond what int64 microseconds hold (2.56 billion
+    // hours) the total saturates instead of overflowing.
+    EXPECT_EQ((sql_time{false, 9999999, 59, 59, 999999}).total_microseconds(),
+              (9999999LL * 3600 + 59 * 60 + 59) * 1000000 + 999999);
+    EXPECT_EQ((sql_time{false, 0xFFFFFFFFu, 0, 0, 0}).total_microseconds(), INT64_MAX);
+    EXPECT_EQ((sql_time{true, 0xFFFFFFFFu, 255, 255, 0xFFFFFFFFu}).total_microseconds(), -INT64_MAX);
+}
+
 TEST(Values, YearBitAndStrings) {
     EXPECT_EQ(dec(column_type::year, "2155", column_flag::unsigned_).as<int>(), 2155);
     EXPECT_EQ(dec(column_type::bit, std::string_view("\x01\x00\xff", 3)).get_uint(), 0x0100FFu);
