@@ -116,7 +116,9 @@ bool bytes_of(PyObject* o, std::string_view& out, PyObject*& owner) {
     return false;
 }
 
-bool temporal_arg(PyObject* o, sql_arg& out) {
+// A date, datetime, time or timedelta parameter as the core's value: 1; not one of those:
+// 0; -1 with ValueError set for a timedelta beyond what a TIME can hold.
+int temporal_arg(PyObject* o, sql_arg& out) {
     if (PyDateTime_Check(o)) {
         datetime d;
         d.year = static_cast<std::uint16_t>(PyDateTime_GET_YEAR(o));
@@ -127,7 +129,7 @@ bool temporal_arg(PyObject* o, sql_arg& out) {
         d.second = static_cast<std::uint8_t>(PyDateTime_DATE_GET_SECOND(o));
         d.microsecond = static_cast<std::uint32_t>(PyDateTime_DATE_GET_MICROSECOND(o));
         out = sql_arg(d);
-        return true;
+        return 1;
     }
     if (PyDate_Check(o)) {
         date d;
@@ -135,7 +137,7 @@ bool temporal_arg(PyObject* o, sql_arg& out) {
         d.month = static_cast<std::uint8_t>(PyDateTime_GET_MONTH(o));
         d.day = static_cast<std::uint8_t>(PyDateTime_GET_DAY(o));
         out = sql_arg(d);
-        return true;
+        return 1;
     }
     if (PyTime_Check(o)) {
         sql_time t;
@@ -144,12 +146,17 @@ bool temporal_arg(PyObject* o, sql_arg& out) {
         t.second = static_cast<std::uint8_t>(PyDateTime_TIME_GET_SECOND(o));
         t.microsecond = static_cast<std::uint32_t>(PyDateTime_TIME_GET_MICROSECOND(o));
         out = sql_arg(t);
-        return true;
+        return 1;
     }
     if (PyDelta_Check(o)) {
-        std::int64_t us = (std::int64_t(PyDateTime_DELTA_GET_DAYS(o)) * 86400 + PyDateTime_DELTA_GET_SECONDS(o)) *
-                              1000000 +
-                          PyDateTime_DELTA_GET_MICROSECONDS(o);
+        // Up to 999,999,999 days, which in microseconds overflows int64: refused beyond the
+        // 9,999,999 hours the decoders take (a server's TIME holds 838:59:59).
+        const std::int64_t days = PyDateTime_DELTA_GET_DAYS(o);
+        if (days > 416666 || days < -416667) {
+            PyErr_SetString(PyExc_ValueError, "timedelta out of range for a TIME parameter");
+            return -1;
+        }
+        std::int64_t us = (days * 86400 + PyDateTime_DELTA_GET_SECONDS(o)) * 1000000 + PyDateTime_DELTA_GET_MICROSECONDS(o);
         sql_time t;
         t.negative = us < 0;
         if (us < 0) us = -us;
@@ -160,9 +167,9 @@ bool temporal_arg(PyObject* o, sql_arg& out) {
         t.minute = static_cast<std::uint8_t>(us % 60);
         t.hours = static_cast<std::uint32_t>(us / 60);
         out = sql_arg(t);
-        return true;
+        return 1;
     }
-    return false;
+    return 0;
 }
 
 // Integer text of a Python int of any size.
@@ -399,7 +406,8 @@ bool append_py_literal(std::string& out, PyObject* o, const escaping& e) {
     }
     if (PyErr_Occurred()) return false;
     sql_arg t(nullptr);
-    if (temporal_arg(o, t)) {
+    if (const int r = temporal_arg(o, t)) {
+        if (r < 0) return false;
         append_literal(out, t, e);
         return true;
     }
@@ -583,7 +591,8 @@ bool bound_args::add(PyObject* o) {
     }
     if (PyErr_Occurred()) return false;
     sql_arg t(nullptr);
-    if (temporal_arg(o, t)) {
+    if (const int r = temporal_arg(o, t)) {
+        if (r < 0) return false;
         args_.push_back(t);
         return true;
     }

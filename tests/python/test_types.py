@@ -101,6 +101,11 @@ def test_wrong_parameters_are_clear_errors(conn):
         cur.execute("SELECT %d", (1,))
     with pytest.raises(ValueError):
         cur.execute("SELECT %s", (float("nan"),))
+    # beyond what a TIME holds (its microseconds overflowed int64)
+    for td in (dt.timedelta(days=999999999), dt.timedelta(days=-999999999), dt.timedelta.max):
+        for c in (cur, conn.cursor(prepared=True)):
+            with pytest.raises(ValueError):
+                c.execute("SELECT %s", (td,))
     cur.execute("SELECT 'still fine'")
     assert cur.fetchone() == ("still fine",)
 
