@@ -183,7 +183,8 @@ bool int_text(PyObject* o, std::string& out) {
         out.append(buf, r.ptr);
         return true;
     }
-    PyObject* s = PyObject_Str(o);
+    // The value's own digits: an int subclass's __str__ could put anything into the SQL.
+    PyObject* s = PyNumber_ToBase(o, 10);
     if (!s) return false;
     std::string_view t;
     bool ok = utf8_of(s, t);
@@ -412,20 +413,23 @@ bool append_py_literal(std::string& out, PyObject* o, const escaping& e) {
         return true;
     }
     if (PyList_Check(o) || PyTuple_Check(o) || PyAnySet_Check(o)) {  // IN (%s)
-        PyObject* seq = PySequence_Fast(o, "a sequence");
-        if (!seq) return false;
-        const Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-        out += '(';
-        for (Py_ssize_t i = 0; i < n; ++i) {
-            if (i) out += ',';
-            if (!append_py_literal(out, PySequence_Fast_GET_ITEM(seq, i), e)) {
-                Py_DECREF(seq);
-                return false;
+        // Nested past the interpreter's recursion limit, or a list that contains itself:
+        // RecursionError, as PyMySQL's Python recursion gives (not the C stack's end).
+        if (Py_EnterRecursiveCall(" in a query parameter")) return false;
+        PyObject* seq = PySequence_Tuple(o);  // (a snapshot: a value's __str__ may change a list)
+        bool ok = seq != nullptr;
+        if (ok) {
+            const Py_ssize_t n = PyTuple_GET_SIZE(seq);
+            out += '(';
+            for (Py_ssize_t i = 0; ok && i < n; ++i) {
+                if (i) out += ',';
+                ok = append_py_literal(out, PyTuple_GET_ITEM(seq, i), e);
             }
+            out += ')';
+            Py_DECREF(seq);
         }
-        out += ')';
-        Py_DECREF(seq);
-        return true;
+        Py_LeaveRecursiveCall();
+        return ok;
     }
     set_error(PyExc_TypeError, "cannot send a value of type " + type_name(o) + " as a query parameter");
     return false;
@@ -444,10 +448,12 @@ bool format_pyformat(std::string& out, std::string_view sql, PyObject* args, con
             // One bare value stands for a one-element tuple (as PyMySQL accepts it).
             seq = PyTuple_Pack(1, args);
         } else {
-            seq = PySequence_Fast(args, "query parameters must be a sequence or a mapping");
+            // A snapshot: a Decimal subclass's __str__, called while formatting, could change
+            // a list under the loop.
+            seq = PySequence_Tuple(args);
         }
         if (!seq) return false;
-        n = PySequence_Fast_GET_SIZE(seq);
+        n = PyTuple_GET_SIZE(seq);
     }
     out.reserve(out.size() + sql.size() + 16);
     bool ok = true;
@@ -470,7 +476,7 @@ bool format_pyformat(std::string& out, std::string_view sql, PyObject* args, con
                 set_error(PyExc_TypeError, "not enough arguments for format string");
                 ok = false;
             } else {
-                ok = append_py_literal(out, PySequence_Fast_GET_ITEM(seq, next++), e);
+                ok = append_py_literal(out, PyTuple_GET_ITEM(seq, next++), e);
             }
         } else if (f == '(' && mapping) {
             const std::size_t close = sql.find(')', i);

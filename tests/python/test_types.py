@@ -1,6 +1,7 @@
 """Every type both ways against the real server: parameters in, values out."""
 import datetime as dt
 import json
+import os
 from decimal import Decimal
 
 import pytest
@@ -108,6 +109,69 @@ def test_wrong_parameters_are_clear_errors(conn):
                 c.execute("SELECT %s", (td,))
     cur.execute("SELECT 'still fine'")
     assert cur.fetchone() == ("still fine",)
+
+
+HOSTILE_PARAMETERS = r"""
+import decimal, json, os, sys
+sys.path.insert(0, os.path.dirname(sys.argv[1]))
+import ambisql
+from conftest import server_kwargs
+
+cur = ambisql.connect(**server_kwargs()).cursor()
+out = {}
+loop = []
+loop.append(loop)  # a list that contains itself
+try:
+    cur.execute("SELECT 1 IN %s", (loop,))
+    out["loop"] = "ran"
+except RecursionError:
+    out["loop"] = "RecursionError"
+deep = 1
+for _ in range(100000):
+    deep = [deep]
+try:
+    cur.execute("SELECT 1 IN %s", (deep,))
+    out["deep"] = "ran"
+except RecursionError:
+    out["deep"] = "RecursionError"
+
+class Evil(int):  # its __str__ is not its value
+    def __str__(self):
+        return "0) OR (1"
+
+cur.execute("SELECT %s", (Evil(2 ** 70),))
+out["evil_int"] = str(cur.fetchone()[0])
+
+params = []
+
+class Clearing(decimal.Decimal):  # empties the parameter list while it is formatted
+    def __str__(self):
+        params.clear()
+        return "7"
+
+params.extend([Clearing(7), "x" * 100, 3])
+cur.execute("SELECT %s, %s, %s", params)
+out["clearing"] = [str(v) for v in cur.fetchone()]
+cur.execute("SELECT 'still fine'")
+out["after"] = cur.fetchone()[0]
+print(json.dumps(out))
+"""
+
+
+def test_hostile_parameters_are_errors_or_values_never_a_crash():
+    # A list that contains itself, or nesting 100,000 deep, used to run the C stack out
+    # (a segmentation fault); an int subclass's __str__ went into the SQL for big values; a
+    # list changed by a value's __str__ while formatted was read past its end.
+    import subprocess
+    import sys
+    here = os.path.abspath(__file__)
+    p = subprocess.run([sys.executable, "-c", HOSTILE_PARAMETERS, here], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, (p.returncode, p.stderr[-2000:])
+    r = json.loads(p.stdout.strip().splitlines()[-1])
+    assert r["loop"] == "RecursionError" and r["deep"] == "RecursionError", r
+    assert r["evil_int"] == str(2 ** 70), r
+    assert r["clearing"] == ["7", "x" * 100, "3"], r
+    assert r["after"] == "still fine"
 
 
 def test_rows_of_plain_values_are_left_to_reference_counting(conn):
