@@ -75,16 +75,35 @@ void set_mapped(const mapped& m) {
 
 enum poll_state { poll_ok = 0, poll_read = 1, poll_write = 2 };
 
+// connect()'s options, each checked for its type and range: a clear ProgrammingError
+// naming the option (as for an unknown ssl_mode), never pybind11's cast error or a
+// float-to-integer conversion out of range.
+[[noreturn]] void bad_option(const char* key, const char* what) {
+    raise_mapped({0, std::string("connect(): ") + key + " " + what, "programming"});
+}
+bool has(const py::dict& o, const char* key) { return o.contains(key) && !o[key].is_none(); }
+template <class T>
+T option(const py::dict& o, const char* key, const char* what) {
+    try {
+        return o[key].cast<T>();
+    } catch (const py::cast_error&) {
+        bad_option(key, what);
+    }
+}
+std::string text_option(const py::dict& o, const char* key) { return option<std::string>(o, key, "must be a str"); }
+bool flag_option(const py::dict& o, const char* key) { return option<bool>(o, key, "must be True or False"); }
 std::chrono::milliseconds ms_of(const py::dict& o, const char* key, std::chrono::milliseconds def) {
-    if (!o.contains(key) || o[key].is_none()) return def;
-    return std::chrono::milliseconds(static_cast<std::int64_t>(o[key].cast<double>() * 1000.0));
+    if (!has(o, key)) return def;
+    const double s = option<double>(o, key, "must be a number of seconds");
+    if (!(s >= 0 && s <= 1e9)) bad_option(key, "must be a number of seconds from 0 to 1e9");  // (NaN too)
+    return std::chrono::milliseconds(static_cast<std::int64_t>(s * 1000.0));
 }
 
 config config_of(const py::dict& o) {
     config c;
-    if (o.contains("url") && !o["url"].is_none()) c = config::from_url(o["url"].cast<std::string>());
+    if (has(o, "url")) c = config::from_url(text_option(o, "url"));
     auto str = [&](const char* key, std::string& out) {
-        if (o.contains(key) && !o[key].is_none()) out = o[key].cast<std::string>();
+        if (has(o, key)) out = text_option(o, key);
     };
     str("host", c.host);
     str("user", c.user);
@@ -95,22 +114,27 @@ config config_of(const py::dict& o) {
     str("ssl_ca", c.ssl_ca);
     str("ssl_cert", c.ssl_cert);
     str("ssl_key", c.ssl_key);
-    if (o.contains("port") && !o["port"].is_none()) c.port = o["port"].cast<std::uint16_t>();
-    if (o.contains("ssl_mode") && !o["ssl_mode"].is_none()) {
+    if (has(o, "port")) {
+        const long long port = option<long long>(o, "port", "must be an int");
+        if (port < 0 || port > 65535) bad_option("port", "must be from 0 to 65535");
+        c.port = static_cast<std::uint16_t>(port);
+    }
+    if (has(o, "ssl_mode")) {
         // Parsed the one way the URL is.
-        c.ssl = config::from_url("mysql://x@h/?ssl-mode=" + o["ssl_mode"].cast<std::string>()).ssl;
+        c.ssl = config::from_url("mysql://x@h/?ssl-mode=" + text_option(o, "ssl_mode")).ssl;
     }
     c.connect_timeout = ms_of(o, "connect_timeout", c.connect_timeout);
     c.read_timeout = ms_of(o, "read_timeout", c.read_timeout);
     c.write_timeout = ms_of(o, "write_timeout", c.write_timeout);
-    if (o.contains("found_rows")) c.found_rows = o["found_rows"].cast<bool>();
-    if (o.contains("multi_statements")) c.multi_statements = o["multi_statements"].cast<bool>();
-    if (o.contains("compress")) c.compress = o["compress"].cast<bool>();
-    if (o.contains("get_server_public_key")) c.get_server_public_key = o["get_server_public_key"].cast<bool>();
-    if (o.contains("local_infile_allow")) c.local_infile_allow = o["local_infile_allow"].cast<std::vector<std::string>>();
+    if (o.contains("found_rows")) c.found_rows = flag_option(o, "found_rows");
+    if (o.contains("multi_statements")) c.multi_statements = flag_option(o, "multi_statements");
+    if (o.contains("compress")) c.compress = flag_option(o, "compress");
+    if (o.contains("get_server_public_key")) c.get_server_public_key = flag_option(o, "get_server_public_key");
+    if (o.contains("local_infile_allow"))
+        c.local_infile_allow = option<std::vector<std::string>>(o, "local_infile_allow", "must be a list of str");
     // Several hosts ("h1:3306,h2,h3:3307") and the Galera settings, read the one way the URL is.
-    if (o.contains("hosts") && !o["hosts"].is_none()) {
-        config h = config::from_url("mysql://x@" + o["hosts"].cast<std::string>() + "/");
+    if (has(o, "hosts")) {
+        config h = config::from_url("mysql://x@" + text_option(o, "hosts") + "/");
         if (h.hosts.empty()) {
             c.host = h.host;
             c.port = h.port;
@@ -118,12 +142,13 @@ config config_of(const py::dict& o) {
             c.hosts = h.hosts;
         }
     }
-    if (o.contains("host_mode") && !o["host_mode"].is_none())
-        c.hosts_mode = config::from_url("mysql://x@h/?host-mode=" + o["host_mode"].cast<std::string>()).hosts_mode;
-    if (o.contains("galera_check")) c.galera_check = o["galera_check"].cast<bool>();
-    if (o.contains("wsrep_sync_wait") && !o["wsrep_sync_wait"].is_none())
-        c.wsrep_sync_wait =
-            config::from_url("mysql://x@h/?wsrep-sync-wait=" + std::to_string(o["wsrep_sync_wait"].cast<int>())).wsrep_sync_wait;
+    if (has(o, "host_mode"))
+        c.hosts_mode = config::from_url("mysql://x@h/?host-mode=" + text_option(o, "host_mode")).hosts_mode;
+    if (o.contains("galera_check")) c.galera_check = flag_option(o, "galera_check");
+    if (has(o, "wsrep_sync_wait"))
+        c.wsrep_sync_wait = config::from_url("mysql://x@h/?wsrep-sync-wait=" +
+                                             std::to_string(option<int>(o, "wsrep_sync_wait", "must be an int")))
+                                .wsrep_sync_wait;
     c.host_backoff = ms_of(o, "host_backoff", c.host_backoff);
     c.connect_attributes.emplace_back("_client_language", "python");
     return c;

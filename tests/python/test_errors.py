@@ -80,6 +80,20 @@ def test_client_errors():
     assert e.value.args[1].startswith("Lost connection to MySQL server during query")
 
 
+@pytest.mark.parametrize("option, value", [
+    ("port", -1), ("port", 70000), ("port", "abc"), ("user", 123), ("database", 5), ("url", 5),
+    ("connect_timeout", "x"), ("connect_timeout", -5), ("read_timeout", float("inf")),
+    ("write_timeout", float("nan")), ("read_timeout", 1e30),
+])
+def test_a_bad_connect_option_is_a_programming_error_naming_it(option, value):
+    # (It was pybind11's RuntimeError "Unable to cast Python instance to C++ type", or was
+    # taken: an infinite or huge timeout converted to integer milliseconds out of range,
+    # undefined behaviour.)
+    with pytest.raises(ambisql.ProgrammingError) as e:
+        ambisql.connect(**server_kwargs(**{option: value}))
+    assert e.value.args[1].startswith("connect(): " + option + " must be"), e.value.args
+
+
 def test_deadlock_is_operational_1213(table):
     a = ambisql.connect(**server_kwargs())
     b = ambisql.connect(**server_kwargs())
