@@ -730,6 +730,7 @@ __attribute__((no_sanitize("address"))) PyObject* fast_watch_read(conn& c, PyObj
         return nullptr;
     }
     const long fd = PyLong_AsLong(args[0]);
+    if (fd == -1 && PyErr_Occurred()) return nullptr;  // (OverflowError)
     PyObject *io = args[1], *hub = args[2], *getcurrent = args[3], *switch_to = args[4], *expired = args[5];
     for (;;) {
         const int st = c.poll();

@@ -151,6 +151,8 @@ def test_the_core_object_refuses_misuse_with_type_errors():
     with pytest.raises(TypeError):
         _Conn.poll(object())
     assert c.fileno() == -1 and c.timeout() is None
+    with pytest.raises(OverflowError):  # (it was SystemError: a result with an exception set)
+        c.watch_read(2 ** 70, None, None, None, None, None)
     c.start_query("SELECT 1")
     with pytest.raises(ambisql.OperationalError) as e:  # not connected: the core's error, mapped
         c.poll()
