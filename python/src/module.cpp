@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <thread>
 
 #include "ambisql/error.hpp"
 #include "ambisql/nb_connection.hpp"
@@ -304,6 +305,12 @@ public:
     void close() {
         for (;;) {
             if (!in_wait_) return nb_.close();  // (the GIL held: nobody else is in nb_)
+            if (waiter_ == std::this_thread::get_id()) {
+                // Called by the waiting thread itself, from a signal handler or a finalizer
+                // that ran while it held the GIL in its wait, which it does only holding m_.
+                close_pending_ = true;
+                return;
+            }
             py::gil_scoped_release nogil;
             std::lock_guard lk(m_);
             if (waiting_) {
@@ -538,6 +545,7 @@ private:
     public:
         explicit blocking_wait(conn& c) : c_(c) {
             c_.in_wait_ = true;
+            c_.waiter_ = std::this_thread::get_id();
             nogil_.emplace();
             lk_ = std::unique_lock(c_.m_);
             c_.waiting_ = true;
@@ -583,6 +591,7 @@ private:
 
     nb_connection nb_;
     bool in_wait_ = false;  // a thread waits in wait() or abort() (the GIL held to change it)
+    std::thread::id waiter_;  // which (valid while in_wait_)
     std::mutex m_;          // what that thread holds but while it sleeps
     bool waiting_ = false, close_pending_ = false;  // (under m_)
     config cfg_;

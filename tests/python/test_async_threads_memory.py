@@ -2,6 +2,7 @@
 memory flat over many queries and a million streamed rows."""
 import resource
 import selectors
+import signal
 import threading
 import time
 
@@ -119,6 +120,25 @@ def test_a_connection_closed_from_another_thread_mid_query_fails_that_thread_at_
     assert not c.open
     with pytest.raises(ambisql.InterfaceError):
         c.cursor()
+
+
+def test_a_signal_handler_may_close_the_connection_its_thread_waits_on():
+    # The handler runs in the waiting thread, inside its wait (graceful shutdown on SIGTERM
+    # closing what is open): the query fails with 2013 at once. (The first version of the
+    # thread-safe close() deadlocked here, the thread re-taking its own lock.)
+    c = ambisql.connect(**server_kwargs())
+    old = signal.signal(signal.SIGALRM, lambda *_: c.close())
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.3)
+        t0 = time.time()
+        with pytest.raises(ambisql.OperationalError) as e:
+            c.cursor().execute("SELECT SLEEP(5)")
+        assert e.value.args[0] == 2013
+        assert time.time() - t0 < 2.0
+        assert not c.open
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
 
 
 def test_another_threads_calls_on_a_connection_a_thread_waits_on_get_a_clear_error():
