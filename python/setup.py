@@ -27,7 +27,7 @@ here = os.path.dirname(os.path.abspath(__file__))
 
 ext = Extension(
     "ambisql._ambisql",
-    sources=[os.path.join("src", "module.cpp"), os.path.join("src", "values.cpp")],
+    sources=[os.path.join("src", f) for f in ("module.cpp", "cursor.cpp", "values.cpp")],
     include_dirs=[pybind11.get_include()],
     language="c++",
     extra_compile_args=[f for f in cflags if f != "-std=c++20"] + ["-std=c++20", "-O2", "-fvisibility=hidden"],

@@ -1,31 +1,26 @@
 """PEP 249 cursors: buffered (Cursor, DictCursor), streaming (SSCursor, SSDictCursor),
 and prepared (binary protocol through the connection's statement cache)."""
 from . import err
+from ._ambisql import CursorBase, _set_plain_cursor
 
 _RESULT_SETS = 0
 
 
-class Cursor(err.ErrorClasses):
+class Cursor(CursorBase, err.ErrorClasses):
     """Buffered: every row of every result set is read when execute() returns (or, on
-    an async connection, once poll() says POLL_OK)."""
+    an async connection, once poll() says POLL_OK).
 
-    _stream = False
-    _prepared = False
+    Its state (description, rowcount, lastrowid, rownumber, arraysize, and the private
+    _rows, _sets, _set, _executed, _warnings, _pending, _closed, _stream, _prepared) and
+    the methods every buffered query calls (execute, fetchall, _quick_start, _quick_take,
+    _load) are CursorBase's, in C (python/src/cursor.cpp): per query, they were most of
+    what the cursor cost in Python. _quick_start(query, args) starts a buffered text
+    query (not in psycopg2's async mode) and returns the _Conn, or None when the general
+    path (_execute) is needed; _quick_take(c) takes its results (ambisql.aio's cursor
+    waits between the two its own way); _load(set) makes a resultset the current one."""
 
     def __init__(self, connection, prepared=None):
         self.connection = connection
-        self.description = None
-        self.rowcount = -1
-        self.lastrowid = None
-        self.arraysize = 1
-        self.rownumber = 0
-        self._rows = None
-        self._sets = None
-        self._set = 0
-        self._executed = None
-        self._warnings = 0
-        self._pending = False
-        self._closed = False
         if prepared is not None:
             self._prepared = bool(prepared)
 
@@ -70,39 +65,6 @@ class Cursor(err.ErrorClasses):
         if isinstance(query, bytes):
             query = query.decode(conn._encoding)
         return conn._c.format(query, args)
-
-    def execute(self, query, args=None):
-        c = self._quick_start(query, args)
-        if c is None:
-            return self._execute(query, args)
-        self.connection._wait()
-        return self._quick_take(c)
-
-    # The common case (a buffered text query, not in psycopg2's async mode) with little
-    # Python in its way: per query this is most of what the cursor costs. ambisql.aio's
-    # cursor waits between the two its own way.
-    def _quick_start(self, query, args):
-        # Starts the query and returns the _Conn; None when the general path is needed.
-        conn = self.connection
-        if (self._stream or self._prepared or self._closed or conn is None or conn._async
-                or type(query) is not str):
-            return None
-        c = conn._c
-        if c is None:
-            return None
-        self._rows = self._sets = self.description = None
-        self.rowcount = -1
-        self.rownumber = 0
-        self._executed = query
-        c.start_query(query, args)
-        return c
-
-    def _quick_take(self, c):
-        sets = self._sets = c.results()
-        self._set = 0
-        if sets:
-            self._load(sets[0])
-        return self.rowcount
 
     def _execute(self, query, args):
         conn = self._begin(query, args)
@@ -198,11 +160,7 @@ class Cursor(err.ErrorClasses):
         self.rownumber = i + len(chunk)
         return self._make_all(chunk)
 
-    def fetchall(self):
-        rows = self._rows
-        if rows is not None and not self.rownumber and not self._pending:  # the common case
-            self.rownumber = len(rows)
-            return self._make_all(rows)
+    def _fetchall(self):  # (fetchall() but Cursor's own first one)
         rows = self._ensure()
         if rows is None:
             return []
@@ -259,19 +217,6 @@ class Cursor(err.ErrorClasses):
     def _take(self):
         self._quick_take(self.connection._c)
 
-    def _load(self, s):
-        desc, rows, affected, insert_id, warnings = s
-        self.description = desc
-        self._rows = rows
-        self.rownumber = 0
-        self._warnings = warnings
-        if rows is None:
-            self.rowcount = affected
-            self.lastrowid = insert_id
-        else:
-            self.rowcount = len(rows)
-            self.lastrowid = insert_id or self.lastrowid
-
     def _drain(self):
         pass
 
@@ -302,10 +247,9 @@ class SSCursor(Cursor):
     result of any size needs little memory. The connection takes no other command until
     every row was fetched (or the cursor closed, which reads and drops the rest)."""
 
-    _stream = True
-
     def __init__(self, connection, prepared=None):
         super().__init__(connection, prepared)
+        self._stream = True
         self._batch = []
         self._bpos = 0
         self._done = True
@@ -435,3 +379,6 @@ class SSDictCursor(DictCursorMixin, SSCursor):
 def _is_insert(query):
     q = query.lstrip()[:7].upper()
     return (q.startswith("INSERT") or q.startswith("REPLACE")) and "%(" not in query
+
+
+_set_plain_cursor(Cursor)

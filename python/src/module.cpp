@@ -20,6 +20,7 @@
 #include "ambisql/error.hpp"
 #include "ambisql/nb_connection.hpp"
 #include "ambisql/retry.hpp"
+#include "binding.hpp"
 #include "values.hpp"
 
 namespace py = pybind11;
@@ -612,6 +613,26 @@ private:
     } last_;
 };
 
+// The C++ exception being handled as the Python exception it maps to (set); nullptr.
+PyObject* translate_current() noexcept {
+    try {
+        throw;
+    } catch (py::error_already_set& e) {
+        e.restore();
+    } catch (const ambisql::error& e) {
+        try {
+            set_mapped(map_error(e.diag(), false, ""));
+        } catch (py::error_already_set& e2) {
+            e2.restore();
+        }
+    } catch (const std::bad_alloc&) {
+        PyErr_NoMemory();
+    } catch (const std::exception& e) {
+        PyErr_SetString(PyExc_RuntimeError, e.what());
+    }
+    return nullptr;
+}
+
 // The methods every query calls (start_query/stream/execute, poll, wait, results, fileno,
 // timeout) as plain METH_FASTCALL methods: pybind11's dispatch (argument loaders, type
 // lookups by typeid hash) cost more per call than the work itself for poll() or fileno().
@@ -632,20 +653,9 @@ __attribute__((no_sanitize("address"))) PyObject* fast_method(PyObject* self, Py
     try {
         conn* c = conn_of(self);
         return c ? Fn(*c, args, nargs) : nullptr;
-    } catch (py::error_already_set& e) {
-        e.restore();
-    } catch (const ambisql::error& e) {
-        try {
-            set_mapped(map_error(e.diag(), false, ""));
-        } catch (py::error_already_set& e2) {
-            e2.restore();
-        }
-    } catch (const std::bad_alloc&) {
-        PyErr_NoMemory();
-    } catch (const std::exception& e) {
-        PyErr_SetString(PyExc_RuntimeError, e.what());
+    } catch (...) {
+        return translate_current();
     }
-    return nullptr;
 }
 
 bool no_args(const char* name, Py_ssize_t nargs) {
@@ -802,9 +812,38 @@ PyMethodDef fast_methods[] = {AMBISQL_FAST(start_query), AMBISQL_FAST(start_stre
 
 }  // namespace
 
+namespace ambisql::pybinding {
+PyTypeObject* conn_type = nullptr;
+
+bool start_query(PyObject* c, PyObject* query, PyObject* args) noexcept {
+    try {
+        conn* k = conn_of(c);
+        if (!k) return false;
+        Py_ssize_t n = 0;
+        const char* sql = PyUnicode_AsUTF8AndSize(query, &n);
+        if (!sql) return false;
+        k->start_query(std::string(sql, static_cast<std::size_t>(n)), py::reinterpret_borrow<py::object>(args));
+        return true;
+    } catch (...) {
+        translate_current();
+        return false;
+    }
+}
+
+PyObject* results(PyObject* c) noexcept {
+    try {
+        conn* k = conn_of(c);
+        return k ? k->results().release().ptr() : nullptr;
+    } catch (...) {
+        return translate_current();
+    }
+}
+}  // namespace ambisql::pybinding
+
 PYBIND11_MODULE(_ambisql, m) {
     m.doc() = "ambisql's C++ core for Python (use the ambisql package)";
     if (!pyconv::init_values()) throw py::error_already_set();
+    if (!pybinding::add_cursor_type(m.ptr())) throw py::error_already_set();
     m.def("set_error_factory", [](py::object f) {
         Py_XDECREF(error_factory);
         error_factory = f.release().ptr();
@@ -850,6 +889,7 @@ PYBIND11_MODULE(_ambisql, m) {
     m.attr("POLL_READ") = static_cast<int>(poll_read);
     m.attr("POLL_WRITE") = static_cast<int>(poll_write);
     py::class_<conn> cls(m, "_Conn");
+    pybinding::conn_type = reinterpret_cast<PyTypeObject*>(cls.ptr());
     for (PyMethodDef& d : fast_methods) {
         py::object descr = py::reinterpret_steal<py::object>(
             PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(cls.ptr()), &d));

@@ -331,3 +331,67 @@ def test_the_exception_classes_hang_off_connections_and_cursors(conn):
         for name in ("Warning", "Error", "InterfaceError", "DatabaseError", "DataError", "OperationalError",
                      "IntegrityError", "InternalError", "ProgrammingError", "NotSupportedError"):
             assert getattr(holder, name) is getattr(ambisql, name), (holder, name)
+
+
+def test_the_cursor_state_is_plain_attributes_to_python_code(conn):
+    # Cursor's state and per-query methods are C (CursorBase); Python code (subclasses,
+    # SQLAlchemy, the cursor's own general paths) reads, sets and deletes the same values.
+    cur = conn.cursor()
+    assert (cur.description, cur.rowcount, cur.lastrowid, cur.rownumber, cur.arraysize) == (None, -1, None, 0, 1)
+    cur.arraysize = 3
+    cur.execute("SELECT seq FROM seq_1_to_5")
+    assert cur.fetchmany() == [(1,), (2,), (3,)] and cur.rownumber == 3
+    assert cur.fetchall() == [(4,), (5,)] and cur.rownumber == 5
+    cur.execute("SELECT seq FROM seq_1_to_4")
+    cur.rownumber = 2  # (as scroll() does)
+    assert cur.fetchall() == [(3,), (4,)]
+    cur.rowcount = "anything"
+    assert cur.rowcount == "anything"
+    del cur.description
+    with pytest.raises(AttributeError):
+        cur.description
+    assert cur.execute("SELECT 1 AS one") == 1 and cur.description[0][0] == "one" and cur.rowcount == 1
+    cur.custom = 42  # (a subclass's own attributes)
+    assert cur.custom == 42
+    # A failed query leaves no result behind.
+    with pytest.raises(ambisql.ProgrammingError):
+        cur.execute("SELECT * FROM no_such_table_here")
+    assert cur.description is None and cur.rowcount == -1 and cur.fetchall() == []
+    # Bytes queries, and arguments, take the general path and the same state.
+    assert cur.execute(b"SELECT %s AS b", ("x",)) == 1 and cur.fetchall() == [("x",)]
+
+
+def test_a_cursor_subclass_gets_its_own_rows_and_execute(conn):
+    class Upper(ambisql.Cursor):
+        def _make_all(self, rows):
+            return [tuple(str(v).upper() for v in r) for r in rows]
+
+    class Counting(ambisql.Cursor):
+        calls = 0
+
+        def execute(self, query, args=None):
+            Counting.calls += 1
+            return super().execute(query, args)
+
+    cur = conn.cursor(Upper)
+    cur.execute("SELECT 'a', 'b'")
+    assert cur.fetchall() == [("A", "B")]
+    cur = conn.cursor(Counting)
+    assert cur.execute("SELECT 1") == 1 and Counting.calls == 1 and cur.fetchall() == [(1,)]
+    cur = conn.cursor(ambisql.DictCursor)
+    cur.execute("SELECT 1 AS a, 2 AS b")
+    assert cur.fetchall() == [{"a": 1, "b": 2}]
+
+
+def test_a_cursor_in_a_reference_cycle_is_collected(conn):
+    import gc
+    import weakref
+
+    cur = conn.cursor()
+    cur.execute("SELECT seq FROM seq_1_to_3")
+    cur.me = cur
+    cur._rows.append(cur)  # (its rows referring to it)
+    ref = weakref.ref(cur)
+    del cur
+    gc.collect()
+    assert ref() is None

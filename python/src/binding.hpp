@@ -1,0 +1,23 @@
+// What the cursor (cursor.cpp) and the connection binding (module.cpp) of ambisql._ambisql
+// know of each other: plain CPython calls, no pybind11 in between.
+#pragma once
+
+#include <Python.h>
+
+namespace ambisql::pybinding {
+
+// _Conn, once the module is initialized.
+extern PyTypeObject* conn_type;
+
+// c.start_query(query, args) for a _Conn `c` and a str `query`; false with the exception
+// set when it failed.
+bool start_query(PyObject* c, PyObject* query, PyObject* args) noexcept;
+
+// c.results(): a new reference, or nullptr with the exception set.
+PyObject* results(PyObject* c) noexcept;
+
+// Adds CursorBase (the cursor's state and per-query methods) to module m; false with the
+// exception set.
+bool add_cursor_type(PyObject* m);
+
+}  // namespace ambisql::pybinding
