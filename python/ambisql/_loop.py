@@ -33,18 +33,19 @@ class _Reader:
 
     # (asyncio reads a future-like object's loop from get_loop() or else `_loop`: the
     # attribute costs the task no call)
-    __slots__ = ("_loop", "fd", "c", "state", "exc", "wake", "ctx", "_asyncio_future_blocking")
+    __slots__ = ("_loop", "fd", "c", "state", "exc", "wake", "ctx", "_asyncio_future_blocking", "other")
 
     def __init__(self):
         self._loop = None
         self.fd = -1
         self.c = self.state = self.exc = self.wake = self.ctx = None
         self._asyncio_future_blocking = False
+        self.other = None  # _pump's wait on a future, if any: (loop, fd, state, future)
 
     def _ready(self):
         c = self.c
         if c is None:  # readable with nobody waiting: stop watching
-            self.detach()
+            self.detach(other_too=False)
             return
         try:
             state = c.poll()
@@ -132,9 +133,17 @@ class _Reader:
     def __repr__(self):
         return "<ambisql read wait fd=%d %s>" % (self.fd, "pending" if self.c is not None else "done")
 
-    def detach(self):
+    def detach(self, other_too=True):
         """Stops watching the socket. A task still waiting on it (the connection closed or
-        reopened under it, from elsewhere) wakes with an error."""
+        reopened under it, from elsewhere) wakes with an error. So does one in another wait
+        of _pump's (a send, a read with a deadline, a cancellation's side connection): its
+        registration is dropped before the socket can close (uvloop aborts the process on
+        one left behind), and its next poll() reports what became of the connection."""
+        other = self.other
+        if other is not None and other_too:
+            self.other = None
+            _unregister(other)
+            _wake(other[3])
         wake, ctx = self.wake, self.ctx
         if self.c is not None:
             self.state = None
@@ -154,13 +163,27 @@ class _Reader:
 _CANCELLED = object()
 
 
-async def _pump(loop, c, state, reader=None):
+def _unregister(wait):
+    loop, fd, state, _ = wait
+    try:
+        if state == POLL_READ:
+            loop.remove_reader(fd)
+        else:
+            loop.remove_writer(fd)
+    except Exception:  # the loop is closed: nothing to undo
+        pass
+
+
+async def _pump(loop, c, state, reader=None, standing=True):
     # Waits on the socket (or until the operation's deadline, after which poll() reports
     # the timeout) and polls again, until the operation is done; raises its error.
+    # `reader`: the connection's _Reader, whose detach() (the connection closed from
+    # elsewhere) ends any of these waits; `standing`: reads without a deadline may wait
+    # through it.
     while state != POLL_OK:
         fd = c.fileno()
         t = c.timeout()
-        if reader is not None and state == POLL_READ and t is None:
+        if standing and reader is not None and state == POLL_READ and t is None:
             state = await reader.wait(loop, fd, c)
             continue
         fut = loop.create_future()
@@ -170,14 +193,17 @@ async def _pump(loop, c, state, reader=None):
             loop.add_reader(fd, _wake, fut)
         else:
             loop.add_writer(fd, _wake, fut)
+        wait = (loop, fd, state, fut)
+        if reader is not None:
+            reader.other = wait
         timer = loop.call_later(t, _wake, fut) if t is not None else None
         try:
             await fut
         finally:  # (a cancellation too: nothing stays registered)
-            if state == POLL_READ:
-                loop.remove_reader(fd)
-            else:
-                loop.remove_writer(fd)
+            if reader is None or reader.other is wait:  # (else detach() dropped it)
+                if reader is not None:
+                    reader.other = None
+                _unregister(wait)
             if timer is not None:
                 timer.cancel()
         state = c.poll()
@@ -203,7 +229,7 @@ async def drive(c, reader=None, state=None):
     except CancelledError:
         if reader is not None:
             reader.detach()
-        await _cancel(loop, c)
+        await _cancel(loop, c, reader)
         raise
     except BaseException:
         if reader is not None:
@@ -211,7 +237,7 @@ async def drive(c, reader=None, state=None):
         raise
 
 
-async def _cancel(loop, c):
+async def _cancel(loop, c, reader=None):
     # KILL QUERY through the core's canceller, then read to the end of the command. Its
     # outcome (interrupted, or completed before the KILL landed) does not matter to the
     # cancelled caller. Cancelled again meanwhile: the connection is closed instead.
@@ -219,7 +245,7 @@ async def _cancel(loop, c):
         return
     c.cancel()
     try:
-        await _pump(loop, c, c.poll())
+        await _pump(loop, c, c.poll(), reader, standing=False)
     except err.Error:
         return
     except CancelledError:

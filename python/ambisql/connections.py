@@ -166,6 +166,7 @@ class Connection(err.ErrorClasses):
         self.encoders = None
         self._reader = None  # the asyncio loop's standing registration, once connected
         self._green_watch = None  # green.py's standing read watcher for its hub, if any
+        self._green_wake = None  # green.py: ends a greenlet's other wait (a send's, a KILL's)
         self._sock_fd = -1  # the established connection's socket (not a connect's attempts
         # or a cancellation's side connection): what a standing watch may be kept for
         if not _wait_callback_chosen:
@@ -281,6 +282,10 @@ class Connection(err.ErrorClasses):
         if w is not None:
             self._green_watch = None
             w.detach()
+        wake = getattr(self, "_green_wake", None)
+        if wake is not None:  # a greenlet waits on another of its sockets, or to send
+            self._green_wake = None
+            wake()
         self._sock_fd = -1
 
     @property

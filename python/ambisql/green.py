@@ -66,8 +66,26 @@ def patch_gevent():
     class _Expired(Exception):
         pass
 
-    serve = _server(lambda conn, fd, t: gevent.socket.wait_read(fd, timeout=t),
-                    lambda conn, fd, t: gevent.socket.wait_write(fd, timeout=t), (gevent.socket.timeout,))
+    class _Closed(Exception):
+        pass
+
+    def waiting_for(events):
+        # A wait other than the established socket's read (a connect's, a cancellation's
+        # side connection's, a send's) that the connection's close from another greenlet
+        # ends (conn._green_wake): the next poll() then reports the lost connection.
+        def wait(conn, fd, t):
+            hub = get_hub()
+            io = hub.loop.io(fd, events)
+            conn._green_wake = lambda: hub.cancel_wait(io, _Closed())  # (not once resumed)
+            try:
+                gevent.socket.wait(io, timeout=t)
+            finally:
+                conn._green_wake = None
+                io.close()
+
+        return wait
+
+    serve = _server(waiting_for(1), waiting_for(2), (gevent.socket.timeout, _Closed))
 
     def wait(conn):
         c = conn._c
@@ -122,16 +140,45 @@ def patch_eventlet():
     """Waits through eventlet's hub. A read waits on a listener the connection keeps
     registered with the hub for its socket between queries (while the connection is
     established and quiet, its socket has nothing to read), so a query costs no hub.add /
-    hub.remove and no epoll_ctl pair; writes go through eventlet.hubs.trampoline."""
-    from eventlet.hubs import get_hub, trampoline
+    hub.remove and no epoll_ctl pair; other waits (writes, a connect, a cancellation's side
+    connection) on listeners of their own, as eventlet.hubs.trampoline's."""
+    from eventlet.hubs import get_hub
     from greenlet import getcurrent
 
     class _Expired(Exception):
         pass
 
+    class _Closed(Exception):
+        pass
+
+    def wait_other(conn, fd, t, evtype):
+        # A wait other than the established socket's read (a connect's, a cancellation's
+        # side connection's, a send's), as trampoline() waits, that the connection's close
+        # from another greenlet ends (conn._green_wake): the next poll() then reports the
+        # lost connection. The wake-up reaches the greenlet only while it still waits here.
+        hub = get_hub()
+        cur = getcurrent()
+        listener = hub.add(evtype, fd, cur.switch, cur.throw, None)
+        waiting = [True]
+
+        def wake():
+            if waiting[0]:
+                cur.throw(_Closed())
+
+        conn._green_wake = lambda: hub.schedule_call_global(0, wake)
+        timer = None if t is None else hub.schedule_call_global(t, cur.throw, _Expired)
+        try:
+            hub.switch()
+        finally:
+            waiting[0] = False
+            conn._green_wake = None
+            hub.remove(listener)
+            if timer is not None:
+                timer.cancel()
+
     def read(conn, fd, t):
         if fd != conn._sock_fd:  # a connect, or a cancellation's side connection
-            trampoline(fd, read=True, timeout=t, timeout_exc=_Expired)
+            wait_other(conn, fd, t, get_hub().READ)
             return
         hub = get_hub()
         w = conn._green_watch
@@ -154,9 +201,9 @@ def patch_eventlet():
                 timer.cancel()
 
     def write(conn, fd, t):
-        trampoline(fd, write=True, timeout=t, timeout_exc=_Expired)
+        wait_other(conn, fd, t, get_hub().WRITE)
 
-    wait = _callback(read, write, (_Expired,))
+    wait = _callback(read, write, (_Expired, _Closed))
     wait._ambisql_on_hub = lambda: getcurrent() is get_hub().greenlet
     connections.set_wait_callback(wait)
 

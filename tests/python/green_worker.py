@@ -56,36 +56,71 @@ kw = dict(host="127.0.0.1", port=int(os.environ["AMBISQL_TEST_PORT"]), user="amb
 out = {}
 
 
-STALLING_PROXY = r"""
+# Proxies, each in a process of its own (outside the hub), printing the port they listen
+# on. A connection's bytes are pumped both ways; pump(a, b, deafen=True) stops reading from
+# `a` at its first chunk of 16 kB or more (a large query): the client's send then fills the
+# socket's buffers and waits to write.
+_PROXY_HEAD = r"""
 import socket, sys, threading
 host, port = sys.argv[1], int(sys.argv[2])
 srv = socket.socket()
 srv.bind(("127.0.0.1", 0))
 srv.listen(8)
 print(srv.getsockname()[1], flush=True)
-held = []
 
-def pump(a, b):
+def pump(a, b, deafen=False):
     try:
         while True:
             d = a.recv(65536)
             if not d:
                 break
+            if deafen and len(d) >= 16384:
+                threading.Event().wait()  # never reads again
             b.sendall(d)
     except OSError:
         pass
 
-first = True
-while True:
-    c, _ = srv.accept()
-    if not first:
-        held.append(c)  # never answered
-        continue
-    first = False
+def forward(c, deafen=False):
     up = socket.create_connection((host, port))
-    threading.Thread(target=pump, args=(c, up), daemon=True).start()
+    threading.Thread(target=pump, args=(c, up, deafen), daemon=True).start()
     threading.Thread(target=pump, args=(up, c), daemon=True).start()
 """
+
+# Forwards the first connection; accepts later ones and never answers them.
+STALLING_PROXY = _PROXY_HEAD + r"""
+held = []
+forward(srv.accept()[0])
+while True:
+    held.append(srv.accept()[0])
+"""
+
+# Forwards one connection until the client sends a large query.
+DEAF_PROXY = _PROXY_HEAD + r"""
+forward(srv.accept()[0], deafen=True)
+threading.Event().wait()
+"""
+
+
+def closed_meanwhile(c, work, close_at):
+    # Runs work() in a greenlet, closes `c` from this one after close_at seconds: what
+    # work() raised, and how long after the close it did.
+    got, nap = [], (gevent.sleep if lib == "gevent" else eventlet.sleep)
+
+    def run():
+        try:
+            work()
+            got.append("returned")
+        except BaseException as e:  # (a Timeout too)
+            got.append([type(e).__name__] + ([e.args[0]] if isinstance(e, ambisql.Error) else []))
+
+    spawn(run)
+    nap(close_at)
+    t0 = time.time()
+    c.close()
+    while not got and time.time() < t0 + 8.0:
+        nap(0.02)
+    out["woke_after"] = round(time.time() - t0, 2)
+    out["got"] = got
 
 
 def time_out_a_query(conn_kw, tag):
@@ -183,6 +218,29 @@ elif scenario == "closed_while_waiting":  # another greenlet closes the connecti
     cur = other.cursor()
     cur.execute("SELECT 'after'")
     out["after"] = cur.fetchone()[0]
+elif scenario == "closed_while_writing":  # closed while its query waits to be sent
+    import subprocess
+    proxy = subprocess.Popen([sys.executable, "-c", DEAF_PROXY, kw["host"], str(kw["port"])],
+                             stdout=subprocess.PIPE, text=True)
+    c = ambisql.connect(**dict(kw, port=int(proxy.stdout.readline()), write_timeout=6))
+
+    def big_query():
+        c.cursor().execute("SELECT LENGTH(%s)", ("x" * 32_000_000,))
+
+    closed_meanwhile(c, big_query, 0.5)
+    proxy.kill()
+elif scenario == "closed_while_killing":  # closed while its timed-out query's KILL connects
+    import subprocess
+    proxy = subprocess.Popen([sys.executable, "-c", STALLING_PROXY, kw["host"], str(kw["port"])],
+                             stdout=subprocess.PIPE, text=True)
+    c = ambisql.connect(**dict(kw, port=int(proxy.stdout.readline()), connect_timeout=6))
+
+    def timed_out_query():
+        with timeout(0.3):
+            c.cursor().execute("SELECT SLEEP(5)")
+
+    closed_meanwhile(c, timed_out_query, 0.8)  # its KILL's connect stalls from 0.3 s on
+    proxy.kill()
 elif scenario == "thrown_then_closed":  # resumed by a throw before the close's wake-up
     c = ambisql.connect(**kw)
     got = []

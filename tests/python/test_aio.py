@@ -422,6 +422,56 @@ def test_closing_a_connection_wakes_the_task_waiting_on_it_with_an_error(run):
     run(main())
 
 
+def _proxy(name):
+    # green_worker.py's proxies: DEAF_PROXY stops reading from the client at its first
+    # large chunk; STALLING_PROXY never answers a connection after the first.
+    import os
+    import subprocess
+
+    src = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "green_worker.py")).read()
+    head = src.split('_PROXY_HEAD = r"""')[1].split('"""')[0]
+    code = head + src.split(name + ' = _PROXY_HEAD + r"""')[1].split('"""')[0]
+    kw = server_kwargs()
+    p = subprocess.Popen([sys.executable, "-c", code, kw["host"], str(kw["port"])], stdout=subprocess.PIPE, text=True)
+    return p, int(p.stdout.readline())
+
+
+@pytest.mark.parametrize("waiting", ["to_send", "on_its_kill"])
+def test_closing_a_connection_wakes_a_task_waiting_to_send_or_on_its_querys_kill(run, waiting):
+    # A 32 MB query waiting to be written (the peer stopped reading), or a cancelled
+    # query's KILL waiting on a server that does not answer, when another task closes the
+    # connection: the task's error surfaces at once. It used to wait out the write timeout
+    # or the KILL's connect timeout (6 s here; without a write timeout, for ever).
+    proxy, port = _proxy("DEAF_PROXY" if waiting == "to_send" else "STALLING_PROXY")
+
+    async def main():
+        kw = server_kwargs(port=port, ssl_mode="disabled", write_timeout=6, connect_timeout=6)
+        kw["db"] = kw.pop("database")
+        conn = await aio.connect(**kw)
+        cur = conn.cursor()
+        if waiting == "to_send":
+            task = asyncio.ensure_future(cur.execute("SELECT LENGTH(%s)", ("x" * 32_000_000,)))
+            await asyncio.sleep(0.5)
+        else:
+            task = asyncio.ensure_future(cur.execute("SELECT SLEEP(5)"))
+            await asyncio.sleep(0.2)
+            task.cancel()  # its KILL's side connection now waits on the stalling proxy
+            await asyncio.sleep(0.5)
+            assert not task.done()
+        t0 = time.monotonic()
+        await conn.close()
+        with pytest.raises(ambisql.OperationalError if waiting == "to_send" else asyncio.CancelledError) as e:
+            await asyncio.wait_for(task, 8)
+        if waiting == "to_send":
+            assert e.value.args[0] == 2013
+        assert time.monotonic() - t0 < 1.0
+
+    try:
+        run(main())
+    finally:
+        proxy.kill()
+
+
 def test_a_query_whose_coroutine_is_closed_mid_wait_leaves_no_wake_up_behind(run):
     # The coroutine awaiting the read goes away (closed, as a collected one is): the read
     # wait forgets its waiter, so the detach on the way out wakes nobody (it used to call

@@ -52,6 +52,26 @@ def test_closing_a_connection_wakes_the_greenlet_waiting_on_it_with_an_error(lib
 
 
 @pytest.mark.parametrize("lib", ["gevent", "eventlet"])
+def test_closing_a_connection_wakes_a_greenlet_waiting_to_send_on_it(lib):
+    # Its 32 MB query waits to be written (the peer stopped reading) when another greenlet
+    # closes the connection: it fails at once with a lost connection. It used to wait on a
+    # watcher of a closed socket until its write timeout (6 s here; none by default).
+    r = worker(lib, "closed_while_writing")
+    assert r["got"] == [["OperationalError", 2013]], r
+    assert r["woke_after"] < 1.0, r
+
+
+@pytest.mark.parametrize("lib", ["gevent", "eventlet"])
+def test_closing_a_connection_wakes_a_greenlet_waiting_on_its_querys_kill(lib):
+    # Timed out, its KILL's side connection waits on a server that does not answer, when
+    # another greenlet closes the connection: its timeout surfaces at once. It used to wait
+    # for the side connection's connect timeout (6 s here).
+    r = worker(lib, "closed_while_killing")
+    assert r["got"] == [["Timeout"]], r
+    assert r["woke_after"] < 1.0, r
+
+
+@pytest.mark.parametrize("lib", ["gevent", "eventlet"])
 def test_a_greenlet_resumed_otherwise_before_the_closes_wake_up_gets_no_stray_switch(lib):
     # Thrown into (killed, timed out) and its connection closed in the same pass: the
     # wake-up meant for its query's wait must not reach it once it waits on something else
