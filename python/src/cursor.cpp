@@ -178,13 +178,25 @@ PyObject* quick_take(cursor_object* self, PyObject* c) {
 // switch inside conn._wait() saves this frame by copying the stack with memcpy, which ASan
 // would report for the frame's redzones (as for module.cpp's fast_watch_read).
 __attribute__((no_sanitize("address"))) PyObject* cursor_execute(PyObject* self, PyObject* const* args,
-                                                                 Py_ssize_t nargs) {
-    if (nargs < 1 || nargs > 2) {
+                                                                 Py_ssize_t nargs, PyObject* kwnames) {
+    // (query, args=None), by position or by name, as MySQLdb's and PyMySQL's
+    PyObject* given[2] = {nargs > 0 ? args[0] : nullptr, nargs > 1 ? args[1] : nullptr};
+    bool bad = nargs > 2;
+    const Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t i = 0; i < nkw && !bad; ++i) {
+        PyObject* name = PyTuple_GET_ITEM(kwnames, i);
+        const int slot = PyUnicode_CompareWithASCIIString(name, "query") == 0  ? 0
+                         : PyUnicode_CompareWithASCIIString(name, "args") == 0 ? 1
+                                                                                : -1;
+        bad = slot < 0 || given[slot] != nullptr;
+        if (!bad) given[slot] = args[nargs + i];
+    }
+    if (bad || !given[0]) {
         PyErr_SetString(PyExc_TypeError, "execute(query, args=None)");
         return nullptr;
     }
-    PyObject* query = args[0];
-    PyObject* params = nargs == 2 ? args[1] : Py_None;
+    PyObject* query = given[0];
+    PyObject* params = given[1] ? given[1] : Py_None;
     PyObject *conn = nullptr, *c = nullptr;
     const int started = quick_start(cur(self), query, params, &conn, &c);
     if (started < 0) return nullptr;
@@ -259,7 +271,7 @@ PyCFunction fn(F f) {
     return reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(f));
 }
 PyMethodDef cursor_methods[] = {
-    {"execute", fn(&cursor_execute), METH_FASTCALL,
+    {"execute", fn(&cursor_execute), METH_FASTCALL | METH_KEYWORDS,
      "execute(query, args=None): runs `query` with `args` interpolated (%s, %(name)s); returns the row count."},
     {"fetchall", fn(&cursor_fetchall), METH_NOARGS, "fetchall(): every row left, as a list."},
     {"_quick_start", fn(&cursor_quick_start), METH_FASTCALL, nullptr},

@@ -359,6 +359,13 @@ def test_the_cursor_state_is_plain_attributes_to_python_code(conn):
     assert cur.description is None and cur.rowcount == -1 and cur.fetchall() == []
     # Bytes queries, and arguments, take the general path and the same state.
     assert cur.execute(b"SELECT %s AS b", ("x",)) == 1 and cur.fetchall() == [("x",)]
+    # The arguments by name, as MySQLdb and PyMySQL name them.
+    assert cur.execute("SELECT %s", args=(7,)) == 1 and cur.fetchall() == [(7,)]
+    assert cur.execute(query="SELECT %(v)s", args={"v": 8}) == 1 and cur.fetchall() == [(8,)]
+    for bad in (lambda: cur.execute(), lambda: cur.execute("SELECT 1", (), ()), lambda: cur.execute("SELECT 1", sql="x"),
+                lambda: cur.execute("SELECT 1", query="SELECT 2")):
+        with pytest.raises(TypeError):
+            bad()
 
 
 def test_a_cursor_subclass_gets_its_own_rows_and_execute(conn):
