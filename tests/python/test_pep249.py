@@ -402,3 +402,36 @@ def test_a_cursor_in_a_reference_cycle_is_collected(conn):
     del cur
     gc.collect()
     assert ref() is None
+
+
+def test_queries_through_the_cursor_leave_reference_counts_as_they_were(conn):
+    # A reference kept or dropped too many per query (the C cursor's stores) shows as a
+    # count that moves; memory would not show it for objects that live on anyway.
+    import gc
+    import sys
+
+    cur = conn.cursor()
+    q = "SELECT seq, 'x' FROM seq_1_to_3 WHERE seq > %s"
+    a = (0,)
+    watched = {"query": q, "args": a, "cursor": cur, "connection": conn, "_Conn": conn._c}
+
+    def round_():
+        cur.execute(q, a)
+        cur.fetchall()
+        cur.execute(q, args=a)
+        cur.fetchone()
+        cur.execute("DO 1")
+        c = cur._quick_start(q, a)  # (ambisql.aio's two steps)
+        c.wait()
+        cur._quick_take(c)
+        with pytest.raises(ambisql.ProgrammingError):
+            cur.execute("SELECT * FROM no_such_table_here")
+
+    round_()
+    gc.collect()
+    before = {k: sys.getrefcount(v) for k, v in watched.items()}
+    for _ in range(300):
+        round_()
+    gc.collect()
+    after = {k: sys.getrefcount(v) for k, v in watched.items()}
+    assert after == before
