@@ -1,7 +1,7 @@
 """The PEP 249 connection: MySQLdb's and PyMySQL's keyword arguments, blocking calls that
 release the GIL, a wait callback for green threads, and psycopg2's async mode."""
 from . import err
-from ._ambisql import POLL_OK, POLL_READ, POLL_WRITE, _Conn
+from ._ambisql import POLL_OK, POLL_READ, POLL_WRITE, _Conn, _set_wait
 from ._loop import _Reader, drive as _drive
 from .constants import CLIENT, SERVER_STATUS
 from .cursors import Cursor
@@ -21,6 +21,7 @@ def _register_bridge(cls):
     global _bridges
     if cls not in _bridges:
         _bridges = _bridges + (cls,)
+        _share_wait_state()
 
 
 # set_wait_callback(): when set, every operation that would block calls it instead.
@@ -40,10 +41,19 @@ def set_wait_callback(fn):
     _wait_callback = fn
     _wait_callback_ends_done = getattr(fn, "_ambisql_ends_done", False) is True
     _wait_callback_chosen = True
+    _share_wait_state()
+
+
+def _share_wait_state():
+    # The buffered cursor's execute (C) waits as Connection._wait() does, by these.
+    _set_wait(_wait_callback, _wait_callback_ends_done, _bridges, _getcurrent)
 
 
 def get_wait_callback():
     return _wait_callback
+
+
+_share_wait_state()
 
 
 def _choose_wait_callback():

@@ -16,6 +16,10 @@ bool start_query(PyObject* c, PyObject* query, PyObject* args) noexcept;
 // c.results(): a new reference, or nullptr with the exception set.
 PyObject* results(PyObject* c) noexcept;
 
+// c.wait(): the started operation driven to its end, blocking with the GIL released;
+// false with the exception set when it failed.
+bool wait(PyObject* c) noexcept;
+
 // Adds CursorBase (the cursor's state and per-query methods) to module m; false with the
 // exception set.
 bool add_cursor_type(PyObject* m);

@@ -830,6 +830,18 @@ bool start_query(PyObject* c, PyObject* query, PyObject* args) noexcept {
     }
 }
 
+bool wait(PyObject* c) noexcept {
+    try {
+        conn* k = conn_of(c);
+        if (!k) return false;
+        k->wait();
+        return true;
+    } catch (...) {
+        translate_current();
+        return false;
+    }
+}
+
 PyObject* results(PyObject* c) noexcept {
     try {
         conn* k = conn_of(c);
