@@ -6,7 +6,7 @@ suspends only its greenlet; ordinary synchronous code (SQLAlchemy, repositories)
 unchanged and concurrently. A greenlet killed or timed out mid-query gets its command
 killed on the server; the connection stays usable (or is closed), never out of step."""
 from . import connections
-from ._ambisql import POLL_OK, POLL_READ
+from ._ambisql import POLL_OK, POLL_READ, GeventWait
 
 
 def make_wait_callback(wait_read, wait_write, timeout_errors=()):
@@ -87,24 +87,18 @@ def patch_gevent():
 
     serve = _server(waiting_for(1), waiting_for(2), (gevent.socket.timeout, _Closed))
 
-    def wait(conn):
-        c = conn._c
-        fd = conn._sock_fd
-        if fd < 0:  # connecting
-            serve(conn, c, c.poll())
-            return
-        hub = get_hub()
+    def reader(conn, hub, fd):
+        # The connection's standing watcher, made (again) for this hub and socket.
         w = conn._green_watch
-        if w is None or w.hub is not hub or w.fd != fd:
-            if w is not None:
-                w.detach()
-            w = conn._green_watch = _GeventReader(hub, fd)
-        state = c.watch_read(fd, w.io, hub, getcurrent, switch_to, _Expired)
-        if state != POLL_OK:
-            serve(conn, c, state)
+        if w is not None:
+            w.detach()
+        w = conn._green_watch = _GeventReader(hub, fd)
+        return w
 
-    wait._ambisql_ends_done = True
-    wait._ambisql_on_hub = lambda: getcurrent() is get_hub()
+    # wait(conn) in C (_ambisql.GeventWait): c.watch_read() on the connection's standing
+    # watcher (reader() makes it when it is missing or was made for another hub or socket),
+    # serve() for every other wait, no Python frame per query.
+    wait = GeventWait(get_hub, getcurrent, switch_to, _Expired, serve, reader, lambda: getcurrent() is get_hub())
     connections.set_wait_callback(wait)
 
 
