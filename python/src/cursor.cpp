@@ -10,6 +10,7 @@
 #include <structmember.h>
 
 #include <cstddef>
+#include <cstring>
 #include <initializer_list>
 
 #include "binding.hpp"
@@ -61,6 +62,42 @@ int truth(PyObject* v) {
     return PyObject_IsTrue(v);
 }
 
+// The garbage collector's view of an object whose references are its array `f`.
+template <class T>
+int fields_traverse(PyObject* self, visitproc visit, void* arg) {
+    for (PyObject* v : reinterpret_cast<T*>(self)->f) Py_VISIT(v);
+    return 0;
+}
+template <class T>
+int fields_clear(PyObject* self) {
+    for (PyObject*& v : reinterpret_cast<T*>(self)->f) Py_CLEAR(v);
+    return 0;
+}
+template <class T>
+void fields_dealloc(PyObject* self) {
+    PyObject_GC_UnTrack(self);
+    fields_clear<T>(self);
+    Py_TYPE(self)->tp_free(self);
+}
+// Readies static type `t` (objects of T; its own slots set already) and adds it to m.
+template <class T>
+bool add_type(PyObject* m, PyTypeObject& t, const char* qualified_name, const char* doc, unsigned long flags) {
+    t.tp_name = qualified_name;
+    t.tp_doc = doc;
+    t.tp_basicsize = sizeof(T);
+    t.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | flags;
+    t.tp_dealloc = fields_dealloc<T>;
+    t.tp_traverse = fields_traverse<T>;
+    t.tp_clear = fields_clear<T>;
+    if (PyType_Ready(&t) < 0) return false;
+    Py_INCREF(&t);
+    if (PyModule_AddObject(m, std::strrchr(qualified_name, '.') + 1, reinterpret_cast<PyObject*>(&t)) < 0) {
+        Py_DECREF(&t);
+        return false;
+    }
+    return true;
+}
+
 PyObject* cursor_new(PyTypeObject* type, PyObject*, PyObject*) {
     auto* c = reinterpret_cast<cursor_object*>(type->tp_alloc(type, 0));
     if (!c) return nullptr;
@@ -72,19 +109,6 @@ PyObject* cursor_new(PyTypeObject* type, PyObject*, PyObject*) {
     put(c, f_warnings, zero);
     for (field i : {f_pending, f_closed, f_stream, f_prepared}) put(c, i, Py_False);
     return reinterpret_cast<PyObject*>(c);
-}
-int cursor_traverse(PyObject* self, visitproc visit, void* arg) {
-    for (PyObject* v : cur(self)->f) Py_VISIT(v);
-    return 0;
-}
-int cursor_clear(PyObject* self) {
-    for (PyObject*& v : cur(self)->f) Py_CLEAR(v);
-    return 0;
-}
-void cursor_dealloc(PyObject* self) {
-    PyObject_GC_UnTrack(self);
-    cursor_clear(self);
-    Py_TYPE(self)->tp_free(self);
 }
 
 // Starts `query` as a buffered text query if the common case holds: 1 with *owner and *c
@@ -264,19 +288,6 @@ struct green_wait_object {
 enum { g_get_hub, g_getcurrent, g_switch, g_expired, g_serve, g_reader, g_on_hub };
 PyObject *s_sock_fd, *s_green_watch, *s_hub, *s_fd, *s_io;
 
-int green_wait_traverse(PyObject* self, visitproc visit, void* arg) {
-    for (PyObject* v : reinterpret_cast<green_wait_object*>(self)->f) Py_VISIT(v);
-    return 0;
-}
-int green_wait_clear(PyObject* self) {
-    for (PyObject*& v : reinterpret_cast<green_wait_object*>(self)->f) Py_CLEAR(v);
-    return 0;
-}
-void green_wait_dealloc(PyObject* self) {
-    PyObject_GC_UnTrack(self);
-    green_wait_clear(self);
-    Py_TYPE(self)->tp_free(self);
-}
 PyObject* green_wait_call(PyObject* self, PyObject* const* args, size_t nargsf, PyObject* kwnames);
 PyObject* green_wait_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
     if (kwargs || !PyTuple_Check(args) || PyTuple_GET_SIZE(args) != 7) {
@@ -518,39 +529,21 @@ bool add_cursor_type(PyObject* m) {
         cursor_members[i] = {field_names[i], T_OBJECT_EX,
                              static_cast<Py_ssize_t>(offsetof(cursor_object, f) + sizeof(PyObject*) * i), 0, nullptr};
     cursor_members[n_fields] = {nullptr, 0, 0, 0, nullptr};
-    cursor_type.tp_name = "ambisql._ambisql.CursorBase";
-    cursor_type.tp_doc = "A cursor's state and per-query methods (ambisql.cursors.Cursor is the cursor).";
-    cursor_type.tp_basicsize = sizeof(cursor_object);
-    cursor_type.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC;
     cursor_type.tp_new = cursor_new;
-    cursor_type.tp_dealloc = cursor_dealloc;
-    cursor_type.tp_traverse = cursor_traverse;
-    cursor_type.tp_clear = cursor_clear;
     cursor_type.tp_methods = cursor_methods;
     cursor_type.tp_members = cursor_members;
-    if (PyType_Ready(&cursor_type) < 0) return false;
-    Py_INCREF(&cursor_type);
-    if (PyModule_AddObject(m, "CursorBase", reinterpret_cast<PyObject*>(&cursor_type)) < 0) {
-        Py_DECREF(&cursor_type);
+    if (!add_type<cursor_object>(m, cursor_type, "ambisql._ambisql.CursorBase",
+                                 "A cursor's state and per-query methods (ambisql.cursors.Cursor is the cursor).",
+                                 Py_TPFLAGS_BASETYPE))
         return false;
-    }
-    green_wait_type.tp_name = "ambisql._ambisql.GeventWait";
-    green_wait_type.tp_doc = "ambisql.green.patch_gevent()'s wait callback (see green.py).";
-    green_wait_type.tp_basicsize = sizeof(green_wait_object);
-    green_wait_type.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL;
     green_wait_type.tp_getset = green_wait_getset;
     green_wait_type.tp_vectorcall_offset = offsetof(green_wait_object, vectorcall);
     green_wait_type.tp_call = green_wait_tp_call;
     green_wait_type.tp_new = green_wait_new;
-    green_wait_type.tp_dealloc = green_wait_dealloc;
-    green_wait_type.tp_traverse = green_wait_traverse;
-    green_wait_type.tp_clear = green_wait_clear;
-    if (PyType_Ready(&green_wait_type) < 0) return false;
-    Py_INCREF(&green_wait_type);
-    if (PyModule_AddObject(m, "GeventWait", reinterpret_cast<PyObject*>(&green_wait_type)) < 0) {
-        Py_DECREF(&green_wait_type);
+    if (!add_type<green_wait_object>(m, green_wait_type, "ambisql._ambisql.GeventWait",
+                                     "ambisql.green.patch_gevent()'s wait callback (see green.py).",
+                                     Py_TPFLAGS_HAVE_VECTORCALL))
         return false;
-    }
     return PyModule_AddFunctions(m, module_functions) == 0;
 }
 
