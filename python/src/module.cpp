@@ -815,51 +815,25 @@ PyMethodDef fast_methods[] = {AMBISQL_FAST(start_query), AMBISQL_FAST(start_stre
 namespace ambisql::pybinding {
 PyTypeObject* conn_type = nullptr;
 
-bool start_query(PyObject* c, PyObject* query, PyObject* args) noexcept {
-    try {
-        conn* k = conn_of(c);
-        if (!k) return false;
-        Py_ssize_t n = 0;
-        const char* sql = PyUnicode_AsUTF8AndSize(query, &n);
-        if (!sql) return false;
-        k->start_query(std::string(sql, static_cast<std::size_t>(n)), py::reinterpret_borrow<py::object>(args));
-        return true;
-    } catch (...) {
-        translate_current();
-        return false;
-    }
+// For cursor.cpp, which has checked that `c` is a _Conn: the _Conn methods themselves,
+// through their wrapper (fast_method: the exception mapping).
+namespace {
+bool succeeded(PyObject* r) {
+    Py_XDECREF(r);
+    return r != nullptr;
 }
+}  // namespace
 
+bool start_query(PyObject* c, PyObject* query, PyObject* args) noexcept {
+    PyObject* a[] = {query, args};
+    return succeeded(fast_method<&fast_start_query>(c, a, 2));
+}
 // (Not instrumented by AddressSanitizer: a greenlet switch inside copies this frame.)
 __attribute__((no_sanitize("address"))) PyObject* watch_read(PyObject* c, PyObject* const* args) noexcept {
-    try {
-        conn* k = conn_of(c);
-        return k ? fast_watch_read(*k, args, 6) : nullptr;
-    } catch (...) {
-        return translate_current();
-    }
+    return fast_method<&fast_watch_read>(c, args, 6);
 }
-
-bool wait(PyObject* c) noexcept {
-    try {
-        conn* k = conn_of(c);
-        if (!k) return false;
-        k->wait();
-        return true;
-    } catch (...) {
-        translate_current();
-        return false;
-    }
-}
-
-PyObject* results(PyObject* c) noexcept {
-    try {
-        conn* k = conn_of(c);
-        return k ? k->results().release().ptr() : nullptr;
-    } catch (...) {
-        return translate_current();
-    }
-}
+bool wait(PyObject* c) noexcept { return succeeded(fast_method<&fast_wait>(c, nullptr, 0)); }
+PyObject* results(PyObject* c) noexcept { return fast_method<&fast_results>(c, nullptr, 0); }
 }  // namespace ambisql::pybinding
 
 PYBIND11_MODULE(_ambisql, m) {

@@ -195,25 +195,7 @@ elif scenario == "two_on_one":
     out["after"] = cur.fetchone()[0]
 elif scenario == "closed_while_waiting":  # another greenlet closes the connection mid-query
     c = ambisql.connect(**kw)
-    got = []
-
-    def query():
-        try:
-            cur = c.cursor()
-            cur.execute("SELECT SLEEP(5)")
-            got.append(cur.fetchall())
-        except ambisql.Error as e:
-            got.append([type(e).__name__, e.args[0]])
-
-    g = spawn(query)
-    (gevent.sleep if lib == "gevent" else eventlet.sleep)(0.3)
-    t0 = time.time()
-    c.close()
-    deadline = t0 + 3.0
-    while not got and time.time() < deadline:
-        (gevent.sleep if lib == "gevent" else eventlet.sleep)(0.05)
-    out["woke_after"] = time.time() - t0
-    out["got"] = got
+    closed_meanwhile(c, lambda: c.cursor().execute("SELECT SLEEP(5)"), 0.3)
     other = ambisql.connect(**kw)  # the hub and the driver serve the next connection
     cur = other.cursor()
     cur.execute("SELECT 'after'")
