@@ -209,23 +209,24 @@ async def _pump(loop, c, state, reader=None, standing=True):
         state = c.poll()
 
 
-async def drive(c, reader=None, state=None):
+async def drive(c, reader=None, state=None, standing=True):
     """Runs `c`'s operation (an _ambisql._Conn with one started) to its end; raises its
     error. Cancelled: the command is killed on the server and its answer read before the
-    CancelledError goes on. `reader`: the connection's standing registration (None while
-    it connects: a failover may reopen the socket under the same number); `state`: what
-    c.poll() said last, if the caller polled."""
+    CancelledError goes on. `reader`: the connection's _Reader, whose detach() (a close
+    from elsewhere) ends the wait; `standing`: whether reads may wait through its standing
+    registration (not while connecting: a failover may reopen the socket under the same
+    number); `state`: what c.poll() said last, if the caller polled."""
     if state is None:
         state = c.poll()
     if state == POLL_OK:
         return
     loop = get_running_loop()
     try:
-        if reader is not None and state == POLL_READ and c.timeout() is None:
+        if standing and reader is not None and state == POLL_READ and c.timeout() is None:
             state = await reader.wait(loop, c.fileno(), c)  # the usual case: one wait
             if state == POLL_OK:
                 return
-        await _pump(loop, c, state, reader)
+        await _pump(loop, c, state, reader, standing)
     except CancelledError:
         if reader is not None:
             reader.detach()

@@ -206,7 +206,7 @@ class Connection(err.ErrorClasses):
             if isinstance(g, _bridges):
                 # Synchronous code on a greenlet whose parent awaits for it on an asyncio
                 # loop (ambisql.aio.run_sync, SQLAlchemy's async adaptation): the loop waits.
-                g.parent.switch(_drive(self._c, self._reader))
+                g.parent.switch(_drive(self._c, self._reader, standing=self._sock_fd >= 0))
                 return
         cb = _wait_callback
         if cb is None or self._async:
@@ -354,8 +354,8 @@ class Connection(err.ErrorClasses):
             self._c.close()
         self._c = _Conn()
         self._c.start_connect(self._opts)
+        self._reader = _Reader()  # (a close from elsewhere meanwhile ends the connect's wait)
         self._wait()
-        self._reader = _Reader()
         self._sock_fd = self._c.fileno()
         self._after_connect()
 

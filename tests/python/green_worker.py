@@ -223,6 +223,19 @@ elif scenario == "closed_while_killing":  # closed while its timed-out query's K
 
     closed_meanwhile(c, timed_out_query, 0.8)  # its KILL's connect stalls from 0.3 s on
     proxy.kill()
+elif scenario == "closed_while_reconnecting":  # closed while ping(reconnect=True) connects anew
+    import subprocess
+    proxy = subprocess.Popen([sys.executable, "-c", STALLING_PROXY, kw["host"], str(kw["port"])],
+                             stdout=subprocess.PIPE, text=True)
+    c = ambisql.connect(**dict(kw, port=int(proxy.stdout.readline()), connect_timeout=6))
+    c._c.close()  # (its session gone under it: the ping reconnects, through the stalling proxy)
+
+    def reconnect():
+        c.ping(reconnect=True)
+
+    closed_meanwhile(c, reconnect, 0.5)
+    out["open"] = c.open
+    proxy.kill()
 elif scenario == "thrown_then_closed":  # resumed by a throw before the close's wake-up
     c = ambisql.connect(**kw)
     got = []

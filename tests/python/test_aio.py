@@ -472,6 +472,34 @@ def test_closing_a_connection_wakes_a_task_waiting_to_send_or_on_its_querys_kill
         proxy.kill()
 
 
+def test_closing_a_connection_wakes_a_task_reconnecting_it(run):
+    # ping(reconnect=True) connects anew (to a server that does not answer, connect timeout
+    # 6 s) when another task closes the connection: the ping fails at once with the connect
+    # error, and the connection stays closed.
+    proxy, port = _proxy("STALLING_PROXY")
+
+    async def main():
+        kw = server_kwargs(port=port, ssl_mode="disabled", connect_timeout=6)
+        kw["db"] = kw.pop("database")
+        conn = await aio.connect(**kw)
+        conn._sync._c.close()  # (its session gone under it: the ping reconnects, and that stalls)
+        task = asyncio.ensure_future(conn.ping(reconnect=True))
+        await asyncio.sleep(0.5)
+        assert not task.done()
+        t0 = time.monotonic()
+        await conn.close()
+        with pytest.raises(ambisql.OperationalError) as e:
+            await asyncio.wait_for(task, 8)
+        assert e.value.args[0] == 2003
+        assert time.monotonic() - t0 < 1.0
+        assert not conn._sync.open
+
+    try:
+        run(main())
+    finally:
+        proxy.kill()
+
+
 def test_a_query_whose_coroutine_is_closed_mid_wait_leaves_no_wake_up_behind(run):
     # The coroutine awaiting the read goes away (closed, as a collected one is): the read
     # wait forgets its waiter, so the detach on the way out wakes nobody (it used to call

@@ -72,6 +72,17 @@ def test_closing_a_connection_wakes_a_greenlet_waiting_on_its_querys_kill(lib):
 
 
 @pytest.mark.parametrize("lib", ["gevent", "eventlet"])
+def test_closing_a_connection_wakes_a_greenlet_reconnecting_it(lib):
+    # ping(reconnect=True) connects anew (to a server that does not answer, connect timeout
+    # 6 s) when another greenlet closes the connection: the ping fails at once with the
+    # connect error, and the connection stays closed (no new session left behind).
+    r = worker(lib, "closed_while_reconnecting")
+    assert r["got"] == [["OperationalError", 2003]], r
+    assert r["woke_after"] < 1.0, r
+    assert r["open"] is False, r
+
+
+@pytest.mark.parametrize("lib", ["gevent", "eventlet"])
 def test_a_greenlet_resumed_otherwise_before_the_closes_wake_up_gets_no_stray_switch(lib):
     # Thrown into (killed, timed out) and its connection closed in the same pass: the
     # wake-up meant for its query's wait must not reach it once it waits on something else
