@@ -51,6 +51,7 @@ private:
 
 namespace detail {
 class nb_impl;
+class canceller;
 }
 
 class nb_connection {
@@ -161,6 +162,11 @@ public:
     const config& settings() const noexcept;
 
 private:
+    friend class detail::canceller;
+    // From another thread: shuts the socket down, which ends any wait on it at once (a
+    // blocking connection's close() ends its KILL's side connection so).
+    void interrupt_io() noexcept;
+
     std::unique_ptr<detail::nb_impl> impl_;
 };
 

@@ -45,7 +45,12 @@ void canceller::start(const config& cfg, std::uint32_t target) {
     side.local_infile_handler = nullptr;
     side.compress = false;
     side.statement_cache_size = 0;
-    side_ = std::make_unique<nb_connection>(side);
+    auto fresh = std::make_unique<nb_connection>(side);
+    {
+        std::lock_guard lock(side_mu_);
+        side_.swap(fresh);
+    }
+    fresh.reset();  // (the previous one, closed outside the lock)
     kill_sql_ = "KILL QUERY " + std::to_string(target);
     schedule_.reset();
     error_.clear();
@@ -84,10 +89,20 @@ canceller::state canceller::poll() {
 }
 
 void canceller::finish() noexcept {
-    if (side_) side_->close();
-    side_.reset();
+    std::unique_ptr<nb_connection> gone;
+    {
+        std::lock_guard lock(side_mu_);
+        gone.swap(side_);
+    }
+    if (gone) gone->close();
+    gone.reset();
     st_ = state::idle;
     schedule_.reset();
+}
+
+void canceller::interrupt() noexcept {
+    std::lock_guard lock(side_mu_);
+    if (side_) side_->interrupt_io();
 }
 
 bool canceller::discard_rest(proto::session& s) {

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "ambisql/config.hpp"
@@ -68,6 +69,10 @@ public:
     const diagnostics& error() const noexcept { return error_; }
     // Ends the cancellation (closes the side connection).
     void finish() noexcept;
+    // From another thread (a close()): ends the side connection's current wait at once
+    // (its socket shut down: poll() then fails). A side connection started after this is
+    // not affected: the caller checks its own close request before waiting.
+    void interrupt() noexcept;
 
     // Once the cancelled operation has ended, in every driver: true when a streamed result
     // was left unfinished and its discard has now been started (run it to its end, then
@@ -78,6 +83,7 @@ public:
     diagnostics conclude(const proto::session& s);
 
 private:
+    std::mutex side_mu_;  // side_'s replacement and release, against interrupt() from another thread
     std::unique_ptr<nb_connection> side_;
     std::string kill_sql_;
     bool connecting_ = false;

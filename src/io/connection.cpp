@@ -117,7 +117,11 @@ public:
             if (st == canceller::state::delivered) return;
             diagnostics why = killer.error();
             if (st == canceller::state::sending) {
-                auto ec = io::wait_fd(current_wait_hook(), killer.fileno(), killer.events(), killer.deadline());
+                // (a close() from elsewhere shuts the side connection down as well; one
+                // made after that close's interrupt() does not wait)
+                auto ec = close_requested.load(std::memory_order_acquire)
+                              ? make_error_code(errc::connection_closed)
+                              : io::wait_fd(current_wait_hook(), killer.fileno(), killer.events(), killer.deadline());
                 if (!ec || ec == errc::timeout) continue;  // the side connection keeps its own time
                 why.message = ec == errc::cancelled ? "cancelled again" : ec.message();
             }
@@ -463,6 +467,7 @@ void connection::close() noexcept {
     // errc::connection_closed) and the connection is closed as it ends.
     impl_->close_requested.store(true, std::memory_order_release);
     impl_->sock.interrupt();
+    impl_->killer.interrupt();  // (its KILL's side connection, if it waits on that)
     op_guard g(*impl_);  // it may have ended meanwhile, before seeing the request
     if (g.ok && impl_->close_requested.exchange(false, std::memory_order_acq_rel)) impl_->shut();
 }

@@ -452,6 +452,7 @@ void nb_connection::close() noexcept {
     impl_->ph = detail::nb_impl::phase::idle;
     impl_->channel::close();
 }
+void nb_connection::interrupt_io() noexcept { impl_->sock.interrupt(); }
 bool nb_connection::is_open() const noexcept { return impl_->sess.connected() && impl_->sock.is_open(); }
 std::uint32_t nb_connection::connection_id() const noexcept { return impl_->sess.connection_id(); }
 const std::string& nb_connection::server_version() const noexcept { return impl_->sess.server_version(); }

@@ -209,6 +209,50 @@ TEST(Async, CloseDuringAnOperationCompletesItWithAnError) {
     EXPECT_FALSE(c.is_open());
 }
 
+TEST(Async, CloseEndsAnOperationWaitingToSendOrOnItsKill) {
+    // A 32 MB query waiting to be written (the peer stopped reading), or a cancelled
+    // query whose KILL waits on a server that does not answer: a close completes it at
+    // once with an error, not at the write or connect timeout (6 s here).
+    for (auto waiting : {relay::mode::deaf, relay::mode::stalling}) {
+        relay r(waiting);
+        config cfg = r.through();
+        cfg.write_timeout = cfg.connect_timeout = std::chrono::seconds(6);
+        asio::io_context io;
+        async_connection c(io.get_executor(), cfg);
+        boost_ec connected = asio::error::operation_aborted;
+        c.async_connect([&](boost_ec ec) { connected = ec; });
+        io.run();
+        ASSERT_FALSE(connected) << connected.message();
+        io.restart();
+        asio::cancellation_signal sig;
+        bool done = false;
+        boost_ec result;
+        auto handler = asio::bind_cancellation_slot(sig.slot(), [&](boost_ec ec) {
+            done = true;
+            result = ec;
+        });
+        if (waiting == relay::mode::deaf)
+            c.async_query("SELECT LENGTH('" + std::string(32'000'000, 'x') + "')", std::move(handler));
+        else
+            c.async_query("SELECT SLEEP(5)", std::move(handler));
+        asio::steady_timer cancel_at(io, milliseconds(200)), close_at(io, milliseconds(700));
+        if (waiting == relay::mode::stalling)
+            cancel_at.async_wait([&](boost_ec) { sig.emit(asio::cancellation_type::terminal); });
+        std::chrono::steady_clock::time_point closed{}, completed{};
+        close_at.async_wait([&](boost_ec) {
+            EXPECT_FALSE(done) << "completed before the close";
+            closed = std::chrono::steady_clock::now();
+            c.close();
+        });
+        io.run();
+        completed = std::chrono::steady_clock::now();
+        EXPECT_TRUE(done);
+        EXPECT_TRUE(result) << "an operation the close cut short did not succeed";
+        EXPECT_LT(completed - closed, std::chrono::seconds(1));
+        EXPECT_FALSE(c.is_open());
+    }
+}
+
 TEST(Async, ServerSideFailuresGiveCleanErrorsAndSpareOtherConnections) {
     run_coroutines(1, [&](asio::io_context& io, std::size_t) -> asio::awaitable<void> {
         async_connection bystander(io.get_executor(), unix_config());

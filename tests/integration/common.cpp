@@ -1,10 +1,14 @@
 #include "common.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
+#include <stdexcept>
 
 namespace ambisql::test {
 
@@ -67,6 +71,94 @@ std::vector<std::string> expression_corpus() {
     for (std::string line; std::getline(in, line);)
         if (!line.empty() && line[0] != '#') out.push_back(line);
     return out;
+}
+
+namespace {
+int loopback_socket(std::uint16_t port, bool listen) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port);
+    const bool ok = fd >= 0 && (listen ? ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 && ::listen(fd, 8) == 0
+                                       : ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    if (!ok) {
+        if (fd >= 0) ::close(fd);
+        throw std::runtime_error("relay: cannot open a loopback socket");
+    }
+    return fd;
+}
+}  // namespace
+
+relay::relay(mode m) : mode_(m) {
+    listener_ = add(loopback_socket(0, true));
+    sockaddr_in a{};
+    socklen_t len = sizeof a;
+    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    acceptor_ = std::thread([this] { accept_loop(); });
+}
+
+relay::~relay() {
+    stop_ = true;
+    {
+        std::lock_guard lock(mu_);
+        for (int fd : fds_) ::shutdown(fd, SHUT_RDWR);  // ends every blocked accept, recv, send
+    }
+    acceptor_.join();  // (then nothing adds to pumps_ or fds_)
+    for (auto& t : pumps_) t.join();
+    for (int fd : fds_) ::close(fd);
+}
+
+config relay::through() const {
+    config c = tcp_config();
+    c.host = "127.0.0.1";
+    c.host_address.clear();
+    c.port = port_;
+    return c;
+}
+
+int relay::add(int fd) {
+    std::lock_guard lock(mu_);
+    fds_.push_back(fd);
+    if (stop_) ::shutdown(fd, SHUT_RDWR);  // (after the destructor's pass over fds_)
+    return fd;
+}
+
+void relay::accept_loop() {
+    const config server = tcp_config();
+    for (bool first = true; !stop_; first = false) {
+        const int client = ::accept(listener_, nullptr, nullptr);
+        if (client < 0) return;
+        add(client);
+        if (!first && mode_ == mode::stalling) continue;  // held open, never answered
+        int up = -1;
+        try {
+            up = add(loopback_socket(server.port, false));
+        } catch (const std::exception&) {
+            return;  // (the client then sees the relay close on it)
+        }
+        std::lock_guard lock(mu_);
+        pumps_.emplace_back([this, client, up] { pump(client, up, mode_ == mode::deaf); });
+        pumps_.emplace_back([this, client, up] { pump(up, client, false); });
+    }
+}
+
+void relay::pump(int from, int to, bool deafen) {
+    char buf[65536];
+    for (;;) {
+        const ssize_t n = ::recv(from, buf, sizeof buf, 0);
+        if (n <= 0) return;
+        if (deafen && n >= 16384) {  // never reads again
+            while (!stop_) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            return;
+        }
+        for (ssize_t off = 0; off < n;) {
+            const ssize_t w = ::send(to, buf + off, static_cast<std::size_t>(n - off), MSG_NOSIGNAL);
+            if (w <= 0) return;
+            off += w;
+        }
+    }
 }
 
 }  // namespace ambisql::test

@@ -2,7 +2,11 @@
 // Settings of the test server started by scripts/server (see `scripts/server env`).
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <cstdint>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "ambisql/ambisql.hpp"
@@ -36,5 +40,34 @@ std::string unique_table(const std::string& stem);
 
 // The SELECT expressions of tests/data/expressions.txt (the differential tests).
 std::vector<std::string> expression_corpus();
+
+// A TCP relay on loopback to the test server, for waits the server itself does not cause.
+// deaf: the client's first chunk of 16 kB or more (a large query) is never read, so its
+// send fills the socket buffers and waits; stalling: the first connection is relayed, the
+// ones after it (a KILL's side connection) are accepted and never answered.
+class relay {
+public:
+    enum class mode { deaf, stalling };
+    explicit relay(mode m);
+    ~relay();
+    relay(const relay&) = delete;
+    relay& operator=(const relay&) = delete;
+    // tcp_config() through the relay.
+    config through() const;
+
+private:
+    void accept_loop();
+    void pump(int from, int to, bool deafen);
+    int add(int fd);
+
+    mode mode_;
+    int listener_ = -1;
+    std::uint16_t port_ = 0;
+    std::atomic<bool> stop_{false};
+    std::mutex mu_;
+    std::vector<int> fds_;  // everything to shut down on the way out
+    std::vector<std::thread> pumps_;  // (added to under mu_ by the acceptor)
+    std::thread acceptor_;
+};
 
 }  // namespace ambisql::test

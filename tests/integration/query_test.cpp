@@ -370,6 +370,30 @@ TEST(Api, CloseFromAnotherThreadInterruptsTheRunningOperation) {
     EXPECT_EQ(c.query("SELECT 3").row(0)[0].as<int>(), 3);
 }
 
+TEST(Api, CloseFromAnotherThreadInterruptsAnOperationWaitingToSend) {
+    // Its 32 MB query waits to be written (the peer stopped reading) when another thread
+    // closes the connection: it fails at once, not at its write timeout (6 s here).
+    relay deaf(relay::mode::deaf);
+    config cfg = deaf.through();
+    cfg.write_timeout = std::chrono::seconds(6);
+    connection c(cfg);
+    std::error_code seen;
+    std::thread worker([&] {
+        try {
+            c.query("SELECT LENGTH('" + std::string(32'000'000, 'x') + "')");
+        } catch (const error& e) {
+            seen = e.code();
+        }
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    auto t0 = std::chrono::steady_clock::now();
+    c.close();
+    worker.join();
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));
+    EXPECT_EQ(seen, make_error_code(errc::connection_closed)) << seen.message();
+    EXPECT_FALSE(c.is_open());
+}
+
 TEST(Query, FoundRowsMakesAnUpdateReportTheRowsItMatched) {
     const std::string t = unique_table("found_rows");
     connection setup(tcp_config());
