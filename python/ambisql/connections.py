@@ -272,6 +272,10 @@ class Connection(err.ErrorClasses):
             raise err.InterfaceError(0, "the connection is closed")
         return c
 
+    def __reduce_ex__(self, protocol):
+        # A live session: a copy would share its socket (and pickling cannot carry it).
+        raise TypeError("cannot pickle or copy %r object" % type(self).__name__)
+
     # ---- PEP 249
     def close(self):
         c = self._c

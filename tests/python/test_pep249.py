@@ -333,6 +333,22 @@ def test_the_exception_classes_hang_off_connections_and_cursors(conn):
             assert getattr(holder, name) is getattr(ambisql, name), (holder, name)
 
 
+def test_cursors_and_connections_refuse_copy_and_pickle_clearly(conn):
+    # A cursor's state is C fields that a copy would not carry, and a connection is a live
+    # socket: both refuse with a TypeError instead of giving a half-made object.
+    import copy
+    import pickle
+
+    cur = conn.cursor()
+    cur.execute("SELECT 1")
+    for obj in (cur, conn):
+        with pytest.raises(TypeError, match="pickle"):
+            copy.copy(obj)
+        with pytest.raises(TypeError, match="pickle"):
+            pickle.dumps(obj)
+    assert list(cur.fetchall()) == [(1,)]  # and both are as they were
+
+
 def test_the_cursor_state_is_plain_attributes_to_python_code(conn):
     # Cursor's state and per-query methods are C (CursorBase); Python code (subclasses,
     # SQLAlchemy, the cursor's own general paths) reads, sets and deletes the same values.
