@@ -13,7 +13,10 @@ Workloads (the sbtest tables scripts/bench creates):
                       scripts/bench does, in the same rounds: libmariadb in 16 threads, about
                       the most any client gets from this server with 16 connections; and
                       ambisql's C++ poll driver with the 16 on one thread, as a hub has them:
-                      the most a one-thread client gets here at C++'s cost per query)
+                      the most a one-thread client gets here at C++'s cost per query); and
+                      raw-socket: no driver, the queries' bytes on the 16 established
+                      connections, each greenlet waiting through the hub: the most a Python
+                      client gets under that hub)
   py_instructions     user-space instructions per point select (valgrind's callgrind, when
                       installed: the client's own cost without the machine's noise or the
                       kernel's share), blocking, under gevent and under eventlet
@@ -95,6 +98,33 @@ def server_per_query(before, n):
     if before[0] < 0 or cpu_s < 0 or n <= 0:
         return {}
     return {"server_cpu_s_per_query": (cpu_s - before[0]) / n, "server_sleeps_per_query": (sleeps - before[1]) / n}
+
+
+def raw_answer(recv):
+    """One point select's answer (a one-column result), read with recv() (the next bytes)
+    to its terminating packet: its bytes. For the clients with no driver."""
+    buf, at, k, rows = b"", 0, 0, 0
+    while True:
+        n = int.from_bytes(buf[at : at + 3], "little")
+        if len(buf) < at + 4 or len(buf) < at + 4 + n:
+            chunk = recv()
+            if not chunk:
+                raise ConnectionError("closed")
+            buf += chunk
+            continue
+        p, at, k = buf[at + 4 : at + 4 + n], at + 4 + n, k + 1
+        if k == 1:
+            if p[0] != 1:  # the column count (and MariaDB's metadata flag)
+                raise RuntimeError("expected one column")
+        elif k == 2:
+            pass  # its definition
+        elif p[0] == 0xFE and n < 9:  # EOF / OK: after the definition (without
+            if rows:  # CLIENT_DEPRECATE_EOF) or at the end
+                return buf
+        elif p[0] == 0xFF:
+            raise RuntimeError(p[3:].decode())
+        else:
+            rows += 1
 
 
 def point_select(driver, seconds=1.0):
@@ -183,16 +213,51 @@ if what == "sleep":
     joinall([spawn(one, c) for c in conns])
     print(json.dumps({"wall_s": time.perf_counter() - t0}))
 else:
-    conns = [pb.connect(driver) for _ in range(16)]
+    conns = [pb.connect("ambisql" if driver == "raw-socket" else driver) for _ in range(16)]
     n = [0]
     end = time.perf_counter() + 3.0  # (as long as the C client's rows beside it)
-    c0, s0 = pb.cpu(), pb.server_load()
     def worker(c):
         cur = c.cursor()
         while time.perf_counter() < end:
             cur.execute("SELECT c FROM sbtest1 WHERE id = %s", (random.randint(1, 10000),))
             cur.fetchall()
             n[0] += 1
+    if driver == "raw-socket":
+        # No driver: the same queries' bytes on the established connection's socket (the C
+        # socket module's, not patched), each greenlet waiting through the hub's own read
+        # wait. A Python client under this hub cannot go faster (it sends, waits, receives
+        # at least this); the answers' length is the same for every id (c is CHAR(120),
+        # always 119 characters), so the whole answer is known by its length.
+        import _socket, struct
+        if lib == "gevent":
+            hub = gevent.get_hub()
+            def waiter(fd):
+                w = hub.loop.io(fd, 1)
+                return lambda: hub.wait(w)
+        else:
+            from eventlet.hubs import trampoline
+            def waiter(fd):
+                return lambda: trampoline(fd, read=True)
+        def worker(c):
+            s = _socket.socket(fileno=os.dup(c.fileno()))
+            s.setblocking(False)
+            wait = waiter(s.fileno())
+            def ask(i):
+                body = b"\x03SELECT c FROM sbtest1 WHERE id = %d" % i
+                s.send(struct.pack("<I", len(body))[:3] + b"\x00" + body)
+            ask(1)
+            answer = pb.raw_answer(lambda: (wait(), s.recv(65536))[1])
+            size = len(answer)
+            while time.perf_counter() < end:
+                ask(random.randint(1, 10000))
+                wait()
+                got = len(s.recv(65536))
+                while got < size:
+                    wait()
+                    got += len(s.recv(65536))
+                n[0] += 1
+            s.close()
+    c0, s0 = pb.cpu(), pb.server_load()
     t0 = time.perf_counter()
     joinall([spawn(worker, c) for c in conns])
     wall = time.perf_counter() - t0
@@ -297,7 +362,8 @@ def main():
         workloads = [w for w in workloads if w[0] in only]
     rows = []
     for name, fn in workloads:
-        drivers = DRIVERS + (list(C_CLIENTS) if name.endswith("_c16") and os.environ.get("AMBISQL_BENCH_BIN") else [])
+        drivers = DRIVERS + (["raw-socket"] if name.endswith("_c16") else [])
+        drivers += list(C_CLIENTS) if name.endswith("_c16") and os.environ.get("AMBISQL_BENCH_BIN") else []
         samples = {d: {} for d in drivers}
         for r in range(1 if name.endswith("instructions") else rounds):
             order = drivers if r % 2 == 0 else drivers[::-1]
