@@ -374,17 +374,11 @@ bool append_py_literal(std::string& out, PyObject* o, const escaping& e) {
         return true;
     }
     if (PyLong_Check(o)) return int_text(o, out);
-    if (PyFloat_Check(o)) {
-        double d = PyFloat_AS_DOUBLE(o);
-        if (!std::isfinite(d)) {
+    if (PyFloat_Check(o)) {  // the core's DOUBLE literal (with an exponent: not DECIMAL)
+        if (append_literal(out, sql_arg(PyFloat_AS_DOUBLE(o)), e)) {
             set_error(PyExc_ValueError, "cannot send a non-finite float");
             return false;
         }
-        char buf[32];
-        auto r = std::to_chars(buf, buf + sizeof buf, d);
-        out.append(buf, r.ptr);
-        if (std::string_view(buf, static_cast<std::size_t>(r.ptr - buf)).find_first_of(".eE") == std::string_view::npos)
-            out += "e0";  // a DOUBLE, as the value was, not an integer or DECIMAL literal
         return true;
     }
     if (PyUnicode_Check(o)) {

@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 
 import ambisql
+from ambisql.constants import FIELD_TYPE
 
 
 def roundtrip(conn, sql_type, value):
@@ -66,6 +67,19 @@ def test_parameter_kinds(conn):
                               dt.timedelta(days=-1, seconds=1))
     cur.execute("SELECT %s", (10 ** 30,))
     assert cur.fetchone()[0] == Decimal(10 ** 30)
+
+
+def test_a_float_parameter_is_a_double_on_the_server(conn):
+    # As MySQLdb and PyMySQL send it: with an exponent (2.5e0), a DOUBLE literal. Without
+    # one (2.5) the server reads an exact DECIMAL: the value came back as Decimal and
+    # arithmetic on it was decimal (0.1 * 3 == 0.3, not the double 0.30000000000000004).
+    cur = conn.cursor()
+    assert cur.mogrify("SELECT %s, %s, %s", (2.5, 1e300, 3.0)) == "SELECT 2.5e0, 1e+300, 3e0"
+    cur.execute("SELECT %s, %s * 3", (2.5, 0.1))
+    got = cur.fetchone()
+    assert [type(v) for v in got] == [float, float], got
+    assert got == (2.5, 0.1 * 3)
+    assert [d[1] for d in cur.description] == [FIELD_TYPE.DOUBLE] * 2
 
 
 def test_zero_and_invalid_dates_are_none(conn):
