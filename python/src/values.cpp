@@ -193,9 +193,13 @@ bool int_text(PyObject* o, std::string& out) {
     return ok;
 }
 
-// Decimal's text, checked to be a finite number (it goes into SQL unquoted).
+// Decimal's text in positional notation (format(o, "f"), as MySQLdb sends it: an exact
+// literal; str() may give an exponent, which makes a DOUBLE), checked to be a finite
+// number (it goes into SQL unquoted).
 bool decimal_text(PyObject* o, std::string& out) {
-    PyObject* s = PyObject_Str(o);
+    static PyObject* const positional = PyUnicode_InternFromString("f");
+    if (!positional) return PyErr_Occurred() ? false : (PyErr_NoMemory(), false);
+    PyObject* s = PyObject_Format(o, positional);
     if (!s) return false;
     std::string_view t;
     bool ok = utf8_of(s, t);

@@ -82,6 +82,27 @@ def test_a_float_parameter_is_a_double_on_the_server(conn):
     assert [d[1] for d in cur.description] == [FIELD_TYPE.DOUBLE] * 2
 
 
+def test_a_decimal_parameter_is_exact_whatever_its_exponent(conn):
+    # Sent in positional notation, as MySQLdb sends it: an exact literal (DECIMAL, or an
+    # integer). str() gives an exponent for small and scaled values (1.23...E-7, 1E+3),
+    # which the server read as a DOUBLE: the value came back as a float, rounded to 17
+    # digits, and went into DECIMAL columns rounded so.
+    small, scaled = Decimal("1.234567890123456789012345E-7"), Decimal("1E+3")
+    cur = conn.cursor()
+    assert cur.mogrify("SELECT %s, %s, %s", (small, scaled, Decimal("-0.00"))) == \
+        "SELECT 0.0000001234567890123456789012345, 1000, -0.00"
+    cur.execute("SELECT %s, %s", (small, scaled))
+    got = cur.fetchone()
+    assert got == (small, 1000) and [type(v) for v in got] == [Decimal, int], got
+    cur.execute("CREATE TEMPORARY TABLE py_dec (v DECIMAL(40, 31))")
+    cur.execute("INSERT INTO py_dec VALUES (%s)", (small,))
+    p = conn.cursor(prepared=True)  # (sent as text there: the server converts it exactly)
+    p.execute("INSERT INTO py_dec VALUES (%s)", (small,))
+    cur.execute("SELECT v FROM py_dec")
+    assert cur.fetchall() == [(small,), (small,)]
+    cur.execute("DROP TEMPORARY TABLE py_dec")
+
+
 def test_zero_and_invalid_dates_are_none(conn):
     cur = conn.cursor()
     cur.execute("SET SESSION sql_mode = ''")
