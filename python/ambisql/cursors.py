@@ -117,9 +117,10 @@ class Cursor(CursorBase, err.ErrorClasses):
             c.start_execute_many(query, args)
             conn._wait()
             sets = c.results()
-            self.rowcount = sets[-1][2] if sets else 0
-            self.lastrowid = None
-            return self.rowcount
+            if not sets:
+                self.rowcount = 0
+                return 0
+            return self._load(sets[-1])  # (rowcount, lastrowid, warnings as execute() sets them)
         total = 0
         for a in args:
             self.execute(query, a)

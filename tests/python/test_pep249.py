@@ -142,6 +142,19 @@ def test_executemany_and_bulk(conn, table):
     assert cur.executemany("INSERT INTO " + table + " VALUES (%s, %s)", []) is None
 
 
+def test_executemany_insert_sets_lastrowid_as_mysqldb_and_pymysql_do(conn, table):
+    # The first id the (last) INSERT generated, as their one multi-row INSERT reports it;
+    # the bulk path left None there. Warnings and rowcount come from the same result.
+    cur = conn.cursor()
+    cur.execute("CREATE TABLE %s (id INT AUTO_INCREMENT PRIMARY KEY, v TINYINT)" % table)
+    cur.execute("INSERT INTO " + table + " (v) VALUES (1), (2)")
+    assert cur.lastrowid == 1
+    assert cur.executemany("INSERT INTO " + table + " (v) VALUES (%s)", [(3,), (4,)]) == 2
+    assert (cur.rowcount, cur.lastrowid, cur.description) == (2, 3, None)
+    cur.execute("SELECT id FROM " + table + " WHERE v = 3")
+    assert cur.fetchall() == [(3,)]
+
+
 def test_multiple_result_sets_and_callproc(conn):
     cur = conn.cursor()
     cur.execute("SELECT 1; SELECT 2, 3; DO 0")
