@@ -305,6 +305,8 @@ class SSCursor(Cursor):
         self.rownumber += 1
         return self._make(row)
 
+    # (rownumber counts each batch's rows as they are taken: _fill() at the end makes it
+    # the rowcount)
     def fetchmany(self, size=None):
         n = self.arraysize if size is None else size
         out = []
@@ -313,18 +315,19 @@ class SSCursor(Cursor):
                 break
             take = self._batch[self._bpos : self._bpos + (n - len(out))]
             self._bpos += len(take)
+            self.rownumber += len(take)
             out.extend(take)
-        self.rownumber += len(out)
         return self._make_all(out)
 
     def fetchall(self):
         self._ensure(required=False)
         out = self._batch[self._bpos :]
         self._bpos = len(self._batch)
+        self.rownumber += len(out)
         while self._fill():
             out.extend(self._batch)
             self._bpos = len(self._batch)
-        self.rownumber += len(out)
+            self.rownumber += len(self._batch)
         return self._make_all(out)
 
     def __iter__(self):

@@ -209,6 +209,11 @@ def test_dict_streaming_and_prepared_cursors(conn):
     assert ss.fetchone() == (1,)
     assert len(ss.fetchmany(99)) == 99
     assert len(ss.fetchall()) == 9900
+    # Read to its end, an unbuffered result knows its size: every row counted (the rows of
+    # the fetch that reached the end were left out of rowcount: 100 here, not 10000).
+    assert (ss.rownumber, ss.rowcount) == (10000, 10000)
+    ss.execute("SELECT seq FROM seq_1_to_2500")
+    assert len(ss.fetchmany(3000)) == 2500 and (ss.rownumber, ss.rowcount) == (2500, 2500)
     ss.execute("SELECT seq FROM seq_1_to_100000")
     assert ss.fetchone() == (1,)
     ss.close()  # the rest is read and dropped: the connection takes commands again
