@@ -6,7 +6,7 @@ import datetime as _dt
 import time as _time
 
 from . import _ambisql, err
-from ._ambisql import POLL_OK, POLL_READ, POLL_WRITE
+from ._ambisql import POLL_OK, POLL_READ, POLL_WRITE, Column  # (Column: description items)
 from .connections import Connection, get_wait_callback, set_wait_callback
 from .constants import FIELD_TYPE
 from .cursors import Cursor, DictCursor, SSCursor, SSDictCursor

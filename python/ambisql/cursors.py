@@ -236,7 +236,17 @@ class DictCursorMixin:
         return [d(zip(names, r)) for r in rows]
 
     def _names(self):
-        return [col[0] for col in self.description or ()]
+        # A name already in the row becomes table.name, as MySQLdb and PyMySQL name it
+        # (the table's alias in the query; none: ".name"), so a join's columns of the
+        # same name all arrive.
+        names, seen = [], set()
+        for col in self.description or ():
+            name = col[0]
+            if name in seen:
+                name = "%s.%s" % (getattr(col, "table", ""), name)
+            seen.add(name)
+            names.append(name)
+        return names
 
 
 class DictCursor(DictCursorMixin, Cursor):

@@ -840,6 +840,7 @@ PYBIND11_MODULE(_ambisql, m) {
     m.doc() = "ambisql's C++ core for Python (use the ambisql package)";
     if (!pyconv::init_values()) throw py::error_already_set();
     if (!pybinding::add_cursor_type(m.ptr())) throw py::error_already_set();
+    m.attr("Column") = py::reinterpret_borrow<py::object>(pyconv::column_item_type_object());
     m.def("set_error_factory", [](py::object f) {
         Py_XDECREF(error_factory);
         error_factory = f.release().ptr();

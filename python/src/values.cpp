@@ -12,6 +12,15 @@ namespace ambisql::pyconv {
 namespace {
 
 PyObject* decimal_type = nullptr;  // decimal.Decimal
+// A description item: PEP 249's 7-item tuple (name, type_code, display_size,
+// internal_size, precision, scale, null_ok), with the column's table alias beside it as
+// an attribute (`table`, not in the sequence), for DictCursor's naming of repeated columns.
+PyStructSequence_Field column_fields[] = {
+    {"name", nullptr},  {"type_code", nullptr}, {"display_size", nullptr}, {"internal_size", nullptr},
+    {"precision", nullptr}, {"scale", nullptr}, {"null_ok", nullptr},
+    {"table", "the column's table as the query names it (its alias; '' for none)"}, {nullptr, nullptr}};
+PyStructSequence_Desc column_desc = {"ambisql.Column", "A cursor.description item.", column_fields, 7};
+PyTypeObject* column_item_type = nullptr;
 
 // The Python codec for a MySQL character set name.
 const char* codec_name(const std::string& cs) {
@@ -231,8 +240,12 @@ bool init_values() {
     if (!mod) return false;
     decimal_type = PyObject_GetAttrString(mod, "Decimal");
     Py_DECREF(mod);
-    return decimal_type != nullptr;
+    if (!decimal_type) return false;
+    column_item_type = PyStructSequence_NewType(&column_desc);
+    return column_item_type != nullptr;
 }
+
+PyObject* column_item_type_object() { return reinterpret_cast<PyObject*>(column_item_type); }
 
 text_codec text_codec::for_charset(const std::string& mysql_charset) {
     text_codec c;
@@ -333,12 +346,26 @@ PyObject* description(std::span<const column> cols) {
     if (!d) return nullptr;
     for (std::size_t i = 0; i < cols.size(); ++i) {
         const column& c = cols[i];
-        PyObject* name = PyUnicode_DecodeUTF8(c.name.data(), static_cast<Py_ssize_t>(c.name.size()), "replace");
-        PyObject* item = name ? Py_BuildValue("(NiOIIiO)", name, static_cast<int>(c.type), Py_None, c.length, c.length,
-                                              static_cast<int>(c.decimals),
-                                              (c.flags & column_flag::not_null) ? Py_False : Py_True)
-                              : nullptr;
-        if (!item) {
+        PyObject* item = PyStructSequence_New(column_item_type);
+        PyObject* fields[] = {
+            PyUnicode_DecodeUTF8(c.name.data(), static_cast<Py_ssize_t>(c.name.size()), "replace"),
+            PyLong_FromLong(static_cast<long>(c.type)),
+            Py_NewRef(Py_None),
+            PyLong_FromUnsignedLong(c.length),
+            PyLong_FromUnsignedLong(c.length),
+            PyLong_FromLong(c.decimals),
+            Py_NewRef((c.flags & column_flag::not_null) ? Py_False : Py_True),
+            PyUnicode_DecodeUTF8(c.table.data(), static_cast<Py_ssize_t>(c.table.size()), "replace")};
+        bool ok = item != nullptr;
+        for (Py_ssize_t f = 0; f < 8; ++f) {
+            ok = ok && fields[f];
+            if (item && fields[f])
+                PyStructSequence_SetItem(item, f, fields[f]);  // (steals it)
+            else
+                Py_XDECREF(fields[f]);
+        }
+        if (!ok) {
+            Py_XDECREF(item);
             Py_DECREF(d);
             return nullptr;
         }
@@ -353,8 +380,11 @@ PyObject* description_cache::get(std::span<const column> cols) {
     for (const column& c : cols) {
         const std::uint32_t fields[] = {static_cast<std::uint32_t>(c.name.size()), static_cast<std::uint32_t>(c.type),
                                         c.length, c.decimals, (c.flags & column_flag::not_null) ? 1u : 0u};
+        const auto table_size = static_cast<std::uint32_t>(c.table.size());
         scratch_.append(reinterpret_cast<const char*>(fields), sizeof fields);
         scratch_.append(c.name);
+        scratch_.append(reinterpret_cast<const char*>(&table_size), sizeof table_size);
+        scratch_.append(c.table);
     }
     if (last_ && scratch_ == key_) {
         Py_INCREF(last_);

@@ -15,6 +15,8 @@ namespace ambisql::pyconv {
 
 // Imports what the conversions need (datetime C API, decimal.Decimal). Once, at import.
 bool init_values();
+// The type of cursor.description's items (ambisql.Column), once init_values() succeeded.
+PyObject* column_item_type_object();
 
 // How text columns are decoded: the connection's character set as a Python codec name
 // ("utf-8" for the utf8 family, which takes the fast path).

@@ -1,5 +1,6 @@
 """PEP 249 conformance, and the MySQLdb/PyMySQL surface that code written for them uses."""
 import os
+import pickle
 
 import pytest
 
@@ -200,6 +201,21 @@ def test_mogrify_escaping_and_in_lists(conn):
     assert cur.fetchone()[0] == "x\\' OR 1=1 -- "
 
 
+def test_dict_rows_keep_repeated_column_names_apart_as_mysqldb_and_pymysql_do(conn):
+    # A name seen before in the row becomes table.name (the table's alias in the query;
+    # none: ".name"): a join's two ids both arrive. The later column used to overwrite
+    # the earlier. The description stays PEP 249's 7-item tuples.
+    for cls in (ambisql.DictCursor, ambisql.SSDictCursor):
+        cur = conn.cursor(cls)
+        cur.execute("SELECT t1.id, t2.id, 3 AS id, 4 AS x FROM (SELECT 1 AS id) t1 JOIN (SELECT 2 AS id) t2")
+        assert cur.fetchall() == [{"id": 1, "t2.id": 2, ".id": 3, "x": 4}]
+        assert [len(d) for d in cur.description] == [7] * 4 and cur.description[1][0] == "id"
+        assert [d.table for d in cur.description] == ["t1", "t2", "", ""]
+        assert cur.description[3] == ("x", 3, None, 1, 1, 0, False)
+        assert pickle.loads(pickle.dumps(cur.description)) == cur.description
+        cur.close()
+
+
 def test_dict_streaming_and_prepared_cursors(conn):
     cur = conn.cursor(ambisql.DictCursor)
     cur.execute("SELECT 1 AS a, 'b' AS b")
@@ -355,7 +371,6 @@ def test_cursors_and_connections_refuse_copy_and_pickle_clearly(conn):
     # A cursor's state is C fields that a copy would not carry, and a connection is a live
     # socket: both refuse with a TypeError instead of giving a half-made object.
     import copy
-    import pickle
 
     cur = conn.cursor()
     cur.execute("SELECT 1")
