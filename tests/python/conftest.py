@@ -1,6 +1,7 @@
 """Fixtures: connections to the test server that scripts/server started (its settings
 come from `scripts/server env`, exported by scripts/test)."""
 import os
+import time
 import uuid
 
 import pytest
@@ -49,6 +50,18 @@ def table(conn):
     admin = ambisql.connect(**server_kwargs(autocommit=True))
     admin.cursor().execute("DROP TABLE IF EXISTS " + name)
     admin.close()
+
+
+def ended(marker, within=2.0):
+    """Whether every statement containing `marker` has ended on the server within `within`
+    seconds: a killed statement stays listed a moment after its client has the error
+    (longer on a loaded machine), one left running (a SLEEP(10)) for seconds."""
+    deadline = time.monotonic() + within
+    while running(marker):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 def running(marker):

@@ -12,7 +12,7 @@ import uvloop
 
 import ambisql
 import ambisql.aio as aio
-from conftest import running, server_kwargs, socket_kwargs
+from conftest import ended, running, server_kwargs, socket_kwargs
 
 LOOPS = {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
 
@@ -162,7 +162,7 @@ def test_a_cancelled_task_gets_its_query_killed_and_the_connection_stays_usable(
             with pytest.raises(asyncio.TimeoutError):
                 await asyncio.wait_for(cur.execute(sql), 0.3)
         assert time.monotonic() - t < 3.0
-        assert running(m) == 0
+        assert ended(m)
         await cur.execute("SELECT 11")  # in step: the next answer is its own
         assert await cur.fetchall() == [(11,)]
         conn.close()
@@ -245,7 +245,7 @@ def test_cancelling_run_sync_kills_the_query_inside(run):
         assert time.monotonic() - t < 3.0
 
     run(main())
-    assert running(m) == 0
+    assert ended(m)
     cur = conn.cursor()
     cur.execute("SELECT 12")
     assert cur.fetchall() == [(12,)]
