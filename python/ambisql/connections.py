@@ -1,5 +1,7 @@
 """The PEP 249 connection: MySQLdb's and PyMySQL's keyword arguments, blocking calls that
 release the GIL, a wait callback for green threads, and psycopg2's async mode."""
+import os
+
 from . import err
 from ._ambisql import POLL_OK, POLL_READ, POLL_WRITE, _Conn, _set_wait
 from ._loop import _Reader, drive as _drive
@@ -73,6 +75,28 @@ def _choose_wait_callback():
         green.patch_eventlet()
 
 
+def _option_file(path, group):
+    """The options of `group` in a MySQL option file, names with '-' for '_' and quotes
+    taken off values; the file must be readable (a client started with a defaults file it
+    cannot open stops, as the mysql client does)."""
+    import configparser
+
+    parser = configparser.RawConfigParser(allow_no_value=True, strict=False, interpolation=None)
+    try:
+        with open(os.path.expanduser(path), encoding="utf-8") as f:
+            parser.read_file(f)
+    except (OSError, configparser.Error) as e:
+        raise err.OperationalError(2000, "cannot read the option file %r: %s" % (path, e)) from None
+    if not parser.has_section(group):
+        return {}
+    out = {}
+    for key, value in parser.items(group):
+        if value is not None and len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        out[key.replace("_", "-")] = value
+    return out
+
+
 _SSL_MODES = {"disabled", "preferred", "required", "verify_ca", "verify_identity",
               "disable", "prefer", "require", "verify-ca", "verify-identity", "verify-full"}
 
@@ -83,8 +107,8 @@ class Connection(err.ErrorClasses):
     threads) fails with ProgrammingError (2014) and leaves the first alone."""
 
     def __init__(self, host=None, user=None, password="", database=None, port=0,
-                 unix_socket=None, charset="utf8mb4", collation=None, sql_mode=None,
-                 read_default_file=None, conv=None, use_unicode=True, client_flag=0,
+                 unix_socket=None, charset=None, collation=None, sql_mode=None,
+                 read_default_file=None, read_default_group=None, conv=None, use_unicode=True, client_flag=0,
                  cursorclass=Cursor, init_command=None, connect_timeout=10, ssl=None,
                  ssl_mode=None, ssl_ca=None, ssl_cert=None, ssl_key=None, ssl_disabled=None,
                  read_timeout=None, write_timeout=None, autocommit=False, local_infile=False,
@@ -100,6 +124,22 @@ class Connection(err.ErrorClasses):
             database = db
         if passwd is not None and not password:
             password = passwd
+        if read_default_file or read_default_group:
+            # An option file's group ([client] unless named), as PyMySQL reads it: what the
+            # arguments leave unset. Its TLS settings count as an ssl dict's would.
+            f = _option_file(read_default_file or "/etc/my.cnf", read_default_group or "client")
+            user = user or f.get("user")
+            password = password or f.get("password", "")
+            host = host or f.get("host")
+            database = database or f.get("database")
+            unix_socket = unix_socket or f.get("socket")
+            port = port or int(f.get("port", 0))
+            charset = charset or f.get("default-character-set")
+            from_file = {k[4:]: v for k, v in f.items() if k in ("ssl-ca", "ssl-cert", "ssl-key")}
+            if from_file and ssl is None:
+                ssl = from_file
+            elif from_file and isinstance(ssl, dict):
+                ssl = dict(from_file, **ssl)
         opts = {
             "url": url,
             "user": user,
@@ -120,7 +160,7 @@ class Connection(err.ErrorClasses):
                     del opts[key]
             if not password:
                 del opts["password"]
-            if charset == "utf8mb4":
+            if charset is None:
                 del opts["charset"]
         if url is None or host is not None:
             opts["host"] = host or "localhost"

@@ -59,6 +59,37 @@ def test_tls_modes():
     assert e.value.args[0] == 2026
 
 
+def test_an_option_file_supplies_what_the_arguments_leave_unset(tmp_path):
+    # read_default_file / read_default_group, as PyMySQL reads them: the group's user,
+    # password, host, port, socket, database, charset and TLS files. The file was
+    # accepted and ignored before: its TLS settings too.
+    pw = os.environ.get("AMBISQL_TEST_PASSWORD", "ambisql-pw")
+    opt = tmp_path / "my.cnf"
+    opt.write_text("# comment\n[client]\nuser = ambisql\npassword = \"%s\"\nsocket = %s\n"
+                   "database = ambisql_test\ndefault_character_set = latin1\nskip-ssl\n"
+                   "[tls]\nhost = 127.0.0.1\nport = %s\nuser = ambisql\npassword = %s\n"
+                   "ssl-ca = %s\n!includedir /nonexistent.d\n"
+                   % (pw, os.environ["AMBISQL_TEST_SOCKET"], os.environ["AMBISQL_TEST_PORT"], pw,
+                      os.environ["AMBISQL_TEST_OTHER_CA"]))
+    c = ambisql.connect(read_default_file=str(opt))
+    cur = c.cursor()
+    cur.execute("SELECT DATABASE(), USER() LIKE 'ambisql@%%', @@character_set_client")
+    assert cur.fetchone() == ("ambisql_test", 1, "latin1")
+    c.close()
+    c = ambisql.connect(read_default_file=str(opt), database="mysql", charset="utf8mb4")  # arguments win
+    cur = c.cursor()
+    cur.execute("SELECT DATABASE(), @@character_set_client")
+    assert cur.fetchone() == ("mysql", "utf8mb4")
+    c.close()
+    # [tls] names a CA that did not sign the server's certificate: verified, so refused
+    with pytest.raises(ambisql.OperationalError) as e:
+        ambisql.connect(read_default_file=str(opt), read_default_group="tls")
+    assert e.value.args[0] == 2026
+    with pytest.raises(ambisql.OperationalError) as e:
+        ambisql.connect(read_default_file=str(tmp_path / "missing.cnf"))
+    assert e.value.args[0] == 2000 and "missing.cnf" in e.value.args[1]
+
+
 def test_execute_fetch_and_description(conn):
     cur = conn.cursor()
     assert cur.description is None and cur.rowcount == -1
