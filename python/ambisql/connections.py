@@ -153,6 +153,7 @@ class Connection(err.ErrorClasses):
             "found_rows": bool(client_flag & CLIENT.FOUND_ROWS),
             "multi_statements": True,
             "get_server_public_key": bool(get_server_public_key),
+            "use_unicode": bool(use_unicode),  # False: text values as bytes, as MySQLdb's and PyMySQL's
         }
         if url is not None:  # the URL's values stand unless given here too
             for key in ("user", "database", "unix_socket", "connect_timeout"):

@@ -163,6 +163,7 @@ public:
     void start_connect(const py::dict& opts) {
         not_waited_on();
         cfg_ = config_of(opts);
+        raw_text_ = opts.contains("use_unicode") && !flag_option(opts, "use_unicode");
         nb_.set_config(cfg_);
         connecting_ = true;
         run([&] { nb_.start_connect(); });
@@ -535,6 +536,7 @@ private:
             codec_charset_ = cs;
             codec_ = pyconv::text_codec::for_charset(cs);
         }
+        codec_.raw = raw_text_;
         return codec_;
     }
 
@@ -606,6 +608,7 @@ private:
     std::size_t pre_done_ = 0;
     std::string codec_charset_ = "utf8mb4";
     pyconv::text_codec codec_;
+    bool raw_text_ = false;  // use_unicode=False: text values as bytes
     pyconv::description_cache descriptions_;
     struct {
         std::uint64_t affected = 0, insert_id = 0;

@@ -42,6 +42,7 @@ const char* codec_name(const std::string& cs) {
 }
 
 PyObject* text_to_py(std::string_view s, const text_codec& codec) {
+    if (codec.raw) return PyBytes_FromStringAndSize(s.data(), static_cast<Py_ssize_t>(s.size()));
     if (codec.utf8) return PyUnicode_DecodeUTF8(s.data(), static_cast<Py_ssize_t>(s.size()), "surrogateescape");
     return PyUnicode_Decode(s.data(), static_cast<Py_ssize_t>(s.size()), codec.name.c_str(), "strict");
 }

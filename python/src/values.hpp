@@ -23,6 +23,7 @@ PyObject* column_item_type_object();
 struct text_codec {
     std::string name = "utf-8";
     bool utf8 = true;
+    bool raw = false;  // text values as bytes, undecoded (connect(use_unicode=False))
     static text_codec for_charset(const std::string& mysql_charset);
 };
 

@@ -103,6 +103,29 @@ def test_a_decimal_parameter_is_exact_whatever_its_exponent(conn):
     cur.execute("DROP TEMPORARY TABLE py_dec")
 
 
+def test_use_unicode_false_gives_text_as_bytes():
+    # As MySQLdb and PyMySQL do: text values undecoded, in the connection's character set;
+    # numbers, dates and parameters as ever. It was accepted and ignored (str came back).
+    kw = dict(unix_socket=os.environ["AMBISQL_TEST_SOCKET"], user="ambisql",
+              password=os.environ.get("AMBISQL_TEST_PASSWORD", "ambisql-pw"), database="ambisql_test")
+    for charset, e_acute in (("utf8mb4", b"\xc3\xa9"), ("latin1", b"\xe9")):
+        c = ambisql.connect(use_unicode=False, charset=charset, **kw)
+        cur = c.cursor()
+        cur.execute("SELECT %s, 'x', JSON_OBJECT('a', 1), 2, CAST('2024-01-02' AS DATE), NULL", ("\u00e9",))
+        assert cur.fetchone() == (e_acute, b"x", b'{"a": 1}', 2, dt.date(2024, 1, 2), None)
+        assert isinstance(cur.description[0][0], str)  # (names stay str)
+        for other in (c.cursor(prepared=True), c.cursor(ambisql.SSCursor)):  # every result path
+            other.execute("SELECT %s", ("\u00e9",))
+            assert other.fetchall() == [(e_acute,)]
+            other.close()
+        c.close()
+    c = ambisql.connect(**kw)  # and the default is str
+    cur = c.cursor()
+    cur.execute("SELECT 'x'")
+    assert cur.fetchone() == ("x",)
+    c.close()
+
+
 def test_zero_and_invalid_dates_are_none(conn):
     cur = conn.cursor()
     cur.execute("SET SESSION sql_mode = ''")
