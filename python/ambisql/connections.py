@@ -1,6 +1,7 @@
 """The PEP 249 connection: MySQLdb's and PyMySQL's keyword arguments, blocking calls that
 release the GIL, a wait callback for green threads, and psycopg2's async mode."""
 import os
+import re
 
 from . import err
 from ._ambisql import POLL_OK, POLL_READ, POLL_WRITE, _Conn, _set_wait
@@ -97,6 +98,8 @@ def _option_file(path, group):
     return out
 
 
+_NAME = re.compile(r"[A-Za-z0-9_]+")  # a character set's or collation's name
+
 _SSL_MODES = {"disabled", "preferred", "required", "verify_ca", "verify_identity",
               "disable", "prefer", "require", "verify-ca", "verify-identity", "verify-full"}
 
@@ -120,6 +123,10 @@ class Connection(err.ErrorClasses):
             async_ = True
         if kwargs:
             raise TypeError("connect() got unexpected keyword arguments: %s" % ", ".join(sorted(kwargs)))
+        if conv is not None:  # (values would come back otherwise than the caller asked)
+            raise err.NotSupportedError(0, "conv (custom converters) is not supported")
+        if collation is not None and not _NAME.fullmatch(str(collation)):
+            raise err.ProgrammingError(0, "bad collation name %r" % (collation,))
         if db is not None and database is None:
             database = db
         if passwd is not None and not password:
@@ -211,6 +218,7 @@ class Connection(err.ErrorClasses):
         self._async = bool(async_)
         self._init_command = init_command
         self._sql_mode = sql_mode
+        self._collation = collation
         self._autocommit = autocommit
         self._encoding = "utf-8"
         self.cursorclass = cursorclass
@@ -231,8 +239,10 @@ class Connection(err.ErrorClasses):
             self._after_connect()
 
     def _after_connect(self):
-        # The session as asked for: sql_mode, init_command, autocommit (only when the
-        # server's differs).
+        # The session as asked for: collation, sql_mode, init_command, autocommit (only
+        # when the server's differs).
+        if self._collation is not None:  # (a name checked in __init__)
+            self._run("SET NAMES %s COLLATE %s" % (self.character_set_name(), self._collation))
         if self._sql_mode is not None:
             self._run("SET sql_mode=%s", (self._sql_mode,))
         if self._init_command is not None:
@@ -428,6 +438,9 @@ class Connection(err.ErrorClasses):
         return cs or self._opts.get("charset", "utf8mb4")
 
     def set_character_set(self, charset, collation=None):
+        for name in (charset, collation):
+            if name is not None and not _NAME.fullmatch(str(name)):
+                raise err.ProgrammingError(0, "bad character set or collation name %r" % (name,))
         if collation:
             self._run("SET NAMES %s COLLATE %s" % (charset, collation))
         else:

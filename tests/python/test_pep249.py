@@ -59,6 +59,26 @@ def test_tls_modes():
     assert e.value.args[0] == 2026
 
 
+def test_collation_is_applied_and_conv_refused():
+    # collation: SET NAMES <charset> COLLATE <collation> after connecting, as PyMySQL does
+    # (it was accepted and ignored); conv (MySQLdb's custom converters) is refused rather
+    # than ignored; names that are not names are refused before anything is sent.
+    c = ambisql.connect(**socket_kwargs(collation="utf8mb4_bin"))
+    cur = c.cursor()
+    cur.execute("SELECT @@collation_connection, 'a' = 'A'")
+    assert cur.fetchone() == ("utf8mb4_bin", 0)
+    with pytest.raises(ambisql.ProgrammingError):
+        c.set_character_set("utf8mb4; DROP TABLE x")
+    c.set_character_set("latin1", "latin1_general_cs")
+    cur.execute("SELECT @@collation_connection")
+    assert cur.fetchone() == ("latin1_general_cs",)
+    c.close()
+    with pytest.raises(ambisql.NotSupportedError):
+        ambisql.connect(**socket_kwargs(conv={}))
+    with pytest.raises(ambisql.ProgrammingError):
+        ambisql.connect(**socket_kwargs(collation="x' OR 1"))
+
+
 def test_an_option_file_supplies_what_the_arguments_leave_unset(tmp_path):
     # read_default_file / read_default_group, as PyMySQL reads them: the group's user,
     # password, host, port, socket, database, charset and TLS files. The file was
