@@ -192,6 +192,8 @@ config config::from_url(std::string_view url) {
             c.ssl_key = v;
         } else if (key == "host-address" || key == "hostaddr") {
             c.host_address = v;
+        } else if (key == "bind-address") {
+            c.bind_address = v;
         } else if (key == "socket" || key == "unix-socket") {
             c.unix_socket = v;
         } else if (key == "charset") {

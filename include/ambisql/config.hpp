@@ -37,6 +37,9 @@ struct config {
     // the name TLS verify-identity checks the certificate against.
     std::string host_address;
     std::uint16_t port = 3306;
+    // When set, the local address (an IPv4 or IPv6 literal) TCP connections are made from,
+    // as a client's bind-address option: what the server's host-based grants see.
+    std::string bind_address;
     std::string unix_socket;         // when set, used instead of host/port
     std::string user;
     std::string password;

@@ -118,7 +118,7 @@ class Connection(err.ErrorClasses):
                  db=None, passwd=None, compress=None, url=None, async_=False,
                  get_server_public_key=False, binary_prefix=False, program_name=None,
                  server_public_key=None, defer_connect=False, hosts=None, host_mode=None,
-                 galera_check=None, wsrep_sync_wait=None, host_backoff=None, **kwargs):
+                 galera_check=None, wsrep_sync_wait=None, host_backoff=None, bind_address=None, **kwargs):
         if kwargs.pop("async", False):
             async_ = True
         if kwargs:
@@ -142,6 +142,7 @@ class Connection(err.ErrorClasses):
             unix_socket = unix_socket or f.get("socket")
             port = port or int(f.get("port", 0))
             charset = charset or f.get("default-character-set")
+            bind_address = bind_address or f.get("bind-address")
             from_file = {k[4:]: v for k, v in f.items() if k in ("ssl-ca", "ssl-cert", "ssl-key")}
             if from_file and ssl is None:
                 ssl = from_file
@@ -194,6 +195,8 @@ class Connection(err.ErrorClasses):
         elif url is None:
             opts["ssl_mode"] = "preferred"
         opts["ssl_ca"], opts["ssl_cert"], opts["ssl_key"] = ssl_ca, ssl_cert, ssl_key
+        if bind_address:
+            opts["bind_address"] = str(bind_address)
         if compress is not None:
             opts["compress"] = bool(compress)
         if isinstance(local_infile, (list, tuple)):

@@ -116,6 +116,7 @@ config config_of(const py::dict& o) {
     str("ssl_ca", c.ssl_ca);
     str("ssl_cert", c.ssl_cert);
     str("ssl_key", c.ssl_key);
+    str("bind_address", c.bind_address);
     if (has(o, "port")) {
         const long long port = option<long long>(o, "port", "must be an int");
         if (port < 0 || port > 65535) bad_option("port", "must be from 0 to 65535");

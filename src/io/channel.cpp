@@ -72,7 +72,7 @@ void channel::io_failed(std::error_code ec, const char* what, std::chrono::milli
 
 void channel::connect_failed(std::error_code ec, std::string msg) {
     diag.clear();
-    diag.kind = error_kind::network;
+    diag.kind = ec == errc::bad_config ? error_kind::client : error_kind::network;  // (a bad address or path)
     diag.code = ec;
     diag.message = std::move(msg);
     diag.connection_usable = false;

@@ -127,6 +127,15 @@ std::error_code socket::start_connect_tcp(const std::string& host, std::uint16_t
     const std::string service = std::to_string(port);
     target_ = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + service;
     resolve_host_ = host;
+    bind_to_.clear();
+    if (!bind_address_.empty()) {
+        std::vector<std::vector<std::uint8_t>> local;
+        if (lookup(bind_address_, "0", AI_NUMERICHOST | AI_PASSIVE, local) != 0 || local.empty()) {
+            msg = "bad bind address '" + bind_address_ + "': not an IPv4 or IPv6 address";
+            return errc::bad_config;
+        }
+        bind_to_ = std::move(local.front());
+    }
     // An address needs no lookup.
     if (lookup(host, service, AI_NUMERICHOST, addrs_) == 0) return connect_resolved(in_progress, msg);
     // A name: looked up on a thread of its own, whose eventfd stands in for the socket.
@@ -211,6 +220,17 @@ std::error_code socket::connect_next(bool& in_progress) {
         if (sa->sa_family != AF_UNIX) {
             int one = 1;
             ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            if (!bind_to_.empty()) {  // from the bind address: one of its family, or none
+                auto* local = reinterpret_cast<const sockaddr*>(bind_to_.data());
+                if (local->sa_family != sa->sa_family) {
+                    ec = std::make_error_code(std::errc::address_family_not_supported);
+                    continue;
+                }
+                if (::bind(fd, local, static_cast<socklen_t>(bind_to_.size())) != 0) {
+                    ec = last_errno();
+                    continue;
+                }
+            }
         }
         if (::connect(fd, sa, static_cast<socklen_t>(a.size())) == 0) return {};
         if (errno == EINPROGRESS || (sa->sa_family == AF_UNIX && errno == EAGAIN)) {

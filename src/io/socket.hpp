@@ -57,6 +57,9 @@ public:
     // finish_connect(), which may start the next address and set `in_progress` again.
     std::error_code start_connect_tcp(const std::string& host, std::uint16_t port, bool& in_progress,
                                       std::string& msg);
+    // The local address the next TCP connects bind to ('' = the system's choice); an
+    // address that is not a numeric IPv4 or IPv6 one fails them with errc::bad_config.
+    void set_bind_address(std::string address) { bind_address_ = std::move(address); }
     std::error_code start_connect_unix(const std::string& path, bool& in_progress, std::string& msg);
     std::error_code finish_connect(bool& in_progress, std::string& msg);
 
@@ -97,6 +100,8 @@ private:
     std::vector<std::vector<std::uint8_t>> addrs_;  // resolved addresses still to try
     std::size_t next_addr_ = 0;
     std::string target_;  // for messages
+    std::string bind_address_;
+    std::vector<std::uint8_t> bind_to_;  // bind_address_ resolved, for this connect
     std::chrono::milliseconds rcv_timeout_{0};
     std::chrono::milliseconds snd_timeout_{0};
 };

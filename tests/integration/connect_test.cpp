@@ -207,6 +207,27 @@ TEST(Connect, UnknownHostIsANetworkError) {
     }
 }
 
+TEST(Connect, ABindAddressIsTheSourceTheServerSees) {
+    // The connection (and a poll-driven one) comes from 127.0.0.2, not the system's
+    // choice for loopback (127.0.0.1); an address that is not one is a clear error.
+    config cfg = tcp_config();
+    cfg.bind_address = "127.0.0.2";
+    connection c(cfg);
+    auto r = c.query("SELECT host FROM information_schema.processlist WHERE id = CONNECTION_ID()");
+    EXPECT_EQ(r.row(0)[0].as<std::string>().rfind("127.0.0.2:", 0), 0u) << r.row(0)[0].as<std::string>();
+    config url = config::from_url(env().url + (env().url.find('?') == std::string::npos ? "?" : "&") +
+                                  "bind-address=127.0.0.3&ssl-mode=disabled");
+    EXPECT_EQ(url.bind_address, "127.0.0.3");
+    cfg.bind_address = "not-an-address";
+    try {
+        connection bad(cfg);
+        FAIL() << "connected from a bind address that is not one";
+    } catch (const error& e) {
+        EXPECT_EQ(e.code(), make_error_code(errc::bad_config)) << e.what();
+        EXPECT_EQ(e.kind(), error_kind::client);
+    }
+}
+
 TEST(Connect, CommandsBeforeConnectFailCleanly) {
     connection c;
     try {

@@ -59,6 +59,26 @@ def test_tls_modes():
     assert e.value.args[0] == 2026
 
 
+def test_bind_address_is_the_source_the_server_sees(tmp_path):
+    # bind_address= (PyMySQL's), or an option file's bind-address: the connection comes from
+    # that local address (127.0.0.2 here, not loopback's usual 127.0.0.1).
+    sql = "SELECT host FROM information_schema.processlist WHERE id = CONNECTION_ID()"
+    c = ambisql.connect(**server_kwargs(bind_address="127.0.0.2"))
+    cur = c.cursor()
+    cur.execute(sql)
+    assert cur.fetchone()[0].startswith("127.0.0.2:")
+    c.close()
+    opt = tmp_path / "my.cnf"
+    opt.write_text("[client]\nbind-address = 127.0.0.3\n")
+    c = ambisql.connect(read_default_file=str(opt), **server_kwargs())
+    cur = c.cursor()
+    cur.execute(sql)
+    assert cur.fetchone()[0].startswith("127.0.0.3:")
+    c.close()
+    with pytest.raises(ambisql.ProgrammingError, match="bad bind address"):
+        ambisql.connect(**server_kwargs(bind_address="not-an-address"))
+
+
 def test_collation_is_applied_and_conv_refused():
     # collation: SET NAMES <charset> COLLATE <collation> after connecting, as PyMySQL does
     # (it was accepted and ignored); conv (MySQLdb's custom converters) is refused rather
