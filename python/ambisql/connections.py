@@ -98,7 +98,14 @@ def _option_file(path, group):
     return out
 
 
-_NAME = re.compile(r"[A-Za-z0-9_]+")  # a character set's or collation's name
+_NAME = re.compile(r"[A-Za-z0-9_]+")
+
+
+def _check_names(*names):
+    # Character set and collation names go into SQL as they are: only names pass.
+    for name in names:
+        if name is not None and not _NAME.fullmatch(str(name)):
+            raise err.ProgrammingError(0, "bad character set or collation name %r" % (name,))
 
 _SSL_MODES = {"disabled", "preferred", "required", "verify_ca", "verify_identity",
               "disable", "prefer", "require", "verify-ca", "verify-identity", "verify-full"}
@@ -125,8 +132,7 @@ class Connection(err.ErrorClasses):
             raise TypeError("connect() got unexpected keyword arguments: %s" % ", ".join(sorted(kwargs)))
         if conv is not None:  # (values would come back otherwise than the caller asked)
             raise err.NotSupportedError(0, "conv (custom converters) is not supported")
-        if collation is not None and not _NAME.fullmatch(str(collation)):
-            raise err.ProgrammingError(0, "bad collation name %r" % (collation,))
+        _check_names(collation)
         if db is not None and database is None:
             database = db
         if passwd is not None and not password:
@@ -140,7 +146,10 @@ class Connection(err.ErrorClasses):
             host = host or f.get("host")
             database = database or f.get("database")
             unix_socket = unix_socket or f.get("socket")
-            port = port or int(f.get("port", 0))
+            try:
+                port = port or int(f.get("port") or 0)
+            except ValueError:
+                raise err.ProgrammingError(0, "bad port %r in the option file" % f.get("port")) from None
             charset = charset or f.get("default-character-set")
             bind_address = bind_address or f.get("bind-address")
             from_file = {k[4:]: v for k, v in f.items() if k in ("ssl-ca", "ssl-cert", "ssl-key")}
@@ -441,9 +450,7 @@ class Connection(err.ErrorClasses):
         return cs or self._opts.get("charset", "utf8mb4")
 
     def set_character_set(self, charset, collation=None):
-        for name in (charset, collation):
-            if name is not None and not _NAME.fullmatch(str(name)):
-                raise err.ProgrammingError(0, "bad character set or collation name %r" % (name,))
+        _check_names(charset, collation)
         if collation:
             self._run("SET NAMES %s COLLATE %s" % (charset, collation))
         else:

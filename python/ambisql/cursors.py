@@ -235,18 +235,23 @@ class DictCursorMixin:
         d = self.dict_type
         return [d(zip(names, r)) for r in rows]
 
+    _names_of = (None, [])  # (description, its keys): made once per description
+
     def _names(self):
         # A name already in the row becomes table.name, as MySQLdb and PyMySQL name it
         # (the table's alias in the query; none: ".name"), so a join's columns of the
         # same name all arrive.
-        names, seen = [], set()
-        for col in self.description or ():
-            name = col[0]
-            if name in seen:
-                name = "%s.%s" % (getattr(col, "table", ""), name)
-            seen.add(name)
-            names.append(name)
-        return names
+        desc = self.description
+        if self._names_of[0] is not desc:
+            names, seen = [], set()
+            for col in desc or ():
+                name = col[0]
+                if name in seen:
+                    name = "%s.%s" % (getattr(col, "table", ""), name)
+                seen.add(name)
+                names.append(name)
+            self._names_of = (desc, names)
+        return self._names_of[1]
 
 
 class DictCursor(DictCursorMixin, Cursor):
