@@ -42,7 +42,10 @@ public:
             case errc::bad_url: return "malformed connection URL";
             case errc::bad_config: return "invalid configuration";
             case errc::placeholder_mismatch: return "placeholder count does not match the arguments";
-            case errc::unsafe_charset: return "interpolation refused for this character set";
+            case errc::charset_unknown:
+                return "the character set in force is not known (changed where the server does not report it): "
+                       "parameters are not interpolated; set it through the driver, or reset or reconnect";
+            case errc::bad_text: return "text is not valid in the connection's character set";
             case errc::bad_value: return "value cannot be interpolated";
             case errc::value_type_mismatch: return "value has another type";
             case errc::value_out_of_range: return "value out of range";

@@ -142,6 +142,12 @@ public:
                    std::forward<Token>(token));
     }
     template <class Token>
+    auto async_set_character_set(std::string_view charset, std::string_view collation, Token&& token) {
+        return run([cs = std::string(charset), co = std::string(collation)](
+                       nb_connection& c) { c.start_set_character_set(cs, co); },
+                   op_kind::query, std::forward<Token>(token));
+    }
+    template <class Token>
     auto async_reset_connection(Token&& token) {
         return run([](nb_connection& c) { c.start_reset_connection(); }, op_kind::query,
                    std::forward<Token>(token));

@@ -157,6 +157,10 @@ public:
     void ping();
     void ping(std::error_code& ec) noexcept;
     void select_db(std::string_view database);
+    // SET NAMES charset [COLLATE collation]. A character set changed this way is known to
+    // the driver whatever the server reports; one changed by SQL is known only where the
+    // server reports it (the driver asks every server that can to do so).
+    void set_character_set(std::string_view charset, std::string_view collation = {});
     void reset_connection();  // COM_RESET_CONNECTION
     void close() noexcept;    // sends COM_QUIT when it can, then closes the socket
 
@@ -175,14 +179,17 @@ public:
     bool compressed() const noexcept;  // protocol compression is on
     std::string tls_version() const;
     // The session's character set (character_set_client) and default schema as the
-    // handshake set them and session tracking reported since (SET NAMES, USE ... as SQL);
-    // the character set is empty when an untracked change made it unknown (interpolation
-    // is then refused).
+    // handshake set them, set_character_set() since, and session tracking reported (SET
+    // NAMES, USE ... as SQL); the character set is empty when it is unknown: changed where
+    // the server does not report it (then text is not interpolated: errc::charset_unknown).
     const std::string& character_set() const noexcept;
     const std::string& current_schema() const noexcept;
     // How literals must be escaped on this connection right now.
     escaping escaping_rules() const noexcept;
-    // Appends a quoted string literal; throws for unsafe character sets.
+    // Whether the server reports every change of the character set on this session.
+    bool charset_tracked() const noexcept;
+    // A quoted string literal for `text` (in the connection's character set); throws while
+    // the character set is unknown, or for text that is not valid in it.
     std::string quote(std::string_view text) const;
     int native_handle() const noexcept;  // the socket, -1 when closed
 

@@ -44,7 +44,7 @@ enum class errc {
     bad_url,
     bad_config,
     placeholder_mismatch,
-    unsafe_charset,
+    charset_unknown,  // the character set in force is not known: text is not interpolated
     bad_value,
     value_type_mismatch,
     value_out_of_range,
@@ -52,6 +52,7 @@ enum class errc {
     wait_failed,
     result_pending,
     cancelled,
+    bad_text,      // text that is not valid in the connection's character set (a lone lead byte)
     stale_handle,  // a statement or row_stream used on a connection (or session) it does not belong to
 };
 

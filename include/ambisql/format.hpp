@@ -89,14 +89,24 @@ private:
     std::string_view s_;
 };
 
+// Multibyte character sets in which a character's trailing byte can be 0x5C ('\\') or
+// another byte that escaping gives meaning to: text in them is escaped character by
+// character, never byte by byte (the 0xBF27 -> 0xBF5C27 injection).
+enum class multibyte : std::uint8_t { none, big5, sjis, gbk, gb2312, gb18030 };
+// The family of a character set's name (cp932 is sjis's); none for every other one.
+multibyte multibyte_of(std::string_view charset_name) noexcept;
+
 // How literals must be escaped on a given connection.
 struct escaping {
     bool no_backslash_escapes = false;  // server status NO_BACKSLASH_ESCAPES
-    bool unsafe_charset = false;        // 0x5C may be a trailing byte: refuse text literals
+    bool charset_unknown = false;       // the character set in force is not known: refuse text literals
+    multibyte mb = multibyte::none;     // the text's character set, when it is one of those
 };
 
-// Appends `s` as a quoted string literal. Fails with errc::unsafe_charset when the
-// connection's character set cannot be escaped safely.
+// Appends `s` as a quoted string literal, `s` being text in the character set `e` names.
+// Fails with errc::charset_unknown when the connection's character set is not known, and
+// errc::bad_text when `s` is not valid in a multibyte character set (a lead byte without
+// its trailing byte): nothing is appended then.
 std::error_code append_string_literal(std::string& out, std::string_view s, const escaping& e);
 // Appends `name` as a quoted identifier.
 void append_identifier(std::string& out, std::string_view name);
@@ -108,8 +118,6 @@ std::error_code append_literal(std::string& out, const sql_arg& a, const escapin
 std::error_code format_sql(std::string& out, std::string_view sql, std::span<const sql_arg> args,
                            const escaping& e);
 
-// Character sets in which 0x5C can be the second byte of a multibyte character.
-bool is_unsafe_charset(std::string_view charset_name) noexcept;
 
 
 namespace detail {

@@ -91,6 +91,7 @@ public:
     void start_discard();
     void start_ping();
     void start_select_db(std::string_view database);
+    void start_set_character_set(std::string_view charset, std::string_view collation = {});  // see connection's
     void start_reset_connection();
 
     // Prepared statements (see connection::execute): through the statement cache...

@@ -1,7 +1,6 @@
 """The PEP 249 connection: MySQLdb's and PyMySQL's keyword arguments, blocking calls that
 release the GIL, a wait callback for green threads, and psycopg2's async mode."""
 import os
-import re
 
 from . import err
 from ._ambisql import POLL_OK, POLL_READ, POLL_WRITE, _Conn, _set_wait
@@ -98,15 +97,6 @@ def _option_file(path, group):
     return out
 
 
-_NAME = re.compile(r"[A-Za-z0-9_]+")
-
-
-def _check_names(*names):
-    # Character set and collation names go into SQL as they are: only names pass.
-    for name in names:
-        if name is not None and not _NAME.fullmatch(str(name)):
-            raise err.ProgrammingError(0, "bad character set or collation name %r" % (name,))
-
 _SSL_MODES = {"disabled", "preferred", "required", "verify_ca", "verify_identity",
               "disable", "prefer", "require", "verify-ca", "verify-identity", "verify-full"}
 
@@ -132,7 +122,6 @@ class Connection(err.ErrorClasses):
             raise TypeError("connect() got unexpected keyword arguments: %s" % ", ".join(sorted(kwargs)))
         if conv is not None:  # (values would come back otherwise than the caller asked)
             raise err.NotSupportedError(0, "conv (custom converters) is not supported")
-        _check_names(collation)
         if db is not None and database is None:
             database = db
         if passwd is not None and not password:
@@ -253,8 +242,8 @@ class Connection(err.ErrorClasses):
     def _after_connect(self):
         # The session as asked for: collation, sql_mode, init_command, autocommit (only
         # when the server's differs).
-        if self._collation is not None:  # (a name checked in __init__)
-            self._run("SET NAMES %s COLLATE %s" % (self.character_set_name(), self._collation))
+        if self._collation is not None:  # (the core checks the names)
+            self.set_character_set(self.character_set_name(), self._collation)
         if self._sql_mode is not None:
             self._run("SET sql_mode=%s", (self._sql_mode,))
         if self._init_command is not None:
@@ -450,11 +439,11 @@ class Connection(err.ErrorClasses):
         return cs or self._opts.get("charset", "utf8mb4")
 
     def set_character_set(self, charset, collation=None):
-        _check_names(charset, collation)
-        if collation:
-            self._run("SET NAMES %s COLLATE %s" % (charset, collation))
-        else:
-            self._run("SET NAMES %s" % charset)
+        """SET NAMES charset [COLLATE collation], through the core: the character set in
+        force is then known to the driver whatever the server reports."""
+        c = self._checked()
+        c.start_set_charset(str(charset), str(collation or ""))
+        self._wait()
 
     def get_server_info(self):
         return self._checked().server_version

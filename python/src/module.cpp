@@ -48,7 +48,8 @@ mapped map_error(const diagnostics& d, bool connecting, const std::string& host)
     auto is = [&](errc e) { return ec == make_error_code(e); };
     if (is(errc::operation_in_progress))
         return {2014, "Commands out of sync; you can't run this command now (" + d.message + ")", "programming"};
-    if (is(errc::placeholder_mismatch) || is(errc::bad_value) || is(errc::unsafe_charset) || is(errc::stale_handle) ||
+    if (is(errc::placeholder_mismatch) || is(errc::bad_value) || is(errc::charset_unknown) || is(errc::bad_text) ||
+        is(errc::stale_handle) ||
         is(errc::result_pending) || is(errc::value_type_mismatch) || is(errc::value_out_of_range) ||
         is(errc::bad_url) || is(errc::bad_config))
         return {0, d.message, "programming"};
@@ -74,6 +75,17 @@ void set_mapped(const mapped& m) {
     set_mapped(m);
     throw py::error_already_set();
 }
+}  // namespace
+
+void pyconv::set_escape_error(std::error_code ec) {
+    try {
+        set_mapped({0, "cannot interpolate text: " + ec.message(), "programming"});
+    } catch (py::error_already_set& e) {
+        e.restore();
+    }
+}
+
+namespace {
 
 enum poll_state { poll_ok = 0, poll_read = 1, poll_write = 2 };
 
@@ -221,6 +233,9 @@ public:
     void start_ping() { run([&] { nb_.start_ping(); }); }
     void start_reset() { run([&] { nb_.start_reset_connection(); }); }
     void start_select_db(const std::string& db) { run([&] { nb_.start_select_db(db); }); }
+    void start_set_charset(const std::string& cs, const std::string& collation) {
+        run([&] { nb_.start_set_character_set(cs, collation); });
+    }
 
     // One step without blocking: POLL_OK (done; raises if it failed), POLL_READ, POLL_WRITE.
     int poll() {
@@ -447,13 +462,13 @@ public:
     std::string literal(const py::object& value) {
         not_waited_on();
         std::string out;
-        if (!pyconv::append_py_literal(out, value.ptr(), nb_.escaping_rules())) throw py::error_already_set();
+        if (!pyconv::append_py_literal(out, value.ptr(), text_rules())) throw py::error_already_set();
         return out;
     }
     std::string format(const std::string& sql, const py::object& args) {
         not_waited_on();
         std::string out;
-        if (!pyconv::format_pyformat(out, sql, args.ptr(), nb_.escaping_rules())) throw py::error_already_set();
+        if (!pyconv::format_pyformat(out, sql, args.ptr(), text_rules())) throw py::error_already_set();
         return out;
     }
 
@@ -515,10 +530,19 @@ private:
         connecting_ = false;
         if (!nb_.ok()) raise_mapped(map_error(nb_.error(), was_connecting, cfg_.host));
     }
+    // The core's escaping rules for text as this module escapes it: str values are escaped
+    // as UTF-8, and the whole statement is then transcoded to the connection's character
+    // set by a codec, character by character (no byte of a character can turn into an
+    // escape or a quote). Unknown character set: refused, as the core refuses.
+    escaping text_rules() const {
+        escaping e = nb_.escaping_rules();
+        e.mb = multibyte::none;
+        return e;
+    }
     // The SQL with `args` interpolated, in the connection's character set.
     std::string query_text(const std::string& sql, const py::object& args) {
         std::string text;
-        if (!pyconv::format_pyformat(text, sql, args.ptr(), nb_.escaping_rules())) throw py::error_already_set();
+        if (!pyconv::format_pyformat(text, sql, args.ptr(), text_rules())) throw py::error_already_set();
         if (!pyconv::transcode(text, codec_now())) throw py::error_already_set();
         return text;
     }
@@ -906,6 +930,7 @@ PYBIND11_MODULE(_ambisql, m) {
         .def("start_ping", &conn::start_ping)
         .def("start_reset", &conn::start_reset)
         .def("start_select_db", &conn::start_select_db)
+        .def("start_set_charset", &conn::start_set_charset)
         .def("abort", &conn::abort)
         .def("cancel", &conn::cancel)
         .def("close", &conn::close)

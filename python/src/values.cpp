@@ -420,7 +420,7 @@ bool append_py_literal(std::string& out, PyObject* o, const escaping& e) {
         std::string_view s;
         if (!utf8_of(o, s)) return false;
         if (auto ec = append_string_literal(out, s, e)) {
-            set_error(PyExc_ValueError, "cannot escape text for this connection's character set: " + ec.message());
+            set_escape_error(ec);
             return false;
         }
         return true;

@@ -58,6 +58,9 @@ private:
 // a list, tuple or set becomes a parenthesised list (for IN (%s)). false with a Python
 // exception set on failure.
 bool append_py_literal(std::string& out, PyObject* obj, const escaping& e);
+// Sets the PEP 249 exception for text that cannot be escaped (module.cpp: the character
+// set in force unknown, errc::charset_unknown): a ProgrammingError.
+void set_escape_error(std::error_code ec);
 
 // `%s` / `%(name)s` / `%%` formatting of `sql` with `args` (a sequence or a mapping),
 // every value escaped by append_py_literal. args None: sql as it is.

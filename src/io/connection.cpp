@@ -449,6 +449,12 @@ void connection::select_db(std::string_view database) {
     check(*impl_, impl_->op([&] { return impl_->sess.start_init_db(database); }));
 }
 
+void connection::set_character_set(std::string_view charset, std::string_view collation) {
+    op_guard g(*impl_);
+    if (!g.ok) detail::throw_in_progress();
+    check(*impl_, impl_->op([&] { return impl_->sess.start_set_charset(charset, collation); }));
+}
+
 void connection::reset_connection() {
     op_guard g(*impl_);
     if (!g.ok) detail::throw_in_progress();
@@ -484,6 +490,7 @@ bool connection::tls_active() const noexcept { return impl_->sess.tls_active(); 
 bool connection::compressed() const noexcept { return impl_->sess.compressed(); }
 std::string connection::tls_version() const { return impl_->sess.tls_version(); }
 escaping connection::escaping_rules() const noexcept { return impl_->sess.escaping_rules(); }
+bool connection::charset_tracked() const noexcept { return impl_->sess.charset_tracked(); }
 const std::string& connection::character_set() const noexcept { return impl_->sess.charset(); }
 const std::string& connection::current_schema() const noexcept { return impl_->sess.schema(); }
 int connection::native_handle() const noexcept { return impl_->sock.fd(); }
@@ -494,7 +501,7 @@ std::string connection::quote(std::string_view text) const {
         diagnostics d;
         d.kind = error_kind::client;
         d.code = ec;
-        d.message = "cannot quote text for this connection's character set";
+        d.message = "cannot quote text for this connection's character set: " + ec.message();
         throw error(std::move(d));
     }
     return out;

@@ -386,6 +386,9 @@ void nb_connection::start_ping() {
 void nb_connection::start_select_db(std::string_view database) {
     impl_->begin([&] { return impl_->sess.start_init_db(database); });
 }
+void nb_connection::start_set_character_set(std::string_view charset, std::string_view collation) {
+    impl_->begin([&] { return impl_->sess.start_set_charset(charset, collation); });
+}
 void nb_connection::start_reset_connection() {
     impl_->begin([&] { return impl_->sess.start_reset_connection(); });
 }

@@ -33,9 +33,9 @@ bool session::start_connect(const config& cfg, std::string_view host, bool secur
     cfg_ = &cfg;
     host_.assign(host);
     secure_transport_ = secure_transport;
-    unsafe_charset_ = is_unsafe_charset(cfg.charset);
-    charset_unknown_ = false;
-    charset_ = cfg.charset;
+    set_charset(cfg.charset);
+    pending_charset_.clear();
+    charset_tracked_ = track_pending_ = false;
     schema_ = cfg.database;
     start_op(op::connect, st::greeting);
     if (cfg.max_packet_size > max_packet_limit) {
@@ -221,6 +221,11 @@ next_action session::step_connect() {
                             zf_.set_level(cfg_->compression_level);
                             reader_.set_check_sequence(false);
                         }
+                        if (caps_ & cap::session_track) {  // the character set's changes reported from here on
+                            write_track_request();
+                            st_ = st::track_reply;
+                            continue;
+                        }
                         return finish();
                     }
                     case 0xFF: return fail_server(p, error_kind::auth);
@@ -297,6 +302,11 @@ next_action session::step_connect() {
                         return fail(error_kind::protocol, errc::protocol_error, "unexpected authentication reply",
                                     false);
                 }
+            }
+            case st::track_reply: {
+                if (!take(p)) return op_ == op::none ? next_action::done : wait_input();
+                read_track_reply(p);
+                return finish();
             }
             default: return fail(error_kind::protocol, errc::protocol_error, "bad connect state", false);
         }

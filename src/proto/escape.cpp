@@ -8,36 +8,83 @@
 
 namespace ambisql {
 
-bool is_unsafe_charset(std::string_view cs) noexcept {
-    // Multibyte character sets whose trailing bytes include 0x5C ('\').
-    for (std::string_view bad : {"big5", "sjis", "cp932", "gbk", "gb2312", "gb18030"})
-        if (cs == bad) return true;
-    return false;
+multibyte multibyte_of(std::string_view cs) noexcept {
+    if (cs == "big5") return multibyte::big5;
+    if (cs == "sjis" || cs == "cp932") return multibyte::sjis;
+    if (cs == "gbk") return multibyte::gbk;
+    if (cs == "gb2312") return multibyte::gb2312;
+    if (cs == "gb18030") return multibyte::gb18030;
+    return multibyte::none;
 }
 
+namespace {
+bool in(unsigned char c, unsigned lo, unsigned hi) { return c >= lo && c <= hi; }
+
+// The length of the character that starts at s[i] when s[i] >= 0x80 (the server's own
+// lead and trailing byte ranges for each set); 0 when no valid character starts there.
+// A byte the server would pair with the next is never taken alone, so no escape we add
+// can become that character's trailing byte.
+std::size_t mb_length(multibyte mb, std::string_view s, std::size_t i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const std::size_t left = s.size() - i;
+    auto at = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
+    switch (mb) {
+        case multibyte::big5:
+            return in(c, 0xA1, 0xF9) && left >= 2 && (in(at(1), 0x40, 0x7E) || in(at(1), 0xA1, 0xFE)) ? 2 : 0;
+        case multibyte::sjis:
+            if (in(c, 0xA1, 0xDF)) return 1;  // half-width katakana: one byte
+            return (in(c, 0x81, 0x9F) || in(c, 0xE0, 0xFC)) && left >= 2 &&
+                           (in(at(1), 0x40, 0x7E) || in(at(1), 0x80, 0xFC))
+                       ? 2
+                       : 0;
+        case multibyte::gbk:
+            return in(c, 0x81, 0xFE) && left >= 2 && (in(at(1), 0x40, 0x7E) || in(at(1), 0x80, 0xFE)) ? 2 : 0;
+        case multibyte::gb2312: return in(c, 0xA1, 0xF7) && left >= 2 && in(at(1), 0xA1, 0xFE) ? 2 : 0;
+        case multibyte::gb18030:
+            if (!in(c, 0x81, 0xFE) || left < 2) return 0;
+            if (in(at(1), 0x40, 0x7E) || in(at(1), 0x80, 0xFE)) return 2;
+            return left >= 4 && in(at(1), 0x30, 0x39) && in(at(2), 0x81, 0xFE) && in(at(3), 0x30, 0x39) ? 4 : 0;
+        case multibyte::none: return 1;
+    }
+    return 0;
+}
+
+void append_escaped(std::string& out, char c, bool no_backslash_escapes) {
+    if (no_backslash_escapes) {  // only the quote is special; a backslash is an ordinary character
+        if (c == '\'') out.push_back('\'');
+        out.push_back(c);
+        return;
+    }
+    switch (c) {
+        case '\0': out += "\\0"; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\\': out += "\\\\"; break;
+        case '\'': out += "\\'"; break;
+        case '"': out += "\\\""; break;
+        case '\x1a': out += "\\Z"; break;
+        default: out.push_back(c);
+    }
+}
+}  // namespace
+
 std::error_code append_string_literal(std::string& out, std::string_view s, const escaping& e) {
-    if (e.unsafe_charset) return errc::unsafe_charset;
+    if (e.charset_unknown) return errc::charset_unknown;
+    const std::size_t start = out.size();
     out.reserve(out.size() + s.size() + 2);
     out.push_back('\'');
-    if (e.no_backslash_escapes) {
-        // Only the quote is special; a backslash is an ordinary character.
-        for (char c : s) {
-            if (c == '\'') out.push_back('\'');
-            out.push_back(c);
-        }
-    } else {
-        for (char c : s) {
-            switch (c) {
-                case '\0': out += "\\0"; break;
-                case '\n': out += "\\n"; break;
-                case '\r': out += "\\r"; break;
-                case '\\': out += "\\\\"; break;
-                case '\'': out += "\\'"; break;
-                case '"': out += "\\\""; break;
-                case '\x1a': out += "\\Z"; break;
-                default: out.push_back(c);
+    for (std::size_t i = 0; i < s.size();) {
+        if (e.mb != multibyte::none && static_cast<unsigned char>(s[i]) >= 0x80) {
+            const std::size_t n = mb_length(e.mb, s, i);
+            if (n == 0) {
+                out.resize(start);
+                return errc::bad_text;
             }
+            out.append(s.substr(i, n));  // a whole character: its bytes are its own
+            i += n;
+            continue;
         }
+        append_escaped(out, s[i++], e.no_backslash_escapes);
     }
     out.push_back('\'');
     return {};

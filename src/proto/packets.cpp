@@ -97,6 +97,9 @@ bool parse_ok(byte_span payload, bool session_track, ok_info& out, session_chang
                     if (d.ok() && changes && name == "character_set_client") {
                         changes->charset_changed = true;
                         changes->charset.assign(value);
+                    } else if (d.ok() && changes && name == "session_track_system_variables") {
+                        changes->tracked_changed = true;
+                        changes->tracked.assign(value);
                     }
                 } else if (type == 1) {  // SESSION_TRACK_SCHEMA
                     std::string_view schema = d.lenenc_string();

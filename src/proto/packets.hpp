@@ -81,6 +81,8 @@ struct session_changes {
     std::string charset;  // character_set_client
     bool schema_changed = false;
     std::string schema;
+    bool tracked_changed = false;  // session_track_system_variables itself was reported
+    std::string tracked;           // its new value: the variables the server reports
 };
 // With session_track, the info is length-encoded and, when the status says
 // SESSION_STATE_CHANGED, the changes follow (reported into *changes when given).

@@ -83,13 +83,13 @@ void session::plan_stages(std::size_t from) {
                     refuse(static_cast<errc>(ec.value()), ec.message());
                     break;
                 }
-                note_untracked_changes(sql_scratch_);
+                note_statement(sql_scratch_);
                 rules_may_change |= may_change_escaping(sql_scratch_);
                 simple(command::query, sql_scratch_);
                 plan = p_text;
                 break;
             case pipeline::kind::query:
-                note_untracked_changes(s.sql_);
+                note_statement(s.sql_);
                 rules_may_change |= may_change_escaping(s.sql_);
                 simple(command::query, s.sql_);
                 plan = p_text;
@@ -156,6 +156,7 @@ void session::plan_stages(std::size_t from) {
             case pipeline::kind::select_db: simple(command::init_db, s.sql_); break;
             case pipeline::kind::reset_connection:
                 simple(command::reset_connection, {});
+                if (caps_ & cap::session_track) write_track_request();  // answered within the stage
                 // The server drops every statement: later stages prepare what they
                 // execute (none is cached, none "just prepared"); what the server held
                 // is forgotten when the reset is answered (setup_stage).

@@ -1,6 +1,8 @@
 // Text queries and reading resultsets (text or binary rows), buffered or streamed.
 #include "proto/session.hpp"
 
+#include <cctype>
+
 #include "proto/binary.hpp"
 #include "proto/result_builder.hpp"
 #include "proto/session_detail.hpp"
@@ -12,8 +14,37 @@ bool session::start_query(std::string_view sql, results* out) {
     start_op(op::query, st::first);
     begin_results(out, false);
     infile_armed_ = infile_source_ && load_data_local_file(sql, infile_expected_);
-    note_untracked_changes(sql);
+    note_statement(sql);
     infile_sent_ = false;
+    std::size_t s = out_.size();
+    begin_command(command::query);
+    out_.insert(out_.end(), sql.begin(), sql.end());
+    end_packet(out_, s, seq_);
+    return true;
+}
+
+bool session::start_set_charset(std::string_view cs, std::string_view collation) {
+    if (!can_start()) return false;
+    auto name = [](std::string_view n) {
+        if (n.empty()) return false;
+        for (char c : n)
+            if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
+        return true;
+    };
+    if (!name(cs) || (!collation.empty() && !name(collation)) || collation_for_charset(cs) == 0) {
+        fail(error_kind::client, errc::bad_config,
+             "unknown character set or bad collation name '" + std::string(cs) + "'" +
+                 (collation.empty() ? std::string() : " / '" + std::string(collation) + "'"),
+             true);
+        return false;
+    }
+    std::string sql = "SET NAMES " + std::string(cs);
+    if (!collation.empty()) sql += " COLLATE " + std::string(collation);
+    start_op(op::query, st::first);
+    begin_results(nullptr, false);
+    mode_ = mode::discard;
+    infile_armed_ = infile_sent_ = false;
+    pending_charset_.assign(cs);
     std::size_t s = out_.size();
     begin_command(command::query);
     out_.insert(out_.end(), sql.begin(), sql.end());

@@ -86,6 +86,7 @@ next_action session::finish() noexcept {
 bool session::can_start() {
     if (op_ != op::none) return false;  // the connection layer reports this
     diag_.clear();
+    pending_charset_.clear();
     if (broken_) {
         fail(error_kind::client, errc::connection_broken, "the connection is broken; reconnect", false);
         return false;

@@ -55,6 +55,10 @@ public:
     bool start_query(std::string_view sql, results* out);
     // Interpolates args into sql (client-side escaping) and starts the query.
     bool start_query(std::string_view sql, std::span<const sql_arg> args, results* out);
+    // SET NAMES charset [COLLATE collation]: once the server says OK, the character set in
+    // force is known to be `charset` whatever the server reports (names: letters, digits
+    // and '_' only, and a character set the driver knows).
+    bool start_set_charset(std::string_view charset, std::string_view collation);
     bool start_read_rows();    // streaming: the next batch of rows of this resultset
     bool start_next_result();  // streaming: the next resultset's header
     bool start_discard();      // reads and drops whatever is left of a streamed result
@@ -144,11 +148,15 @@ public:
     bool tls_active() const noexcept { return tls_on_; }
     bool compressed() const noexcept { return zon_; }
     std::string tls_version() const { return tls_.version(); }
-    // With the character set unknown (changed by SQL on a server without session
-    // tracking) interpolation is refused, as for big5 and friends.
+    // How text is escaped now: NO_BACKSLASH_ESCAPES from the last status, the character
+    // set's family; with the character set unknown (changed where the server does not
+    // report it) text literals are refused.
     escaping escaping_rules() const noexcept {
-        return {(status_ & server_status::no_backslash_escapes) != 0, unsafe_charset_ || charset_unknown_};
+        return {(status_ & server_status::no_backslash_escapes) != 0, charset_unknown_, mb_};
     }
+    // Whether the server reports every change of character_set_client on this session
+    // (the connect and every reset make sure it does, where the server can).
+    bool charset_tracked() const noexcept { return charset_tracked_; }
     // The session's character set (character_set_client) and default schema, as the
     // handshake set them and session tracking has reported since; charset is empty once
     // an untracked change made it unknown.
@@ -160,7 +168,7 @@ private:
     enum class mode : std::uint8_t { buffered, stream, discard };
     enum class st : std::uint8_t {
         // connect
-        greeting, tls_start, tls_handshake, auth_reply,
+        greeting, tls_start, tls_handshake, auth_reply, track_reply,
         // query
         first, columns, columns_eof, rows, infile_send, infile_ack,
         // simple
@@ -203,7 +211,9 @@ private:
     void reset_session_state();
     void new_epoch() noexcept;
     bool own_statement(const statement& st);  // false (and failed): it belongs elsewhere
-    void note_untracked_changes(std::string_view sql);
+    void note_statement(std::string_view sql);  // what SQL of the application may have changed
+    void write_track_request();                  // the statement that makes the server track the charset
+    void read_track_reply(byte_span p);
     next_action send_bulk_batch();
     pipeline& executes_of(const statement& st, std::span<const sql_arg> values, std::size_t width);
     next_action end_pipeline();
@@ -258,9 +268,14 @@ private:
         status_ = s;
         if (s & server_status::session_state_changed) state_changed_ = true;
     }
-    bool unsafe_charset_ = false;
+    multibyte mb_ = multibyte::none;  // charset_'s family
     bool charset_unknown_ = false;
+    bool charset_tracked_ = false;  // the server reports character_set_client's changes
+    bool track_pending_ = false;    // the tracking statement's answer is next (connect, reset)
+    bool track_confirmed_ = false;  // the last OK read reported the tracked list
     std::string charset_;
+    std::string pending_charset_;  // start_set_charset's, applied when the server says OK
+    void set_charset(std::string cs);
     std::string schema_;
 
     // connect

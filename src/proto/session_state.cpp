@@ -2,6 +2,7 @@
 // schema), resets, and changes made behind the driver's back without tracking.
 #include "proto/session.hpp"
 
+#include <algorithm>
 #include <atomic>
 
 #include <cctype>
@@ -31,49 +32,96 @@ bool session::read_ok(byte_span p, ok_info& ok) {
     const bool tracking = (caps_ & cap::session_track) != 0;
     session_changes ch;
     if (!parse_ok(p, tracking, ok, &ch)) return false;
-    if (ch.charset_changed) {
-        charset_ = ch.charset;
-        unsafe_charset_ = is_unsafe_charset(ch.charset);
-        charset_unknown_ = false;
+    if (ch.tracked_changed) {  // the list of reported variables: is character_set_client in it?
+        bool has = false;
+        for (std::size_t at = 0; at <= ch.tracked.size() && !has;) {
+            std::size_t end = std::min(ch.tracked.find(',', at), ch.tracked.size());
+            std::string_view name = std::string_view(ch.tracked).substr(at, end - at);
+            has = name == "character_set_client" || name == "*";
+            at = end + 1;
+        }
+        charset_tracked_ = has;
+        track_confirmed_ = true;
     }
+    if (ch.charset_changed) set_charset(ch.charset);
     if (ch.schema_changed) schema_ = ch.schema;
+    if (!pending_charset_.empty()) {  // start_set_charset's statement succeeded
+        set_charset(std::move(pending_charset_));
+        pending_charset_.clear();
+    }
     return true;
 }
 
-void session::reset_session_state() {
-    charset_ = cfg_ ? cfg_->charset : std::string();
-    unsafe_charset_ = is_unsafe_charset(charset_);
+void session::set_charset(std::string cs) {
+    charset_ = std::move(cs);
+    mb_ = multibyte_of(charset_);
     charset_unknown_ = false;
 }
 
-// Without session tracking the driver cannot see `SET NAMES` and friends take effect:
-// after SQL that may change the character set, interpolation is refused (until a reset
-// or a new connection) rather than done with rules that may be wrong.
-void session::note_untracked_changes(std::string_view sql) {
-    if (caps_ & cap::session_track) return;
-    std::string upper;  // upper case, blanks collapsed
-    upper.reserve(sql.size());
-    for (char c : sql) {
-        const bool blank = c == ' ' || c == '\t' || c == '\n' || c == '\r';
-        if (blank) {
-            if (!upper.empty() && upper.back() != ' ') upper += ' ';
-        } else {
-            upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+void session::reset_session_state() {
+    set_charset(cfg_ ? cfg_->charset : std::string());
+    pending_charset_.clear();
+}
+
+// The server reports changes of the variables in session_track_system_variables, which a
+// DBA or the application may have left character_set_client out of. After connecting and
+// after every reset (which restores the global list), the session adds it, and the list
+// itself: the answer then reports the new list, which proves the server's tracker works
+// for this session (MariaDB's stays off, saying nothing, in a session that began with an
+// empty list), and so will any later change of the list that keeps it in.
+namespace {
+constexpr std::string_view track_sql =
+    "SET SESSION session_track_system_variables = CONCAT_WS(',', "
+    "NULLIF(@@session.session_track_system_variables, ''), 'character_set_client', 'session_track_system_variables')";
+}  // namespace
+
+void session::write_track_request() {
+    std::size_t s = out_.size();
+    begin_command(command::query);
+    out_.insert(out_.end(), track_sql.begin(), track_sql.end());
+    end_packet(out_, s, seq_);
+    track_pending_ = true;
+    charset_tracked_ = false;
+}
+
+void session::read_track_reply(byte_span p) {
+    track_pending_ = false;
+    ok_info ok;
+    // An error (a server without the variable), or an OK that does not report the new
+    // list, leaves the charset untracked: every statement of the application then makes
+    // it unknown (note_statement).
+    track_confirmed_ = false;
+    if (!p.empty() && p[0] == 0x00 && read_ok(p, ok)) set_status(ok.status);
+    if (!track_confirmed_) charset_tracked_ = false;
+}
+
+// Called with every statement the application sends as text, before it goes out. Where
+// the server does not report character_set_client's changes, any statement may have made
+// one (SET NAMES, a stored routine, a prepared SET): the character set is unknown after
+// it, and text is not interpolated until the driver learns it again (start_set_charset,
+// a reset, a reconnect). Where it does, a statement that changes what it reports
+// (session_track_system_variables: the server does not report the change that drops
+// character_set_client from the list) makes it unknown the same way.
+void session::note_statement(std::string_view sql) {
+    if (charset_tracked_) {
+        // "session_track" in any case: a scan for '_' then the letters around it.
+        constexpr std::string_view before = "session", after = "_track";
+        bool mentioned = false;
+        for (std::size_t at = sql.find('_'); at != std::string_view::npos && !mentioned; at = sql.find('_', at + 1)) {
+            if (at < before.size() || sql.size() - at < after.size()) continue;
+            auto same = [&](std::string_view word, std::size_t from) {
+                for (std::size_t k = 0; k < word.size(); ++k)
+                    if (std::tolower(static_cast<unsigned char>(sql[from + k])) != word[k]) return false;
+                return true;
+            };
+            mentioned = same(after, at) && same(before, at - before.size());
         }
+        if (!mentioned) return;
+        charset_tracked_ = false;
     }
-    auto statement_start = [&](std::size_t at) {  // at the start of a statement
-        while (at > 0 && upper[at - 1] == ' ') --at;
-        return at == 0 || upper[at - 1] == ';';
-    };
-    bool changes = upper.find("CHARACTER_SET_CLIENT") != std::string::npos;
-    for (std::string_view needle : {"SET NAMES", "SET CHARACTER SET", "SET CHARSET"}) {
-        for (std::size_t at = upper.find(needle); !changes && at != std::string::npos; at = upper.find(needle, at + 1))
-            changes = statement_start(at);
-    }
-    if (changes) {
-        charset_unknown_ = true;
-        charset_.clear();
-    }
+    charset_unknown_ = true;
+    charset_.clear();
+    mb_ = multibyte::none;
 }
 
 }  // namespace ambisql::proto

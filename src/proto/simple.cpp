@@ -13,6 +13,9 @@ bool session::start_simple(std::uint8_t cmd, std::string_view arg) {
     begin_command(cmd);
     out_.insert(out_.end(), arg.begin(), arg.end());
     end_packet(out_, s, seq_);
+    // A reset restores the global list of tracked variables: the tracking statement goes
+    // right behind it, its answer read after the reset's.
+    if (cmd == command::reset_connection && (caps_ & cap::session_track)) write_track_request();
     return true;
 }
 
@@ -42,6 +45,10 @@ next_action session::step_simple() {
     }
     byte_span p;
     if (!take(p)) return op_ == op::none ? next_action::done : wait_input();
+    if (st_ == st::track_reply) {  // after a reset
+        read_track_reply(p);
+        return finish();
+    }
     if (p.empty()) return fail(error_kind::protocol, errc::protocol_error, "empty response packet", false);
     if (p[0] == 0xFF) return fail_server(p);
     ok_info ok;
@@ -55,6 +62,11 @@ next_action session::step_simple() {
         if (ok.status & server_status::session_state_changed) (void)read_ok(p, ok);
         forget_statements();
         new_epoch();
+        if (track_pending_) {
+            new_exchange(1);  // the tracking statement's answer, numbered from its request
+            st_ = st::track_reply;
+            return step_simple();
+        }
     }
     return finish();
 }

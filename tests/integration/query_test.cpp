@@ -286,21 +286,24 @@ TEST(SessionState, SetNamesAsSqlIsTrackedAndEscapingFollows) {
     EXPECT_EQ(c.query("SELECT ?", "a'b").row(0)[0].get_text(), "a'b");
     c.query("SET NAMES big5");
     EXPECT_EQ(c.character_set(), "big5");
-    EXPECT_TRUE(c.escaping_rules().unsafe_charset);
-    try {
+    EXPECT_EQ(c.escaping_rules().mb, multibyte::big5);
+    try {  // a lead byte before a quote: refused, never escaped byte by byte
         c.query("SELECT ?", "\xbf' OR 1=1 -- ");
-        ADD_FAILURE() << "interpolated into a big5 connection";
+        ADD_FAILURE() << "interpolated a lone big5 lead byte";
     } catch (const error& e) {
-        EXPECT_EQ(e.code(), make_error_code(errc::unsafe_charset));
+        EXPECT_EQ(e.code(), make_error_code(errc::bad_text));
     }
+    // 0xA55C (a big5 character whose trailing byte is a backslash) and a quote after it.
+    EXPECT_EQ(c.query("SELECT HEX(?)", "\xa5\x5c' OR 1=1 -- ").row(0)[0].get_text(), "A55C27204F5220313D31202D2D20");
     EXPECT_EQ(c.execute("SELECT ?", "bound, not interpolated").row(0)[0].get_text(), "bound, not interpolated");
     c.query("SET NAMES utf8mb4");
-    EXPECT_FALSE(c.escaping_rules().unsafe_charset);
+    EXPECT_EQ(c.escaping_rules().mb, multibyte::none);
     EXPECT_EQ(c.query("SELECT ?", "ok").row(0)[0].get_text(), "ok");
     c.query("SET NAMES gbk");
     c.reset_connection();  // back to the handshake's character set
     EXPECT_EQ(c.character_set(), "utf8mb4");
-    EXPECT_FALSE(c.escaping_rules().unsafe_charset);
+    EXPECT_TRUE(c.charset_tracked());
+    EXPECT_FALSE(c.escaping_rules().charset_unknown);
 
     std::string db = c.current_schema();
     c.query("USE information_schema");
@@ -308,6 +311,62 @@ TEST(SessionState, SetNamesAsSqlIsTrackedAndEscapingFollows) {
     c.select_db(db);
     EXPECT_EQ(c.current_schema(), db);
 }
+
+// Multibyte character sets: every string goes in and comes back exactly, the classic
+// trailing-byte characters included, whichever way it is sent.
+TEST(SessionState, MultibyteCharsetsRoundTripTrailingBackslashes) {
+    connection c(tcp_config());
+    struct probe {
+        const char* charset;
+        std::string text;  // in that character set: characters ending in 0x5C, quotes, backslashes
+    };
+    for (const probe& p : {probe{"gbk", "\xbf\x5c' OR 1=1 -- \\\xd5\x5c"}, probe{"big5", "\xa5\x5c'\\"},
+                           probe{"sjis", "\x95\x5c'\\\xb1"}, probe{"cp932", "\x83\x5c\"'"},
+                           probe{"gb2312", "\xb0\xa1'\\"}}) {  // (MariaDB has no gb18030)
+        c.set_character_set(p.charset);
+        ASSERT_EQ(c.character_set(), p.charset);
+        auto r = c.query("SELECT ?, HEX(?)", p.text, p.text);
+        EXPECT_EQ(r.row(0)[0].get_text(), p.text) << p.charset;
+        std::string hex;
+        for (unsigned char ch : p.text) {
+            static constexpr char digits[] = "0123456789ABCDEF";
+            hex += digits[ch >> 4];
+            hex += digits[ch & 15];
+        }
+        EXPECT_EQ(r.row(0)[1].get_text(), hex) << p.charset;
+    }
+}
+
+// The review's injection: with character_set_client left out of what the server reports,
+// a SET NAMES gbk went unnoticed and text was escaped as UTF-8 while the server read GBK.
+TEST(SessionState, ACharsetTheServerDoesNotReportIsNeverGuessed) {
+    connection c(tcp_config());
+    c.query("CREATE TEMPORARY TABLE u (name VARCHAR(20)) CHARACTER SET utf8mb4");
+    c.query("INSERT INTO u VALUES ('alice'), ('bob')");
+    const std::string attack = "\xd6\xd0' OR 1=1 -- ";  // GBK for U+4E2D, a quote, a tautology
+    c.query("SET SESSION session_track_system_variables=''");
+    EXPECT_FALSE(c.charset_tracked());
+    c.query("SET NAMES gbk");
+    EXPECT_TRUE(c.escaping_rules().charset_unknown);
+    try {
+        c.query("SELECT COUNT(*) FROM u WHERE name = ?", attack);
+        ADD_FAILURE() << "interpolated with the character set unknown";
+    } catch (const error& e) {
+        EXPECT_EQ(e.code(), make_error_code(errc::charset_unknown));
+    }
+    // Set through the driver: known whatever the server reports, and escaped for it.
+    c.set_character_set("gbk");
+    EXPECT_EQ(c.query("SELECT COUNT(*) FROM u WHERE name = ?", attack).row(0)[0].as<std::int64_t>(), 0);
+    // The next statement may change it again where nothing reports it.
+    c.query("SELECT 1");
+    EXPECT_TRUE(c.escaping_rules().charset_unknown);
+    c.reset_connection();  // the global list again, with character_set_client added
+    EXPECT_TRUE(c.charset_tracked());
+    c.query("SET NAMES gbk");
+    EXPECT_EQ(c.character_set(), "gbk");
+    EXPECT_EQ(c.query("SELECT ?", attack).row(0)[0].get_text(), attack);
+}
+
 
 TEST(Api, ARowOfATemporaryResultOwnsItsBytes) {
     connection c(tcp_config());

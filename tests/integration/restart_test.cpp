@@ -1,5 +1,5 @@
-// The server process stopped and restarted under running async queries. Runs alone
-// (RUN_SERIAL): it takes the shared test server down.
+// Tests that change the shared test server for everyone: the server process stopped and
+// restarted under running async queries, a global variable changed. Run alone (RUN_SERIAL).
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -84,4 +84,38 @@ TEST(Restart, APoolSurvivesAServerRestart) {
         EXPECT_EQ(c->query("SELECT 7").row(0)[0].as<int>(), 7);
     }
     EXPECT_LE(p.stats().total, 3u);
+}
+
+// A DBA's global list without character_set_client: each connection adds it for itself.
+// With the global list empty, MariaDB's tracker stays off for the whole session whatever
+// the session sets: the driver sees its change go unreported and never guesses.
+TEST(GlobalSettings, TheConnectionTracksTheCharsetWhateverTheGlobalListSays) {
+    connection admin(tcp_config());
+    const std::string before(admin.query("SELECT @@global.session_track_system_variables").row(0)[0].get_text());
+    struct restore {
+        connection& a;
+        const std::string& v;
+        ~restore() { a.execute("SET GLOBAL session_track_system_variables = ?", v); }  // (bound: no escaping)
+    } r{admin, before};
+    const std::string attack = "\xd6\xd0' OR 1=1 -- ";
+    admin.query("SET GLOBAL session_track_system_variables = 'autocommit,time_zone'");
+    {
+        connection c(tcp_config());
+        EXPECT_TRUE(c.charset_tracked());
+        c.query("SET NAMES gbk");
+        EXPECT_EQ(c.character_set(), "gbk");
+        EXPECT_EQ(c.escaping_rules().mb, multibyte::gbk);
+        EXPECT_EQ(c.query("SELECT ?", attack).row(0)[0].get_text(), attack);
+        c.reset_connection();  // the global list again: character_set_client added again
+        EXPECT_TRUE(c.charset_tracked());
+    }
+    admin.query("SET GLOBAL session_track_system_variables = ''");
+    connection c(tcp_config());
+    EXPECT_FALSE(c.charset_tracked());
+    EXPECT_EQ(c.query("SELECT ?", "known until a statement runs").row(0)[0].get_text(), "known until a statement runs");
+    c.query("SET NAMES gbk");
+    EXPECT_TRUE(c.escaping_rules().charset_unknown);
+    EXPECT_THROW(c.query("SELECT ?", attack), error);
+    c.set_character_set("gbk");
+    EXPECT_EQ(c.query("SELECT ?", attack).row(0)[0].get_text(), attack);
 }

@@ -52,6 +52,9 @@ bytes_t column_def(std::string_view name, std::uint8_t type, std::uint16_t flags
 bytes_t ok_payload(std::uint64_t affected = 0, std::uint64_t insert_id = 0, std::uint16_t status = 2,
                    std::uint8_t header = 0x00);
 bytes_t eof_payload(std::uint16_t status = 2);
+// An OK reporting session_track_system_variables' new value (SESSION_STATE_CHANGED), as the
+// answer to the statement that makes the server track the character set.
+bytes_t tracked_ok_payload(std::string_view list = "character_set_client,session_track_system_variables");
 bytes_t err_payload(std::uint16_t code, std::string_view state, std::string_view msg);
 
 // The client settings scripted sessions connect with: user "u", no TLS.
@@ -106,6 +109,9 @@ public:
     // Decodes every value of a query's outcome: the buffered `out`, or, when streaming
     // (after `a` said done), up to four more batches of rows.
     void touch_results(const results& out, bool stream, proto::next_action a);
+    // Feeds the packet that ends authentication (an OK) and, when the session then sends
+    // the statement that makes the server track the character set, that statement's OK.
+    proto::next_action auth_ok(const bytes_t& ok_packet);
     // A connected session (native auth, no TLS) with `caps` in the greeting.
     void connect(const config& cfg, std::uint32_t caps = 0xF7FEF7FE, std::uint32_t ext_caps = 0);
 };

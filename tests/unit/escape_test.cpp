@@ -31,16 +31,46 @@ TEST(Escape, NoBackslashEscapesOnlyDoublesQuotes) {
     EXPECT_EQ(lit("\\'", e), "'\\'''");
 }
 
-TEST(Escape, UnsafeCharsetsAreRefused) {
-    for (auto cs : {"big5", "sjis", "cp932", "gbk", "gb2312", "gb18030"}) EXPECT_TRUE(is_unsafe_charset(cs)) << cs;
-    EXPECT_FALSE(is_unsafe_charset("utf8mb4"));
-    std::string out;
-    EXPECT_EQ(append_string_literal(out, "\xbf'", escaping{false, true}), make_error_code(errc::unsafe_charset));
-    // Numbers and hex literals remain safe in any character set.
+TEST(Escape, AnUnknownCharacterSetRefusesTextButNotNumbers) {
+    std::string out = "x";
+    EXPECT_EQ(append_string_literal(out, "a'b", escaping{false, true}), make_error_code(errc::charset_unknown));
+    EXPECT_EQ(out, "x");
     out.clear();
-    sql_arg n(42);
-    EXPECT_FALSE(append_literal(out, n, escaping{false, true}));
-    EXPECT_EQ(out, "42");
+    EXPECT_FALSE(append_literal(out, sql_arg(42), escaping{false, true}));
+    EXPECT_FALSE(append_literal(out, sql_arg(bytes(std::string_view("\xbf'"))), escaping{false, true}));
+    EXPECT_EQ(out, "42X'BF27'");
+}
+
+TEST(Escape, MultibyteCharsetsAreEscapedCharacterByCharacter) {
+    EXPECT_EQ(multibyte_of("gbk"), multibyte::gbk);
+    EXPECT_EQ(multibyte_of("cp932"), multibyte::sjis);
+    EXPECT_EQ(multibyte_of("utf8mb4"), multibyte::none);
+    EXPECT_EQ(multibyte_of("latin1"), multibyte::none);
+    auto in = [](multibyte mb, std::string_view s, bool nbe = false) {
+        std::string out;
+        auto ec = append_string_literal(out, s, escaping{nbe, false, mb});
+        return ec ? "error: " + ec.message() : out;
+    };
+    const std::string bad = "error: " + make_error_code(errc::bad_text).message();
+    // The classic: 0xBF alone before a quote. Escaped byte by byte, 0xBF 0x5C 0x27 reads as
+    // the character 0xBF5C and a bare quote; a lead byte without its trailing byte is refused.
+    for (auto mb : {multibyte::gbk, multibyte::big5, multibyte::gb18030, multibyte::gb2312})
+        EXPECT_EQ(in(mb, "\xbf' OR 1=1 -- "), bad) << int(mb);
+    EXPECT_EQ(in(multibyte::sjis, "\x81' OR 1=1 -- "), bad);
+    EXPECT_EQ(in(multibyte::gbk, "\xbf"), bad);     // a lead byte at the end
+    EXPECT_EQ(in(multibyte::gbk, "ab\x80"), bad);   // not a lead byte in gbk
+    EXPECT_EQ(in(multibyte::big5, "\xfa\x40"), bad);  // nor 0xFA in big5
+    // A character whose trailing byte is 0x5C keeps it: no backslash is doubled inside it.
+    EXPECT_EQ(in(multibyte::gbk, "\xbf\x5c"), "'\xbf\x5c'");
+    EXPECT_EQ(in(multibyte::gbk, "\xbf\x5c'"), "'\xbf\x5c\\''");
+    EXPECT_EQ(in(multibyte::sjis, "\x95\x5c\\"), "'\x95\x5c\\\\'");                   // sjis 0x955C, then a backslash
+    EXPECT_EQ(in(multibyte::big5, "\xa5\x5c'"), "'\xa5\x5c\\''");                      // big5 0xA55C
+    EXPECT_EQ(in(multibyte::gb18030, "\x81\x30\x81\x30'"), "'\x81\x30\x81\x30\\''");  // four bytes
+    EXPECT_EQ(in(multibyte::sjis, "\xb1'"), "'\xb1\\''");                               // half-width katakana
+    EXPECT_EQ(in(multibyte::gbk, "\xbf\x5c'", true), "'\xbf\x5c'''");                  // NO_BACKSLASH_ESCAPES
+    // ASCII is escaped as ever; the same bytes in a single-byte set are plain bytes.
+    EXPECT_EQ(in(multibyte::gbk, "a'\n"), "'a\\'\\n'");
+    EXPECT_EQ(in(multibyte::none, "\xbf'"), "'\xbf\\''");
 }
 
 TEST(Escape, Identifiers) {

@@ -57,7 +57,7 @@ TEST(Session, NativeLoginSendsTheScrambleAndConnects) {
     EXPECT_EQ(auth_field(sent[0], "bob"), native_password_response("pw", "abcdefghijklmnopqrst"));
     EXPECT_EQ(plugin_field(sent[0]), "mysql_native_password");
     EXPECT_EQ(t.sent.size(), 0u);
-    EXPECT_EQ(t.feed(packet(2, ok_payload())), next_action::done);
+    EXPECT_EQ(t.auth_ok(packet(2, ok_payload())), next_action::done);
     EXPECT_FALSE(t.s.failed());
     EXPECT_TRUE(t.s.connected());
     EXPECT_EQ(t.s.connection_id(), 42u);
@@ -86,7 +86,7 @@ TEST(Session, CachingSha2FastAuth) {
     ASSERT_EQ(sent.size(), 1u);
     EXPECT_EQ(auth_field(sent[0], "bob"), caching_sha2_response("pw", "abcdefghijklmnopqrst"));
     EXPECT_EQ(t.feed(packet(2, bytes_t{0x01, 0x03})), next_action::read) << "fast auth success: OK follows";
-    EXPECT_EQ(t.feed(packet(3, ok_payload())), next_action::done);
+    EXPECT_EQ(t.auth_ok(packet(3, ok_payload())), next_action::done);
     EXPECT_TRUE(t.s.connected());
 }
 
@@ -129,7 +129,7 @@ TEST(Session, CachingSha2FullAuthAsksForTheKeyAndSendsRsa) {
     write_file(enc, std::string(sent[0].begin(), sent[0].end()));
     std::string plain = run("openssl pkeyutl -decrypt -inkey " + key + " -pkeyopt rsa_padding_mode:oaep -in " + enc);
     EXPECT_EQ(plain, xor_bytes(std::string("pw") + '\0', "abcdefghijklmnopqrst"));
-    EXPECT_EQ(t.feed(packet(6, ok_payload())), next_action::done);
+    EXPECT_EQ(t.auth_ok(packet(6, ok_payload())), next_action::done);
     EXPECT_TRUE(t.s.connected());
     std::remove(key.c_str());
     std::remove(enc.c_str());
@@ -166,7 +166,7 @@ TEST(Session, AuthSwitchToEd25519) {
     auto sent = t.take_sent_packets();
     ASSERT_EQ(sent.size(), 1u);
     EXPECT_EQ(std::string(sent[0].begin(), sent[0].end()), ed25519_response("pw", nonce));
-    EXPECT_EQ(t.feed(packet(4, ok_payload())), next_action::done);
+    EXPECT_EQ(t.auth_ok(packet(4, ok_payload())), next_action::done);
     EXPECT_TRUE(t.s.connected());
 }
 
@@ -587,23 +587,135 @@ TEST(Session, PeerCloseIsANetworkError) {
     EXPECT_EQ(t.s.diag().code, make_error_code(errc::connection_closed));
 }
 
-TEST(Session, WithoutSessionTrackingACharsetChangeStopsInterpolation) {
+TEST(Session, WithoutSessionTrackingAnyStatementMakesTheCharsetUnknown) {
     scripted t;
     config cfg = plain_config();
-    t.connect(cfg, 0xF7FEF7FE & ~(1u << 23));  // no SESSION_TRACK
+    t.connect(cfg, 0xF7FEF7FE & ~(1u << 23));  // no SESSION_TRACK: no tracking statement either
+    EXPECT_FALSE(t.s.charset_tracked());
+    EXPECT_EQ(t.s.charset(), "utf8mb4");  // the handshake's
     results out;
     const sql_arg args[] = {sql_arg("x")};
-    ASSERT_TRUE(t.s.start_query("UPDATE t SET names = 1", &out));  // not a charset change
+    ASSERT_TRUE(t.s.start_query("SELECT ?", args, &out));  // known until a statement runs
     t.run();
     t.feed(packet(1, ok_payload()));
-    EXPECT_FALSE(t.s.escaping_rules().unsafe_charset);
-    ASSERT_TRUE(t.s.start_query("set   names\tgbk", &out));
+    // Even one that names no character set: a stored routine or a prepared SET may change it.
+    ASSERT_TRUE(t.s.start_query("CALL p()", &out));
     t.run();
     t.feed(packet(1, ok_payload()));
-    EXPECT_TRUE(t.s.escaping_rules().unsafe_charset);
+    EXPECT_TRUE(t.s.escaping_rules().charset_unknown);
     EXPECT_EQ(t.s.charset(), "");
     EXPECT_FALSE(t.s.start_query("SELECT ?", args, &out));
-    EXPECT_EQ(t.s.diag().code, make_error_code(errc::unsafe_charset));
+    EXPECT_EQ(t.s.diag().code, make_error_code(errc::charset_unknown));
+    // Set through the driver: known again.
+    t.take_sent_packets();
+    ASSERT_TRUE(t.s.start_set_charset("gbk", ""));
+    t.run();
+    auto sent = t.take_sent_packets();
+    ASSERT_EQ(sent.size(), 1u);
+    EXPECT_EQ(std::string(sent[0].begin() + 1, sent[0].end()), "SET NAMES gbk");
+    ASSERT_EQ(t.feed(packet(1, ok_payload())), next_action::done);
+    EXPECT_EQ(t.s.charset(), "gbk");
+    EXPECT_FALSE(t.s.escaping_rules().charset_unknown);
+    EXPECT_EQ(t.s.escaping_rules().mb, multibyte::gbk);
+    // A failed SET NAMES teaches nothing.
+    ASSERT_TRUE(t.s.start_query("CALL p()", &out));
+    t.run();
+    t.feed(packet(1, ok_payload()));
+    ASSERT_TRUE(t.s.start_set_charset("big5", ""));
+    t.run();
+    t.feed(packet(1, err_payload(1115, "42000", "Unknown character set")));
+    EXPECT_TRUE(t.s.escaping_rules().charset_unknown);
+    ASSERT_TRUE(t.s.start_query("SELECT 1", &out));
+    t.run();
+    t.feed(packet(1, ok_payload()));
+    EXPECT_EQ(t.s.charset(), "");
+    EXPECT_FALSE(t.s.start_set_charset("gbk; DROP TABLE t", ""));
+    EXPECT_EQ(t.s.diag().code, make_error_code(errc::bad_config));
+    EXPECT_FALSE(t.s.start_set_charset("nosuchset", ""));
+}
+
+TEST(Session, ConnectAndResetMakeTheServerTrackTheCharacterSet) {
+    scripted t;
+    config cfg = plain_config();
+    t.s.start_connect(cfg, "localhost", false);
+    t.run();
+    t.feed(packet(0, greeting()));
+    t.take_sent_packets();
+    ASSERT_EQ(t.feed(packet(2, ok_payload())), next_action::read);  // the tracking statement's answer next
+    auto sent = t.take_sent_packets();
+    ASSERT_EQ(sent.size(), 1u);
+    const std::string track(sent[0].begin() + 1, sent[0].end());
+    EXPECT_EQ(sent[0][0], 0x03);
+    EXPECT_NE(track.find("session_track_system_variables"), std::string::npos) << track;
+    EXPECT_NE(track.find("'character_set_client'"), std::string::npos) << track;
+    ASSERT_EQ(t.feed(packet(1, tracked_ok_payload())), next_action::done);
+    ASSERT_FALSE(t.s.failed()) << t.s.diag().message;
+    EXPECT_TRUE(t.s.charset_tracked());
+
+    // A reset sends the statement again (the server restored the global list), behind it.
+    ASSERT_TRUE(t.s.start_reset_connection());
+    t.run();
+    sent = t.take_sent_packets();
+    ASSERT_EQ(sent.size(), 2u);
+    EXPECT_EQ(sent[0][0], 0x1F);
+    EXPECT_EQ(std::string(sent[1].begin() + 1, sent[1].end()), track);
+    ASSERT_EQ(t.feed(packet(1, ok_payload())), next_action::read);
+    EXPECT_FALSE(t.s.charset_tracked());  // not until its answer says so
+    ASSERT_EQ(t.feed(packet(1, tracked_ok_payload())), next_action::done);
+    EXPECT_TRUE(t.s.charset_tracked());
+
+    // An OK that does not report the new list: the server's tracker is off for this
+    // session (MariaDB's, in a session that began with an empty list).
+    ASSERT_TRUE(t.s.start_reset_connection());
+    t.run();
+    t.feed(packet(1, ok_payload()));
+    ASSERT_EQ(t.feed(packet(1, ok_payload())), next_action::done);
+    EXPECT_FALSE(t.s.failed());
+    EXPECT_FALSE(t.s.charset_tracked());
+    // A list reported without character_set_client (or with "*": tracked).
+    ASSERT_TRUE(t.s.start_reset_connection());
+    t.run();
+    t.feed(packet(1, ok_payload()));
+    t.feed(packet(1, tracked_ok_payload("autocommit,session_track_system_variables")));
+    EXPECT_FALSE(t.s.charset_tracked());
+    ASSERT_TRUE(t.s.start_reset_connection());
+    t.run();
+    t.feed(packet(1, ok_payload()));
+    t.feed(packet(1, tracked_ok_payload("*")));
+    EXPECT_TRUE(t.s.charset_tracked());
+
+    // A server that refuses it: connected all the same, the charset untracked.
+    ASSERT_TRUE(t.s.start_reset_connection());
+    t.run();
+    t.feed(packet(1, ok_payload()));
+    ASSERT_EQ(t.feed(packet(1, err_payload(1193, "HY000", "Unknown system variable"))), next_action::done);
+    EXPECT_FALSE(t.s.failed()) << t.s.diag().message;
+    EXPECT_FALSE(t.s.charset_tracked());
+    EXPECT_FALSE(t.s.escaping_rules().charset_unknown);  // the reset's charset, until a statement runs
+}
+
+TEST(Session, AStatementThatChangesWhatTheServerTracksMakesTheCharsetUnknown) {
+    // The server does not report a change that drops character_set_client from the list.
+    for (std::string_view sql : {"SET SESSION session_track_system_variables=''",
+                                 "set @@Session_Track_System_Variables = 'autocommit'", "SET session_track_schema=0"}) {
+        scripted t;
+        t.connect(plain_config());
+        ASSERT_TRUE(t.s.charset_tracked());
+        results out;
+        ASSERT_TRUE(t.s.start_query(sql, &out));
+        t.run();
+        t.feed(packet(1, ok_payload()));
+        EXPECT_FALSE(t.s.charset_tracked()) << sql;
+        EXPECT_TRUE(t.s.escaping_rules().charset_unknown) << sql;
+    }
+    scripted t;
+    t.connect(plain_config());
+    results out;
+    ASSERT_TRUE(t.s.start_query("SELECT session_id, tracking FROM sessions_tracked", &out));  // no "session_track"
+    t.run();
+    t.feed(packet(1, ok_payload()));
+    EXPECT_TRUE(t.s.charset_tracked());
+    EXPECT_FALSE(t.s.escaping_rules().charset_unknown);
 }
 
 TEST(Session, TrackedCharsetAndSchemaChangesAreApplied) {
@@ -624,7 +736,8 @@ TEST(Session, TrackedCharsetAndSchemaChangesAreApplied) {
     ASSERT_FALSE(t.s.failed()) << t.s.diag().message;
     EXPECT_EQ(t.s.charset(), "sjis");
     EXPECT_EQ(t.s.schema(), "shop");
-    EXPECT_TRUE(t.s.escaping_rules().unsafe_charset);
+    EXPECT_EQ(t.s.escaping_rules().mb, multibyte::sjis);
+    EXPECT_FALSE(t.s.escaping_rules().charset_unknown);
 }
 
 // bulk_rows(): the state in which a driver may let rows pile up before it reads (see
