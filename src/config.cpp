@@ -105,8 +105,10 @@ void parse_hostport(std::string_view hostport, host_port& hp, bool& socket, conf
 }
 }  // namespace
 
-config config::from_url(std::string_view url) {
-    config c;
+config config::from_url(std::string_view url) { return from_url(url, config{}); }
+
+config config::from_url(std::string_view url, config base) {
+    config c = std::move(base);
     constexpr std::string_view schemes[] = {"mysql://", "mariadb://"};
     bool matched = false;
     for (auto s : schemes) {

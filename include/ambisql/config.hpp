@@ -133,6 +133,8 @@ struct config {
     //   galera-check (0/1), wsrep-sync-wait (0..15).
     // Throws ambisql::error (errc::bad_url) on anything it does not understand.
     static config from_url(std::string_view url);
+    // The same, over `base`: what the URL leaves out keeps base's value.
+    static config from_url(std::string_view url, config base);
 };
 
 }  // namespace ambisql

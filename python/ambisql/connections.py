@@ -156,8 +156,7 @@ class Connection(err.ErrorClasses):
             "connect_timeout": connect_timeout,
             "read_timeout": read_timeout,
             "write_timeout": write_timeout,
-            "found_rows": bool(client_flag & CLIENT.FOUND_ROWS),
-            "multi_statements": True,
+            # client_flag's bits turn these on; else the URL's settings stand (default off)
             "get_server_public_key": bool(get_server_public_key),
             "use_unicode": bool(use_unicode),  # False: text values as bytes, as MySQLdb's and PyMySQL's
         }
@@ -169,6 +168,10 @@ class Connection(err.ErrorClasses):
                 del opts["password"]
             if charset is None:
                 del opts["charset"]
+        if client_flag & CLIENT.FOUND_ROWS:
+            opts["found_rows"] = True
+        if client_flag & CLIENT.MULTI_STATEMENTS:
+            opts["multi_statements"] = True
         if url is None or host is not None:
             opts["host"] = host or "localhost"
         if url is None or port:

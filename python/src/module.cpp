@@ -114,8 +114,12 @@ std::chrono::milliseconds ms_of(const py::dict& o, const char* key, std::chrono:
 }
 
 config config_of(const py::dict& o) {
+    // The Python API's defaults where they differ from the C++ API's: multi-statements
+    // off, as MySQLdb and PyMySQL have them (client_flag asks for them). Then the URL,
+    // then keyword arguments: each later one wins where it says something.
     config c;
-    if (has(o, "url")) c = config::from_url(text_option(o, "url"));
+    c.multi_statements = false;
+    if (has(o, "url")) c = config::from_url(text_option(o, "url"), std::move(c));
     auto str = [&](const char* key, std::string& out) {
         if (has(o, key)) out = text_option(o, key);
     };

@@ -227,7 +227,16 @@ def test_executemany_insert_sets_lastrowid_as_mysqldb_and_pymysql_do(conn, table
     assert cur.fetchall() == [(3,)]
 
 
-def test_multiple_result_sets_and_callproc(conn):
+@pytest.fixture
+def multi():
+    c = ambisql.connect(**server_kwargs(client_flag=CLIENT.MULTI_STATEMENTS))
+    yield c
+    if c.open:
+        c.close()
+
+
+def test_multiple_result_sets_and_callproc(multi):
+    conn = multi
     cur = conn.cursor()
     cur.execute("SELECT 1; SELECT 2, 3; DO 0")
     assert cur.fetchall() == [(1,)]
@@ -369,7 +378,8 @@ def test_ping_reconnect_after_kill(conn):
     assert running("SELECT 1") == 0
 
 
-def test_large_results_are_converted_while_they_arrive_and_come_out_whole(conn):
+def test_large_results_are_converted_while_they_arrive_and_come_out_whole(multi):
+    conn = multi
     # Big buffered results are turned into tuples during the transfer (the module
     # overlaps the two); every row, every result set, and a failure after a big set.
     cur = conn.cursor()
@@ -555,3 +565,32 @@ def test_queries_through_the_cursor_leave_reference_counts_as_they_were(conn):
     gc.collect()
     after = {k: sys.getrefcount(v) for k, v in watched.items()}
     assert after == before
+
+
+def test_multi_statements_are_off_unless_asked_for_and_every_setting_is_honoured():
+    # Review defect 3: connect() always asked for multi-statements, and a URL's
+    # multi-statements=false or found-rows=true was overridden. Now off by default, as in
+    # MySQLdb and PyMySQL; client_flag turns them on; a URL's settings stand.
+    def probe(**kw):
+        c = ambisql.connect(**kw)
+        cur = c.cursor()
+        try:
+            cur.execute("SELECT 1; SELECT 2")
+            multi = True
+        except ambisql.ProgrammingError as e:
+            assert e.args[0] == 1064
+            multi = False
+        cur.execute("SELECT 1")  # in step either way
+        cur.execute("CREATE TEMPORARY TABLE fr (a INT)")
+        cur.execute("INSERT INTO fr VALUES (1)")
+        found = cur.execute("UPDATE fr SET a = 1")  # matched 1, changed 0
+        c.close()
+        return multi, found == 1
+    assert probe(**server_kwargs()) == (False, False)
+    assert probe(**server_kwargs(client_flag=CLIENT.MULTI_STATEMENTS | CLIENT.FOUND_ROWS)) == (True, True)
+    url = "mysql://ambisql:%s@127.0.0.1:%s/ambisql_test?ssl-mode=disabled" % (
+        os.environ.get("AMBISQL_TEST_PASSWORD", "ambisql-pw"), os.environ["AMBISQL_TEST_PORT"])
+    assert probe(url=url) == (False, False)
+    assert probe(url=url + "&multi-statements=true&found-rows=true") == (True, True)
+    assert probe(url=url + "&multi-statements=false") == (False, False)
+    assert probe(url=url + "&found-rows=1", client_flag=CLIENT.MULTI_STATEMENTS) == (True, True)
