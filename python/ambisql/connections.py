@@ -371,11 +371,10 @@ class Connection(err.ErrorClasses):
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            self.commit()
-        else:
-            self.rollback()
-        self.close()
+        # Closes, committing nothing (uncommitted work is rolled back by the server), as
+        # PyMySQL 1.x and mysqlclient 2.x do.
+        if self._c is not None:
+            self.close()
 
     def commit(self):
         self._run("COMMIT")

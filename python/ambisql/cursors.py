@@ -46,10 +46,10 @@ class Cursor(CursorBase, err.ErrorClasses):
         return iter(self.fetchone, None)
 
     def setinputsizes(self, *args):
-        pass
+        """PEP 249: may do nothing, and does nothing."""
 
-    def setoutputsizes(self, *args):
-        pass
+    def setoutputsize(self, size, column=None):
+        """PEP 249: may do nothing, and does nothing."""
 
     def _check(self):
         if self._closed:

@@ -170,12 +170,12 @@ PyObject* load(cursor_object* self, PyObject* s) {
     PyObject* count = PyLong_FromSsize_t(n);
     if (!count) return nullptr;
     Py_XSETREF(self->f[f_rowcount], Py_NewRef(count));
-    const int has_id = truth(insert_id);  // (none: the last one stays, as MySQLdb's does)
+    const int has_id = truth(insert_id);  // (a result set has none: None, as PyMySQL's lastrowid)
     if (has_id < 0) {
         Py_DECREF(count);
         return nullptr;
     }
-    if (has_id) put(self, f_lastrowid, insert_id);
+    put(self, f_lastrowid, has_id ? insert_id : Py_None);
     return count;
 }
 

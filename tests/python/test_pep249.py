@@ -594,3 +594,42 @@ def test_multi_statements_are_off_unless_asked_for_and_every_setting_is_honoured
     assert probe(url=url + "&multi-statements=true&found-rows=true") == (True, True)
     assert probe(url=url + "&multi-statements=false") == (False, False)
     assert probe(url=url + "&found-rows=1", client_flag=CLIENT.MULTI_STATEMENTS) == (True, True)
+
+
+def test_with_connect_closes_and_commits_nothing(table):
+    # Review defect 7: `with connect() as c:` committed on a clean exit; PyMySQL 1.x and
+    # mysqlclient 2.x only close, and the server rolls back what was not committed.
+    conn = ambisql.connect(**server_kwargs(autocommit=True))
+    conn.cursor().execute("CREATE TABLE " + table + " (id INT PRIMARY KEY, v INT)")
+    conn.close()
+    with ambisql.connect(**server_kwargs()) as c:
+        c.cursor().execute("INSERT INTO " + table + " (id, v) VALUES (901, 1)")
+        assert c.in_transaction
+    assert not c.open
+    with pytest.raises(ZeroDivisionError):
+        with ambisql.connect(**server_kwargs()) as c:
+            c.cursor().execute("INSERT INTO " + table + " (id, v) VALUES (902, 1)")
+            1 / 0
+    assert not c.open
+    with ambisql.connect(**server_kwargs()) as c:
+        c.close()  # closed inside: the exit does not fail
+    check = ambisql.connect(**server_kwargs())
+    cur = check.cursor()
+    cur.execute("SELECT COUNT(*) FROM " + table + " WHERE id IN (901, 902)")
+    assert cur.fetchone() == (0,)
+    check.close()
+
+
+def test_cursor_surface_as_pymysql_has_it(table, conn):
+    # Review defect 8 (part): PEP 249's setinputsizes / setoutputsize exist (and do
+    # nothing); lastrowid after a SELECT is None, as PyMySQL's, not the last INSERT's id.
+    cur = conn.cursor()
+    cur.execute("CREATE TABLE " + table + " (id INT AUTO_INCREMENT PRIMARY KEY, v INT)")
+    assert cur.setinputsizes([10, None]) is None
+    assert cur.setoutputsize(100) is None and cur.setoutputsize(100, 0) is None
+    cur.execute("INSERT INTO " + table + " (v) VALUES (1)")
+    assert cur.lastrowid > 0
+    cur.execute("SELECT 1")
+    assert cur.lastrowid is None
+    cur.execute("UPDATE " + table + " SET v = 2")
+    assert cur.lastrowid == 0
