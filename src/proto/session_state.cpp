@@ -104,8 +104,9 @@ void session::read_track_reply(byte_span p) {
 // character_set_client from the list) makes it unknown the same way.
 void session::note_statement(std::string_view sql) {
     if (charset_tracked_) {
-        // "session_track" in any case: a scan for '_' then the letters around it.
-        constexpr std::string_view before = "session", after = "_track";
+        // "session_track_system_variables" in any case (not the other trackers' switches,
+        // which the pool sets): a scan for '_' then the letters around it.
+        constexpr std::string_view before = "session", after = "_track_system_variables";
         bool mentioned = false;
         for (std::size_t at = sql.find('_'); at != std::string_view::npos && !mentioned; at = sql.find('_', at + 1)) {
             if (at < before.size() || sql.size() - at < after.size()) continue;

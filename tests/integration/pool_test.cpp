@@ -67,6 +67,19 @@ TEST(Pool, ReusesConnectionsAndResetsTheSessionOnReturn) {
     EXPECT_EQ(st.created, 1u);
 }
 
+// The pool's own statements (session_track_state_change, the reset pipeline) leave the
+// character set tracked: text is interpolated on a fresh and on a reset connection.
+TEST(Pool, PooledConnectionsKeepTheirCharacterSetKnown) {
+    pool p(small_pool(1));
+    for (int i = 0; i < 2; ++i) {
+        auto c = p.acquire();
+        EXPECT_TRUE(c->charset_tracked());
+        EXPECT_EQ(c->query("SELECT ?", "it's").row(0)[0].get_text(), "it's");
+        c->query("SET NAMES gbk");
+        EXPECT_EQ(c->query("SELECT ?", "\xd6\xd0'").row(0)[0].get_text(), "\xd6\xd0'");
+    }
+}
+
 TEST(Pool, OnlyAConnectionWhoseSessionChangedIsReset) {
     pool p(small_pool(1));
     for (int i = 0; i < 3; ++i) {

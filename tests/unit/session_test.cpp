@@ -697,7 +697,8 @@ TEST(Session, ConnectAndResetMakeTheServerTrackTheCharacterSet) {
 TEST(Session, AStatementThatChangesWhatTheServerTracksMakesTheCharsetUnknown) {
     // The server does not report a change that drops character_set_client from the list.
     for (std::string_view sql : {"SET SESSION session_track_system_variables=''",
-                                 "set @@Session_Track_System_Variables = 'autocommit'", "SET session_track_schema=0"}) {
+                                 "set @@Session_Track_System_Variables = 'autocommit'",
+                                 "SET @@session.SESSION_TRACK_SYSTEM_VARIABLES='*'"}) {
         scripted t;
         t.connect(plain_config());
         ASSERT_TRUE(t.s.charset_tracked());
@@ -711,11 +712,15 @@ TEST(Session, AStatementThatChangesWhatTheServerTracksMakesTheCharsetUnknown) {
     scripted t;
     t.connect(plain_config());
     results out;
-    ASSERT_TRUE(t.s.start_query("SELECT session_id, tracking FROM sessions_tracked", &out));  // no "session_track"
-    t.run();
-    t.feed(packet(1, ok_payload()));
-    EXPECT_TRUE(t.s.charset_tracked());
-    EXPECT_FALSE(t.s.escaping_rules().charset_unknown);
+    // Other trackers' switches (the pool sets session_track_state_change) change nothing.
+    for (std::string_view sql : {"SELECT session_id, tracking FROM sessions_tracked",
+                                 "SET SESSION session_track_state_change = ON", "SET session_track_schema=0"}) {
+        ASSERT_TRUE(t.s.start_query(sql, &out));
+        t.run();
+        t.feed(packet(1, ok_payload()));
+        EXPECT_TRUE(t.s.charset_tracked()) << sql;
+        EXPECT_FALSE(t.s.escaping_rules().charset_unknown) << sql;
+    }
 }
 
 TEST(Session, TrackedCharsetAndSchemaChangesAreApplied) {
