@@ -188,6 +188,12 @@ config config::from_url(std::string_view url, config base) {
             else bad_url("unknown ssl-mode '" + v + "'");
         } else if (key == "ssl-ca") {
             c.ssl_ca = v;
+        } else if (key == "ssl-capath") {
+            c.ssl_capath = v;
+        } else if (key == "tls-min-version" || key == "tls-version") {
+            if (v == "1.2" || v == "TLSv1.2") c.tls_min_version = 0x0303;
+            else if (v == "1.3" || v == "TLSv1.3") c.tls_min_version = 0x0304;
+            else bad_url("tls-min-version must be 1.2 or 1.3, not '" + v + "'");
         } else if (key == "ssl-cert") {
             c.ssl_cert = v;
         } else if (key == "ssl-key") {

@@ -49,8 +49,12 @@ struct config {
     // CA file (PEM) for verify_ca / verify_identity; empty: the system's trust store
     // (OpenSSL's default paths, SSL_CERT_FILE / SSL_CERT_DIR), as for a managed database.
     std::string ssl_ca;
-    std::string ssl_cert;  // client certificate (PEM), optional
-    std::string ssl_key;   // client key (PEM), optional
+    std::string ssl_capath;  // a directory of CA certificates (hashed names, c_rehash), with or instead of ssl_ca
+    std::string ssl_ca_pem;  // CA certificates as PEM text, with or instead of the two above
+    std::string ssl_cert;    // client certificate (PEM), optional
+    std::string ssl_key;     // client key (PEM), optional
+    // The oldest TLS version accepted: 0x0303 (TLS 1.2, the oldest ever accepted) or 0x0304 (TLS 1.3).
+    std::uint16_t tls_min_version = 0x0303;
 
     // Collation sent in the handshake; the connection's character set follows from it.
     std::string charset = "utf8mb4";
@@ -125,7 +129,7 @@ struct config {
     //   host: name, IPv4, [IPv6], or a percent-encoded unix socket path (%2Ftmp%2Fs.sock);
     //   several: host1:port1,host2:port2,host3 (into `hosts`)
     //   keys: ssl-mode (disabled|preferred|required|verify-ca|verify-identity), ssl-ca,
-    //   ssl-cert, ssl-key, socket, host-address, charset, connect-timeout, read-timeout, write-timeout
+    //   ssl-capath, ssl-cert, ssl-key, tls-min-version (1.2|1.3), socket, host-address, charset, connect-timeout, read-timeout, write-timeout
     //   (seconds, decimals allowed), multi-statements (0/1), deprecate-eof (0/1),
     //   compress (0/1), compression-level (1..9), statement-cache-size,
     //   pipeline-spin-us, read-coalescing-us (microseconds), get-server-public-key (0/1), found-rows (0/1),

@@ -2,7 +2,7 @@
 release the GIL, a wait callback for green threads, and psycopg2's async mode."""
 import os
 
-from . import err
+from . import _tls, err
 from ._ambisql import POLL_OK, POLL_READ, POLL_WRITE, _Conn, _set_wait
 from ._loop import _Reader, drive as _drive
 from .constants import CLIENT, SERVER_STATUS
@@ -97,8 +97,6 @@ def _option_file(path, group):
     return out
 
 
-_SSL_MODES = {"disabled", "preferred", "required", "verify_ca", "verify_identity",
-              "disable", "prefer", "require", "verify-ca", "verify-identity", "verify-full"}
 
 
 class Connection(err.ErrorClasses):
@@ -141,11 +139,9 @@ class Connection(err.ErrorClasses):
                 raise err.ProgrammingError(0, "bad port %r in the option file" % f.get("port")) from None
             charset = charset or f.get("default-character-set")
             bind_address = bind_address or f.get("bind-address")
-            from_file = {k[4:]: v for k, v in f.items() if k in ("ssl-ca", "ssl-cert", "ssl-key")}
-            if from_file and ssl is None:
-                ssl = from_file
-            elif from_file and isinstance(ssl, dict):
-                ssl = dict(from_file, **ssl)
+            from_file = f
+        else:
+            from_file = None
         opts = {
             "url": url,
             "user": user,
@@ -176,26 +172,7 @@ class Connection(err.ErrorClasses):
             opts["host"] = host or "localhost"
         if url is None or port:
             opts["port"] = port or 3306
-        if isinstance(ssl, dict):
-            ssl_ca = ssl_ca or ssl.get("ca")
-            ssl_cert = ssl_cert or ssl.get("cert")
-            ssl_key = ssl_key or ssl.get("key")
-            if ssl.get("check_hostname") is False and not ssl_mode:
-                ssl_mode = "verify_ca" if ssl_ca else "required"
-            if not ssl_mode:
-                ssl_mode = "verify_identity" if ssl_ca else "required"
-        elif ssl is True and not ssl_mode:
-            ssl_mode = "required"
-        if ssl_disabled:
-            ssl_mode = "disabled"
-        if ssl_mode is not None:
-            mode = str(ssl_mode).lower()
-            if mode not in _SSL_MODES:
-                raise err.ProgrammingError(0, "unknown ssl_mode %r" % ssl_mode)
-            opts["ssl_mode"] = mode.replace("_", "-")
-        elif url is None:
-            opts["ssl_mode"] = "preferred"
-        opts["ssl_ca"], opts["ssl_cert"], opts["ssl_key"] = ssl_ca, ssl_cert, ssl_key
+        opts.update(_tls.settings(ssl, ssl_mode, ssl_ca, ssl_cert, ssl_key, ssl_disabled, from_file))
         if bind_address:
             opts["bind_address"] = str(bind_address)
         if compress is not None:

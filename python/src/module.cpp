@@ -130,6 +130,8 @@ config config_of(const py::dict& o) {
     str("unix_socket", c.unix_socket);
     str("charset", c.charset);
     str("ssl_ca", c.ssl_ca);
+    str("ssl_capath", c.ssl_capath);
+    str("ssl_ca_pem", c.ssl_ca_pem);
     str("ssl_cert", c.ssl_cert);
     str("ssl_key", c.ssl_key);
     str("bind_address", c.bind_address);
@@ -139,8 +141,17 @@ config config_of(const py::dict& o) {
         c.port = static_cast<std::uint16_t>(port);
     }
     if (has(o, "ssl_mode")) {
-        // Parsed the one way the URL is.
-        c.ssl = config::from_url("mysql://x@h/?ssl-mode=" + text_option(o, "ssl_mode")).ssl;
+        // Parsed the one way the URL is. Never weaker than the URL asked: the stronger of
+        // the two, and "disabled" only where the URL does not require TLS.
+        const ssl_mode m = config::from_url("mysql://x@h/?ssl-mode=" + text_option(o, "ssl_mode")).ssl;
+        if (m == ssl_mode::disabled && c.ssl >= ssl_mode::required)
+            bad_option("ssl_mode", "disabled conflicts with the URL's ssl-mode, which requires TLS");
+        c.ssl = m == ssl_mode::disabled ? m : std::max(c.ssl, m);
+    }
+    if (has(o, "tls_min_version")) {
+        const int v = option<int>(o, "tls_min_version", "must be 0x0303 or 0x0304");
+        if (v != 0x0303 && v != 0x0304) bad_option("tls_min_version", "must be 0x0303 (TLS 1.2) or 0x0304 (TLS 1.3)");
+        c.tls_min_version = static_cast<std::uint16_t>(v);
     }
     c.connect_timeout = ms_of(o, "connect_timeout", c.connect_timeout);
     c.read_timeout = ms_of(o, "read_timeout", c.read_timeout);

@@ -1,6 +1,7 @@
 #include "proto/tls.hpp"
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -42,20 +43,29 @@ bool tls_channel::start(const config& cfg, std::string_view host, std::string& e
         err = openssl_errors("TLS context");
         return false;
     }
-    SSL_CTX_set_min_proto_version(ctx_, TLS1_2_VERSION);
+    if (cfg.tls_min_version != 0x0303 && cfg.tls_min_version != 0x0304) {
+        err = "tls_min_version must be 0x0303 (TLS 1.2) or 0x0304 (TLS 1.3)";
+        return false;
+    }
+    SSL_CTX_set_min_proto_version(ctx_, cfg.tls_min_version == 0x0304 ? TLS1_3_VERSION : TLS1_2_VERSION);
     const bool verify = cfg.ssl == ssl_mode::verify_ca || cfg.ssl == ssl_mode::verify_identity;
     if (verify) {
-        if (cfg.ssl_ca.empty()) {
+        if (cfg.ssl_ca.empty() && cfg.ssl_capath.empty() && cfg.ssl_ca_pem.empty()) {
             // The system's trust store (OpenSSL's default file and directory, which
             // SSL_CERT_FILE / SSL_CERT_DIR override).
             if (SSL_CTX_set_default_verify_paths(ctx_) != 1) {
                 err = openssl_errors("cannot load the system's trusted CA certificates");
                 return false;
             }
-        } else if (SSL_CTX_load_verify_locations(ctx_, cfg.ssl_ca.c_str(), nullptr) != 1) {
-            err = openssl_errors("cannot load CA file " + cfg.ssl_ca);
+        }
+        if ((!cfg.ssl_ca.empty() || !cfg.ssl_capath.empty()) &&
+            SSL_CTX_load_verify_locations(ctx_, cfg.ssl_ca.empty() ? nullptr : cfg.ssl_ca.c_str(),
+                                          cfg.ssl_capath.empty() ? nullptr : cfg.ssl_capath.c_str()) != 1) {
+            err = openssl_errors("cannot load CA file " + cfg.ssl_ca + (cfg.ssl_capath.empty() ? "" : " or directory ") +
+                                 cfg.ssl_capath);
             return false;
         }
+        if (!cfg.ssl_ca_pem.empty() && !add_pem_cas(cfg.ssl_ca_pem, err)) return false;
         SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);
     } else {
         SSL_CTX_set_verify(ctx_, SSL_VERIFY_NONE, nullptr);
@@ -99,6 +109,34 @@ bool tls_channel::start(const config& cfg, std::string_view host, std::string& e
         X509_VERIFY_PARAM_set1_ip(param, nullptr, 0);  // only verify_identity checks names
     }
     ERR_clear_error();
+    return true;
+}
+
+// Every certificate of `pem` into the context's trust store; one at least.
+bool tls_channel::add_pem_cas(const std::string& pem, std::string& err) {
+    BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+    if (!bio) {
+        err = openssl_errors("TLS: CA certificates");
+        return false;
+    }
+    X509_STORE* store = SSL_CTX_get_cert_store(ctx_);
+    int added = 0;
+    while (X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) {
+        const bool ok = X509_STORE_add_cert(store, cert) == 1;
+        X509_free(cert);
+        if (!ok) {
+            BIO_free(bio);
+            err = openssl_errors("TLS: cannot add a CA certificate");
+            return false;
+        }
+        ++added;
+    }
+    BIO_free(bio);
+    ERR_clear_error();  // (the end of the PEM text)
+    if (added == 0) {
+        err = "TLS: no CA certificate in the PEM text given (ssl_ca_pem)";
+        return false;
+    }
     return true;
 }
 

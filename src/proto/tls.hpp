@@ -43,6 +43,7 @@ public:
     std::string version() const;
 
 private:
+    bool add_pem_cas(const std::string& pem, std::string& err);
     SSL_CTX* ctx_ = nullptr;
     SSL* ssl_ = nullptr;
     BIO* in_ = nullptr;   // network -> ssl (owned by ssl_)

@@ -1,4 +1,7 @@
 // Logging in: accounts, transports, TLS modes, failures.
+#include <unistd.h>
+#include <iterator>
+#include <fstream>
 #include <cstdlib>
 
 #include "common.hpp"
@@ -125,6 +128,52 @@ TEST(Connect, VerifyCaAcceptsTheRightCaAndRejectsAnother) {
         EXPECT_EQ(e.kind(), error_kind::tls);
         EXPECT_NE(std::string(e.what()).find("certificate"), std::string::npos) << e.what();
     }
+}
+
+// The trust anchors come from a CA directory (hashed names) or PEM text as well as a file:
+// each verifies with the right CA and fails with another, never falling back to no check.
+TEST(Connect, VerifyWithACaDirectoryOrPemTextAndAMinimumTlsVersion) {
+    auto read = [](const std::string& path) {
+        std::ifstream f(path);
+        return std::string(std::istreambuf_iterator<char>(f), {});
+    };
+    const std::string dir = ::testing::TempDir() + "ambisql_capath_" + std::to_string(::getpid());
+    ASSERT_EQ(std::system(("rm -rf " + dir + " && mkdir -p " + dir + " && cp " + env().ca + " " + dir +
+                           "/ca.pem && openssl rehash " + dir + " >/dev/null 2>&1")
+                              .c_str()),
+              0);
+    const std::string other = ::testing::TempDir() + "ambisql_capath_other_" + std::to_string(::getpid());
+    ASSERT_EQ(std::system(("rm -rf " + other + " && mkdir -p " + other + " && cp " + env().other_ca + " " + other +
+                           "/ca.pem && openssl rehash " + other + " >/dev/null 2>&1")
+                              .c_str()),
+              0);
+    config cfg = tcp_config();
+    cfg.ssl = ssl_mode::verify_identity;
+    cfg.ssl_ca.clear();
+    cfg.ssl_capath = dir;
+    EXPECT_TRUE(connection(cfg).tls_active());
+    cfg.ssl_capath = other;
+    EXPECT_THROW(connection{cfg}, error);
+    cfg.ssl_capath.clear();
+    cfg.ssl_ca_pem = read(env().ca);
+    EXPECT_TRUE(connection(cfg).tls_active());
+    cfg.ssl_ca_pem = read(env().other_ca);
+    EXPECT_THROW(connection{cfg}, error);
+    cfg.ssl_ca_pem = "not a certificate";
+    try {
+        connection bad(cfg);
+        FAIL() << "PEM text without a certificate was accepted";
+    } catch (const error& e) {
+        EXPECT_EQ(e.kind(), error_kind::tls);
+        EXPECT_NE(std::string(e.what()).find("no CA certificate"), std::string::npos) << e.what();
+    }
+    // TLS 1.3 at least: what the server (MariaDB 10.11 with OpenSSL 3) negotiates anyway.
+    cfg = config::from_url(env().url + "?ssl-mode=verify-ca&tls-min-version=1.3&ssl-ca=" + env().ca);
+    EXPECT_EQ(cfg.tls_min_version, 0x0304);
+    connection c13(cfg);
+    EXPECT_EQ(c13.tls_version(), "TLSv1.3");
+    EXPECT_THROW(config::from_url(env().url + "?tls-min-version=1.1"), error);
+    std::system(("rm -rf " + dir + " " + other).c_str());
 }
 
 TEST(Connect, VerifyWithoutSslCaUsesTheSystemTrustStore) {
