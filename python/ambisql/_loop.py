@@ -233,8 +233,13 @@ async def drive(c, reader=None, state=None, standing=True):
         await _cancel(loop, c, reader)
         raise
     except BaseException:
+        # Anything else (KeyboardInterrupt, SystemExit, GeneratorExit: the coroutine closed)
+        # may leave no loop to await on: the command is killed and drained here, blocking
+        # (at most a few seconds; a second interrupt or a server that does not answer closes
+        # the connection), so it never runs on with the connection out of step.
         if reader is not None:
             reader.detach()
+        c.abort()
         raise
 
 

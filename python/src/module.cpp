@@ -89,6 +89,10 @@ namespace {
 
 enum poll_state { poll_ok = 0, poll_read = 1, poll_write = 2 };
 
+// How long a cancelled command's KILL and drain may take before the connection is closed
+// instead (a server, or a path to it, that does not answer).
+constexpr std::chrono::seconds abort_deadline{5};
+
 // connect()'s options, each checked for its type and range: a clear ProgrammingError
 // naming the option (as for an unknown ssl_mode), never pybind11's cast error or a
 // float-to-integer conversion out of range.
@@ -269,19 +273,27 @@ public:
         return py::float_(s < 0 ? 0.0 : s);
     }
     // Drives the operation to its end, blocking in poll(2) with the GIL released. A signal
-    // (KeyboardInterrupt) cancels the command on the server, then raises.
+    // (KeyboardInterrupt) cancels the command on the server (KILL QUERY, its answer
+    // drained), then raises; a second one, or a drain that takes longer than
+    // abort_deadline, closes the connection at once.
     void wait() {
         not_waited_on();
         bool interrupted = false;
+        clock::time_point hard = clock::time_point::max();
         {
             blocking_wait bw(*this);
             for (;;) {
                 if (bw.closed()) break;
+                if (interrupted && clock::now() >= hard) {
+                    nb_.close();
+                    break;
+                }
                 poll_result w = nb_.poll();
                 if (w.done()) break;
                 int ms = -1;
-                if (w.deadline() != clock::time_point::max()) {
-                    auto left = std::chrono::ceil<std::chrono::milliseconds>(w.deadline() - clock::now()).count();
+                const clock::time_point until = std::min(w.deadline(), hard);
+                if (until != clock::time_point::max()) {
+                    auto left = std::chrono::ceil<std::chrono::milliseconds>(until - clock::now()).count();
                     ms = left < 0 ? 0 : static_cast<int>(std::min<long long>(left, 1 << 30));
                 }
                 if ((w.events() & wait_for::read) && nb_.bulk_rows()) {
@@ -296,12 +308,14 @@ public:
                     }
                 }
                 pollfd p{nb_.fileno(), static_cast<short>((w.events() & wait_for::read) ? POLLIN : POLLOUT), 0};
-                if (bw.block(p, ms) < 0 && errno == EINTR && !interrupted && !bw.closing()) {
-                    py::gil_scoped_acquire gil;
-                    if (PyErr_CheckSignals() != 0) {
-                        interrupted = true;  // the exception stays set; the command is killed first
-                        nb_.cancel();
+                if (bw.block(p, ms) < 0 && errno == EINTR && !bw.closing() && bw.signalled()) {
+                    if (interrupted) {  // again while the KILL is on its way: no more waiting
+                        nb_.close();
+                        break;
                     }
+                    interrupted = true;  // the exception stays set; the command is killed first
+                    hard = clock::now() + abort_deadline;
+                    nb_.cancel();
                 }
             }
         }
@@ -309,22 +323,37 @@ public:
         finish();
     }
     // Cancels the running operation and drives the cancellation to its end without a
-    // callback (after a wait callback raised: a killed greenlet, a timeout).
+    // callback (after a wait callback raised: a killed greenlet, a timeout; an exception
+    // in a coroutine that cannot await any more). A signal meanwhile, or a server that
+    // takes longer than abort_deadline, closes the connection instead (the signal's
+    // exception raised).
     void abort() {
         not_waited_on();
         if (!nb_.busy()) return;
         nb_.cancel();
-        blocking_wait bw(*this);
-        for (;;) {
-            if (bw.closed()) break;
-            poll_result w = nb_.poll();
-            if (w.done()) break;
-            pollfd p{nb_.fileno(), static_cast<short>((w.events() & wait_for::read) ? POLLIN : POLLOUT), 0};
-            if (bw.block(p, 5000) == 0) {  // the server does not answer: give up on it
-                nb_.close();
-                break;
+        bool signalled = false;
+        {
+            blocking_wait bw(*this);
+            const clock::time_point hard = clock::now() + abort_deadline;
+            for (;;) {
+                if (bw.closed()) break;
+                poll_result w = nb_.poll();
+                if (w.done()) break;
+                const auto left = std::chrono::ceil<std::chrono::milliseconds>(hard - clock::now()).count();
+                pollfd p{nb_.fileno(), static_cast<short>((w.events() & wait_for::read) ? POLLIN : POLLOUT), 0};
+                const int r = left <= 0 ? 0 : bw.block(p, static_cast<int>(left));
+                if (r == 0) {  // the server does not answer: give up on it
+                    nb_.close();
+                    break;
+                }
+                if (r < 0 && errno == EINTR && !bw.closing() && bw.signalled()) {
+                    nb_.close();
+                    signalled = true;
+                    break;
+                }
             }
         }
+        if (signalled) throw py::error_already_set();
     }
     void cancel() {
         not_waited_on();
@@ -617,6 +646,22 @@ private:
             lk_.lock();
         }
         bool closing() const { return c_.close_pending_; }
+        // A signal's Python handler raised (KeyboardInterrupt): its exception is set.
+        // An earlier one's exception, if set, is set aside while the handlers run, and
+        // given up for the newer one.
+        bool signalled() {
+            py::gil_scoped_acquire gil;  // (m_ held, as in a wait: close() takes m_ without the GIL)
+            PyObject *type, *value, *tb;
+            PyErr_Fetch(&type, &value, &tb);
+            if (PyErr_CheckSignals() != 0) {
+                Py_XDECREF(type);
+                Py_XDECREF(value);
+                Py_XDECREF(tb);
+                return true;
+            }
+            PyErr_Restore(type, value, tb);
+            return false;
+        }
         // Another thread closed the connection meanwhile: close it now (its operation ends
         // with that error); true then.
         bool closed() {
