@@ -97,9 +97,10 @@ class Cursor(CursorBase, err.ErrorClasses):
         return conn
 
     def executemany(self, query, args):
-        """Runs `query` once per element of `args`; an INSERT ... VALUES goes through the
-        core's bulk path (COM_STMT_BULK_EXECUTE on MariaDB) in one operation. Returns the
-        total of affected rows."""
+        """Runs `query` once per element of `args`. Sequences of values go to the core's
+        execute_many in one operation (the bulk command on MariaDB, pipelined executes
+        elsewhere); INSERT ... RETURNING leaves every row it returned in the cursor.
+        Returns the total of affected (or returned) rows."""
         conn = self._check()
         if isinstance(query, bytes):
             query = query.decode(conn._encoding)
@@ -110,17 +111,25 @@ class Cursor(CursorBase, err.ErrorClasses):
         self._rows = self._sets = None
         self.description = None
         first = args[0]
-        if (_is_insert(query) and not isinstance(first, dict) and not self._stream
+        if (not isinstance(first, dict) and not self._stream and "%(" not in query
                 and not (isinstance(first, (tuple, list)) and not first)):
             c = conn._c
             self._executed = query
-            c.start_execute_many(query, args)
-            conn._wait()
-            sets = c.results()
-            if not sets:
-                self.rowcount = 0
-                return 0
-            return self._load(sets[-1])  # (rowcount, lastrowid, warnings as execute() sets them)
+            try:
+                c.start_execute_many(query, args)
+                conn._wait()
+            except err.DatabaseError as e:
+                if e.args[0] != 1295:  # ER_UNSUPPORTED_PS: a statement the server cannot prepare
+                    raise
+            else:
+                sets = c.results()
+                if not sets:
+                    self.rowcount = 0
+                    return 0
+                if len(sets) > 1:  # RETURNING: a result set per batch of rows, one result here
+                    last = sets[-1]
+                    sets = [(last[0], [row for s in sets for row in s[1]], last[2], last[3], last[4])]
+                return self._load(sets[-1])  # (rowcount, lastrowid, warnings as execute() sets them)
         total = 0
         for a in args:
             self.execute(query, a)
@@ -393,11 +402,6 @@ class SSCursor(Cursor):
 
 class SSDictCursor(DictCursorMixin, SSCursor):
     """Unbuffered, rows as dicts."""
-
-
-def _is_insert(query):
-    q = query.lstrip()[:7].upper()
-    return (q.startswith("INSERT") or q.startswith("REPLACE")) and "%(" not in query
 
 
 _set_plain_cursor(Cursor)

@@ -401,7 +401,9 @@ std::uint64_t connection::execute_many(std::string_view sql, std::span<const sql
     if (!g.ok) detail::throw_in_progress();
     results r;
     check(*impl_, impl_->op([&] { return impl_->sess.start_execute_many(sql, values, width, &r); }));
-    return r.affected_rows();
+    std::uint64_t n = 0;  // one OK (bulk, summed), or each row's result (RETURNING)
+    for (const resultset& s : r) n += s.has_rows() ? s.size() : s.affected_rows();
+    return n;
 }
 
 std::uint64_t connection::execute_many(std::string_view sql, const std::vector<std::vector<sql_arg>>& rows) {

@@ -39,6 +39,7 @@ bool session::start_execute_many(std::string_view sql, std::span<const sql_arg> 
     bulk_next_ = 0;
     bulk_affected_ = 0;
     bulk_out_ = out;
+    bulk_in_result_ = false;
     if (it != cache_index_.end()) {
         cache_.splice(cache_.begin(), cache_, it->second);
         const statement& st = it->second->second;
@@ -103,13 +104,39 @@ next_action session::send_bulk_batch() {
     return next_action::write;
 }
 
+// A batch is answered with an OK, or, for a statement that returns rows (INSERT ...
+// RETURNING: MariaDB's prepare says it has no columns, so only the answer tells), with a
+// result set of the batch's rows, read as a query's (binary rows) into the output.
 next_action session::step_bulk() {
+    if (bulk_in_result_) {
+        op_ = op::query;
+        next_action a = step_query();
+        if (op_ != op::none) {  // the result set goes on
+            op_ = op::bulk;
+            return a;
+        }
+        bulk_in_result_ = false;
+        if (failed()) return a;
+        op_ = op::bulk;
+        if (bulk_next_ * bulk_width_ < bulk_values_.size()) return send_bulk_batch();
+        return finish();
+    }
     byte_span p;
     if (!take(p)) return op_ == op::none ? next_action::done : wait_input();
     if (p.empty()) return fail(error_kind::protocol, errc::protocol_error, "empty response packet", false);
     if (p[0] == 0xFF) return fail_server(p);  // rows of earlier batches stay applied
+    if (p[0] != 0x00) {
+        mode_ = mode::buffered;
+        out_results_ = bulk_out_ ? bulk_out_ : &bulk_scratch_;
+        binary_rows_ = true;
+        stream_ = stream_state::idle;
+        exec_stmt_ = bulk_id_;
+        if (!begin_resultset(p)) return next_action::done;
+        bulk_in_result_ = true;
+        return step_bulk();
+    }
     ok_info ok;
-    if (p[0] != 0x00 || !read_ok(p, ok))
+    if (!read_ok(p, ok))
         return fail(error_kind::protocol, errc::protocol_error, "expected an OK packet after a bulk execute", false);
     set_status(ok.status);
     bulk_affected_ += ok.affected_rows;

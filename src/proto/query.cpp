@@ -23,6 +23,39 @@ bool session::start_query(std::string_view sql, results* out) {
     return true;
 }
 
+// A result's column count packet: the resultset it begins, buffered or streamed.
+bool session::begin_resultset(byte_span p) {
+    reader r(p);
+    std::uint64_t n = r.lenenc();
+    // MariaDB CACHE_METADATA: a flag says whether the definitions follow.
+    const bool meta_follows = !(caps_ & cap::mariadb_cache_metadata) || r.u8() != 0;
+    if (!r.ok() || !r.at_end() || n == 0 || n > 0xFFFF) {
+        fail(error_kind::protocol, errc::protocol_error, "malformed column count", false);
+        return false;
+    }
+    ncols_ = static_cast<std::size_t>(n);
+    cols_seen_ = 0;
+    if (mode_ == mode::buffered) {
+        cur_ = &detail::result_builder::add(*out_results_);
+    } else {
+        cur_ = &stream_set_;
+        detail::result_builder::reset(stream_set_);
+    }
+    detail::result_builder::set_binary(*cur_, binary_rows_);
+    if (!meta_follows) {
+        auto known = binary_rows_ ? stmt_info_.find(exec_stmt_) : stmt_info_.end();
+        if (known == stmt_info_.end() || known->second.meta.empty()) {
+            fail(error_kind::protocol, errc::protocol_error,
+                 "the server skipped column definitions this connection does not have", false);
+            return false;
+        }
+        detail::result_builder::set_meta(*cur_, known->second.meta);
+        cols_seen_ = ncols_;
+    }
+    st_ = st::columns;
+    return true;
+}
+
 bool session::start_set_charset(std::string_view cs, std::string_view collation) {
     if (!can_start()) return false;
     auto name = [](std::string_view n) {
@@ -154,30 +187,7 @@ next_action session::step_query() {
                     on_infile_request(p);
                     continue;
                 }
-                reader r(p);
-                std::uint64_t n = r.lenenc();
-                // MariaDB CACHE_METADATA: a flag says whether the definitions follow.
-                const bool meta_follows = !(caps_ & cap::mariadb_cache_metadata) || r.u8() != 0;
-                if (!r.ok() || !r.at_end() || n == 0 || n > 0xFFFF)
-                    return fail(error_kind::protocol, errc::protocol_error, "malformed column count", false);
-                ncols_ = static_cast<std::size_t>(n);
-                cols_seen_ = 0;
-                if (mode_ == mode::buffered) {
-                    cur_ = &detail::result_builder::add(*out_results_);
-                } else {
-                    cur_ = &stream_set_;
-                    detail::result_builder::reset(stream_set_);
-                }
-                detail::result_builder::set_binary(*cur_, binary_rows_);
-                if (!meta_follows) {
-                    auto known = binary_rows_ ? stmt_info_.find(exec_stmt_) : stmt_info_.end();
-                    if (known == stmt_info_.end() || known->second.meta.empty())
-                        return fail(error_kind::protocol, errc::protocol_error,
-                                    "the server skipped column definitions this connection does not have", false);
-                    detail::result_builder::set_meta(*cur_, known->second.meta);
-                    cols_seen_ = ncols_;
-                }
-                st_ = st::columns;
+                if (!begin_resultset(p)) return next_action::done;
                 continue;
             }
             case st::columns: {

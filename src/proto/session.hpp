@@ -207,6 +207,7 @@ private:
     next_action step_pipeline();
     next_action step_bulk();
     bool statement_ok(byte_span p, next_action& done);
+    bool begin_resultset(byte_span column_count);  // false: failed
     bool read_ok(byte_span p, ok_info& ok);  // parses an OK and applies tracked session state
     void reset_session_state();
     void new_epoch() noexcept;
@@ -349,6 +350,8 @@ private:
     bool then_bulk_ = false;      // a bulk execute follows the prepare
     pipeline bulk_pipe_;          // servers without bulk operations: pipelined executes
     results* bulk_out_ = nullptr;
+    bool bulk_in_result_ = false;  // reading the result set a batch was answered with (RETURNING)
+    results bulk_scratch_;         // where it goes when the caller keeps no results
 
     // pipeline: requests go out at most pipe_window bytes ahead of the stage being
     // answered, so neither side can block writing while the other does (a pipeline of

@@ -10,6 +10,8 @@
 #include <chrono>
 
 #include "ambisql/async_connection.hpp"
+#include <thread>
+
 #include "common.hpp"
 
 using namespace ambisql;
@@ -34,11 +36,19 @@ void run_coroutines(std::size_t n, F make) {
     if (failure) std::rethrow_exception(failure);
 }
 
+// How many statements `info` the server runs, once a killed one has had up to 2 s to go:
+// the server lists a killed statement a moment after its client has the error (longer on
+// a loaded machine); one left running (a SLEEP(10)) stays listed for seconds.
 std::size_t processlist_count(const std::string& info) {
     connection admin(tcp_config());
-    return admin.query("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO = ?", info)
-        .row(0)[0]
-        .as<std::size_t>();
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    for (;;) {
+        auto n = admin.query("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO = ?", info)
+                     .row(0)[0]
+                     .as<std::size_t>();
+        if (n == 0 || std::chrono::steady_clock::now() > until) return n;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
 }
 }  // namespace
 

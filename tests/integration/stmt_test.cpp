@@ -296,6 +296,24 @@ TEST(Statements, ExecuteManyInsertsEveryRowInBulk) {
     EXPECT_EQ(c.query("SELECT COUNT(*) FROM " + t + " WHERE id = -5").row(0)[0].get_int(), 0);
 }
 
+// Review defect 5: INSERT ... RETURNING took the bulk path expecting an OK; the server
+// answers it with a result set (its prepare says the statement has no columns): a protocol
+// error, the connection lost, the rows committed all the same. Now the rows are read.
+TEST(Statements, ExecuteManyOfAStatementThatReturnsRowsRunsEveryRowOnce) {
+    connection c(unix_config());
+    std::string t = unique_table("ret");
+    c.query("CREATE TEMPORARY TABLE " + t + " (id INT AUTO_INCREMENT PRIMARY KEY, v INT)");
+    const std::string sql = "INSERT INTO " + t + " (v) VALUES (?) RETURNING id, v";
+    EXPECT_EQ(c.execute_many(sql, {{sql_arg(10)}, {sql_arg(20)}, {sql_arg(30)}}), 3u);  // prepared in the operation
+    EXPECT_EQ(c.execute_many(sql, {{sql_arg(40)}, {sql_arg(50)}}), 2u);                  // from the statement cache
+    results r = c.query("SELECT COUNT(*), CAST(SUM(v) AS SIGNED) FROM " + t);
+    EXPECT_EQ(r.row(0)[0].get_int(), 5);
+    EXPECT_EQ(r.row(0)[1].as<std::int64_t>(), 150);
+    // Rows that return nothing still go in bulk, and the connection is in step throughout.
+    EXPECT_EQ(c.execute_many("UPDATE " + t + " SET v = v + 1 WHERE id = ?", {{sql_arg(1)}, {sql_arg(2)}}), 2u);
+    EXPECT_EQ(c.execute("SELECT CAST(SUM(v) AS SIGNED) FROM " + t).row(0)[0].as<std::int64_t>(), 152);
+}
+
 TEST(Statements, LargeParametersTravelAsLongData) {
     connection c(unix_config());
     std::string t = unique_table("longdata");

@@ -633,3 +633,21 @@ def test_cursor_surface_as_pymysql_has_it(table, conn):
     assert cur.lastrowid is None
     cur.execute("UPDATE " + table + " SET v = 2")
     assert cur.lastrowid == 0
+
+
+def test_executemany_insert_returning_runs_every_row_once(conn, table):
+    # Review defect 5: INSERT ... RETURNING took the bulk path, which expects an OK:
+    # OperationalError 2027, the connection lost, and the rows committed anyway. The core
+    # reads the result set the server answers the bulk command with: every returned row.
+    cur = conn.cursor()
+    cur.execute("CREATE TABLE " + table + " (id INT AUTO_INCREMENT PRIMARY KEY, v INT)")
+    n = cur.executemany("INSERT INTO " + table + " (v) VALUES (%s) RETURNING id, v", [(10,), (20,), (30,)])
+    assert n == 3 and cur.rowcount == 3
+    assert cur.fetchall() == [(1, 10), (2, 20), (3, 30)]
+    cur.executemany("INSERT INTO " + table + " (v) VALUES (%s) RETURNING v", [(40,), (50,)])
+    assert cur.fetchall() == [(40,), (50,)]
+    # Not only INSERTs go in one operation: an UPDATE's affected rows are summed.
+    assert cur.executemany("UPDATE " + table + " SET v = v + 1 WHERE id = %s", [(1,), (2,), (99,)]) == 2
+    cur.execute("SELECT COUNT(*), SUM(v) FROM " + table)
+    assert cur.fetchone() == (5, 152)
+    conn.commit()
