@@ -128,7 +128,7 @@ class Cursor(CursorBase, err.ErrorClasses):
                     return 0
                 if len(sets) > 1:  # RETURNING: a result set per batch of rows, one result here
                     last = sets[-1]
-                    sets = [(last[0], [row for s in sets for row in s[1]], last[2], last[3], last[4])]
+                    sets = [(last[0], tuple(row for s in sets for row in s[1]), last[2], last[3], last[4])]
                 return self._load(sets[-1])  # (rowcount, lastrowid, warnings as execute() sets them)
         total = 0
         for a in args:
@@ -163,7 +163,7 @@ class Cursor(CursorBase, err.ErrorClasses):
     def fetchmany(self, size=None):
         rows = self._ensure()
         if rows is None:
-            return []
+            return ()
         n = self.arraysize if size is None else size
         i = self.rownumber
         chunk = rows[i : i + n]
@@ -173,7 +173,7 @@ class Cursor(CursorBase, err.ErrorClasses):
     def _fetchall(self):  # (fetchall() but Cursor's own first one)
         rows = self._ensure()
         if rows is None:
-            return []
+            return ()
         i = self.rownumber
         chunk = rows[i:] if i else rows
         self.rownumber = len(rows)
@@ -209,8 +209,8 @@ class Cursor(CursorBase, err.ErrorClasses):
     def _make(self, row):
         return row
 
-    def _make_all(self, rows):
-        return rows if isinstance(rows, list) else list(rows)
+    def _make_all(self, rows):  # a buffered cursor's rows: a tuple, as PyMySQL's and MySQLdb's
+        return rows if type(rows) is tuple else tuple(rows)
 
     def _ensure(self, required=True):
         if self._pending:
@@ -319,6 +319,9 @@ class SSCursor(Cursor):
             self.rowcount = self.rownumber
             return False
         return True
+
+    def _make_all(self, rows):  # an unbuffered cursor's rows: a list, as PyMySQL's
+        return rows if type(rows) is list else list(rows)
 
     def fetchone(self):
         self._ensure(required=False)

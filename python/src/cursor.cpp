@@ -25,7 +25,7 @@ enum field {
     f_lastrowid,
     f_rownumber,
     f_arraysize,
-    f_rows,      // _rows: the current resultset's rows (a list), or None
+    f_rows,      // _rows: the current resultset's rows (a tuple), or None
     f_sets,      // _sets: the last query's resultsets, as _Conn.results() gives them
     f_set,       // _set: the current one's index in _sets
     f_executed,  // _executed: the last query's text
@@ -165,7 +165,7 @@ PyObject* load(cursor_object* self, PyObject* s) {
         put(self, f_lastrowid, insert_id);
         return Py_NewRef(affected);
     }
-    const Py_ssize_t n = PyList_CheckExact(rows) ? PyList_GET_SIZE(rows) : PyObject_Size(rows);
+    const Py_ssize_t n = PyTuple_CheckExact(rows) ? PyTuple_GET_SIZE(rows) : PyObject_Size(rows);
     if (n < 0) return nullptr;
     PyObject* count = PyLong_FromSsize_t(n);
     if (!count) return nullptr;
@@ -466,9 +466,9 @@ PyObject* cursor_fetchall(PyObject* self, PyObject*) {
         PyObject* rows = get(c, f_rows);
         PyObject* at = get(c, f_rownumber);
         int overflow = 0;
-        if (PyList_CheckExact(rows) && PyLong_CheckExact(at) && PyLong_AsLongAndOverflow(at, &overflow) == 0 &&
+        if (PyTuple_CheckExact(rows) && PyLong_CheckExact(at) && PyLong_AsLongAndOverflow(at, &overflow) == 0 &&
             !overflow && truth(get(c, f_pending)) == 0) {
-            PyObject* n = PyLong_FromSsize_t(PyList_GET_SIZE(rows));
+            PyObject* n = PyLong_FromSsize_t(PyTuple_GET_SIZE(rows));
             if (!n) return nullptr;
             Py_INCREF(rows);  // (before the store below may drop the last other reference)
             Py_XSETREF(c->f[f_rownumber], n);
@@ -497,7 +497,7 @@ PyCFunction fn(F f) {
 PyMethodDef cursor_methods[] = {
     {"execute", fn(&cursor_execute), METH_FASTCALL | METH_KEYWORDS,
      "execute(query, args=None): runs `query` with `args` interpolated (%s, %(name)s); returns the row count."},
-    {"fetchall", fn(&cursor_fetchall), METH_NOARGS, "fetchall(): every row left, as a list."},
+    {"fetchall", fn(&cursor_fetchall), METH_NOARGS, "fetchall(): every row left, as a tuple."},
     {"_quick_start", fn(&cursor_quick_start), METH_FASTCALL, nullptr},
     {"_quick_take", fn(&cursor_quick_take), METH_O, nullptr},
     {"_load", fn(&cursor_load), METH_O, nullptr},

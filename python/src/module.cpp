@@ -385,7 +385,7 @@ public:
     }
 
     // The buffered result: per resultset (description, rows, affected_rows, insert_id,
-    // warnings).
+    // warnings); rows a tuple of tuples, as PyMySQL's and MySQLdb's buffered cursors give.
     py::list results() {
         not_waited_on();
         py::list out;
@@ -399,24 +399,27 @@ public:
             py::object rows;
             const std::size_t i = index++;
             if (set.has_rows() && i < pre.size() && pre[i]) {
-                rows = std::move(pre[i]);
-                for (std::size_t k = static_cast<std::size_t>(PyList_GET_SIZE(rows.ptr())); k < set.size(); ++k) {
+                py::object made = std::move(pre[i]);  // a list of the rows converted so far
+                const auto have = static_cast<std::size_t>(PyList_GET_SIZE(made.ptr()));
+                PyObject* all = PyTuple_New(static_cast<Py_ssize_t>(set.size()));
+                if (!all) throw py::error_already_set();
+                rows = py::reinterpret_steal<py::object>(all);
+                for (std::size_t k = 0; k < have; ++k)
+                    PyTuple_SET_ITEM(all, static_cast<Py_ssize_t>(k), Py_NewRef(PyList_GET_ITEM(made.ptr(), k)));
+                for (std::size_t k = have; k < set.size(); ++k) {
                     PyObject* t = pyconv::row_to_tuple(set[k], codec);
-                    if (!t || PyList_Append(rows.ptr(), t) != 0) {
-                        Py_XDECREF(t);
-                        throw py::error_already_set();
-                    }
-                    Py_DECREF(t);
+                    if (!t) throw py::error_already_set();
+                    PyTuple_SET_ITEM(all, static_cast<Py_ssize_t>(k), t);
                 }
             } else if (set.has_rows()) {
-                PyObject* list = PyList_New(static_cast<Py_ssize_t>(set.size()));
-                if (!list) throw py::error_already_set();
-                rows = py::reinterpret_steal<py::object>(list);
+                PyObject* all = PyTuple_New(static_cast<Py_ssize_t>(set.size()));
+                if (!all) throw py::error_already_set();
+                rows = py::reinterpret_steal<py::object>(all);
                 Py_ssize_t k = 0;
                 for (row_view r : set) {
                     PyObject* t = pyconv::row_to_tuple(r, codec);
                     if (!t) throw py::error_already_set();
-                    PyList_SET_ITEM(list, k++, t);
+                    PyTuple_SET_ITEM(all, k++, t);
                 }
             } else {
                 rows = py::none();

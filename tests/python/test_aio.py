@@ -46,8 +46,8 @@ def test_connect_execute_fetch_and_context_managers(run):
                 assert await cur.fetchone() == (1, "zwei", None)
                 assert await cur.fetchone() is None
                 await cur.execute("SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3")
-                assert await cur.fetchmany(2) == [(1,), (2,)]
-                assert await cur.fetchall() == [(3,)]
+                assert await cur.fetchmany(2) == ((1,), (2,),)
+                assert await cur.fetchall() == ((3,),)
                 await cur.execute("SELECT 1 UNION ALL SELECT 2")
                 assert [r async for r in cur] == [(1,), (2,)]
             cur = await conn.cursor(aio.DictCursor)
@@ -87,7 +87,7 @@ def test_transactions_commit_and_rollback(run, table):
     check = ambisql.connect(**server_kwargs())
     c = check.cursor()
     c.execute("SELECT id FROM " + table)
-    assert c.fetchall() == [(3,)]
+    assert c.fetchall() == ((3,),)
     check.close()
 
 
@@ -164,7 +164,7 @@ def test_a_cancelled_task_gets_its_query_killed_and_the_connection_stays_usable(
         assert time.monotonic() - t < 3.0
         assert ended(m)
         await cur.execute("SELECT 11")  # in step: the next answer is its own
-        assert await cur.fetchall() == [(11,)]
+        assert await cur.fetchall() == ((11,),)
         conn.close()
 
     run(main())
@@ -248,7 +248,7 @@ def test_cancelling_run_sync_kills_the_query_inside(run):
     assert ended(m)
     cur = conn.cursor()
     cur.execute("SELECT 12")
-    assert cur.fetchall() == [(12,)]
+    assert cur.fetchall() == ((12,),)
     conn.close()
 
 
@@ -294,7 +294,7 @@ def test_a_connection_killed_between_queries_fails_cleanly_and_its_socket_number
             ocur = other.cursor()
             for i in range(3):
                 await asyncio.wait_for(ocur.execute("SELECT %s", (i,)), 5)
-                assert await ocur.fetchall() == [(i,)]
+                assert await ocur.fetchall() == ((i,),)
             other.close()
 
     run(main())
@@ -309,7 +309,7 @@ def test_closing_through_the_sync_connection_or_reconnecting_leaves_no_stale_wai
         other = await asyncio.wait_for(aio.connect(**aio_kwargs()), 5)
         ocur = other.cursor()
         await asyncio.wait_for(ocur.execute("SELECT 2"), 5)
-        assert await ocur.fetchall() == [(2,)]
+        assert await ocur.fetchall() == ((2,),)
         # ping(reconnect=True) after the server dropped the session: a new socket
         await ocur.execute("SELECT CONNECTION_ID()")
         (cid,), = await ocur.fetchall()
@@ -318,7 +318,7 @@ def test_closing_through_the_sync_connection_or_reconnecting_leaves_no_stale_wai
         admin.close()
         assert await other.ping(reconnect=True)
         await asyncio.wait_for(ocur.execute("SELECT 3"), 5)
-        assert await ocur.fetchall() == [(3,)]
+        assert await ocur.fetchall() == ((3,),)
         other.close()
 
     run(main())
@@ -364,7 +364,7 @@ def test_a_query_wakes_its_task_in_the_loop_pass_its_answer_arrives_in():
         calls[0] = 0
         for i in range(200):
             assert await cur.execute("SELECT %s", (i,)) == 1
-            assert await cur.fetchall() == [(i,)]
+            assert await cur.fetchall() == ((i,),)
         conn.close()
         return calls[0]
 
@@ -416,7 +416,7 @@ def test_closing_a_connection_wakes_the_task_waiting_on_it_with_an_error(run):
         other = await aio.connect(**aio_kwargs())  # (may take the closed socket's number)
         c2 = other.cursor()
         await c2.execute("SELECT 5")
-        assert await c2.fetchall() == [(5,)]
+        assert await c2.fetchall() == ((5,),)
         await other.close()
 
     run(main())

@@ -164,7 +164,7 @@ def test_another_threads_calls_on_a_connection_a_thread_waits_on_get_a_clear_err
     assert raw.busy and c.open
     t.join(5)
     assert errors == [("ProgrammingError", 2014)] * 6, errors
-    assert got == [[(0, "first")]]
+    assert got == [((0, "first"),)]
     cur = c.cursor()
     cur.execute("SELECT 'in step'")
     assert cur.fetchone() == ("in step",)
@@ -261,7 +261,7 @@ def test_a_wait_callback_of_ones_own_drives_queries_and_one_that_quits_early_get
         ambisql.set_wait_callback(psycopg2_style)
         cur = conn.cursor()
         cur.execute("SELECT SLEEP(0.1), 7")
-        assert cur.fetchall() == [(0, 7)]
+        assert cur.fetchall() == ((0, 7),)
         ambisql.set_wait_callback(lambda conn: None)
         t0 = time.monotonic()
         try:
@@ -277,6 +277,6 @@ def test_a_wait_callback_of_ones_own_drives_queries_and_one_that_quits_early_get
     other = ambisql.connect(**server_kwargs())
     c = other.cursor()
     c.execute("SELECT 9")
-    assert c.fetchall() == [(9,)]
+    assert c.fetchall() == ((9,),)
     other.close()
     assert time.monotonic() - t0 < 5

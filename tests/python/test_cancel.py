@@ -113,7 +113,7 @@ def test_a_coroutine_closed_while_it_awaits_a_query_kills_the_command():
         coro.close()  # GeneratorExit inside the wait
         assert ended(marker)
         await cur.execute("SELECT 1")
-        assert await cur.fetchall() == [(1,)]
+        assert await cur.fetchall() == ((1,),)
         conn.close()
 
     asyncio.run(main())

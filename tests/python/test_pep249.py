@@ -139,9 +139,9 @@ def test_execute_fetch_and_description(conn):
     assert len(cur.description[0]) == 7
     assert cur.fetchone() == (1, "r1")
     cur.arraysize = 2
-    assert cur.fetchmany() == [(2, "r2"), (3, "r3")]
-    assert cur.fetchmany(5) == [(4, "r4"), (5, "r5")]
-    assert cur.fetchone() is None and cur.fetchall() == [] and cur.fetchmany() == []
+    assert cur.fetchmany() == ((2, "r2"), (3, "r3"),)
+    assert cur.fetchmany(5) == ((4, "r4"), (5, "r5"),)
+    assert cur.fetchone() is None and cur.fetchall() == () and cur.fetchmany() == ()
     cur.execute("SELECT seq FROM seq_1_to_3")
     assert [r[0] for r in cur] == [1, 2, 3]
     cur.scroll(0, "absolute")
@@ -224,7 +224,7 @@ def test_executemany_insert_sets_lastrowid_as_mysqldb_and_pymysql_do(conn, table
     assert cur.executemany("INSERT INTO " + table + " (v) VALUES (%s)", [(3,), (4,)]) == 2
     assert (cur.rowcount, cur.lastrowid, cur.description) == (2, 3, None)
     cur.execute("SELECT id FROM " + table + " WHERE v = 3")
-    assert cur.fetchall() == [(3,)]
+    assert cur.fetchall() == ((3,),)
 
 
 @pytest.fixture
@@ -239,9 +239,9 @@ def test_multiple_result_sets_and_callproc(multi):
     conn = multi
     cur = conn.cursor()
     cur.execute("SELECT 1; SELECT 2, 3; DO 0")
-    assert cur.fetchall() == [(1,)]
+    assert cur.fetchall() == ((1,),)
     assert cur.nextset()
-    assert cur.fetchall() == [(2, 3)]
+    assert cur.fetchall() == ((2, 3),)
     assert cur.nextset()
     assert cur.description is None
     assert cur.nextset() is None
@@ -259,7 +259,7 @@ def test_callproc_out_and_inout_parameters(conn):
     cur.execute("CREATE PROCEDURE py_outproc(IN a INT, OUT b INT, INOUT c VARCHAR(20)) "
                 "BEGIN SET b = a * 2; SET c = CONCAT(c, '!'); SELECT a; END")
     assert cur.callproc("py_outproc", (21, None, "it's")) == (21, None, "it's")
-    assert cur.fetchall() == [(21,)]
+    assert cur.fetchall() == ((21,),)
     while cur.nextset():
         pass
     cur.execute("SELECT @_py_outproc_1, @_py_outproc_2")
@@ -391,12 +391,12 @@ def test_large_results_are_converted_while_they_arrive_and_come_out_whole(multi)
     first = cur.fetchall()
     assert cur.nextset()
     second = cur.fetchall()
-    assert first == [(i,) for i in range(1, 150001)]
-    assert second == [(2 * i,) for i in range(1, 120001)]
+    assert first == tuple((i,) for i in range(1, 150001))
+    assert second == tuple((2 * i,) for i in range(1, 120001))
     with pytest.raises(ambisql.ProgrammingError):
         cur.execute("SELECT seq FROM seq_1_to_150000; SELECT * FROM no_such_table_for_this_test")
     cur.execute("SELECT 1")
-    assert cur.fetchall() == [(1,)], "nothing of the failed query's rows leaks into the next result"
+    assert cur.fetchall() == ((1,),), "nothing of the failed query's rows leaks into the next result"
 
 
 @pytest.mark.parametrize("driver", ["ambisql", "pymysql", "MySQLdb"])
@@ -470,11 +470,11 @@ def test_the_cursor_state_is_plain_attributes_to_python_code(conn):
     assert (cur.description, cur.rowcount, cur.lastrowid, cur.rownumber, cur.arraysize) == (None, -1, None, 0, 1)
     cur.arraysize = 3
     cur.execute("SELECT seq FROM seq_1_to_5")
-    assert cur.fetchmany() == [(1,), (2,), (3,)] and cur.rownumber == 3
-    assert cur.fetchall() == [(4,), (5,)] and cur.rownumber == 5
+    assert cur.fetchmany() == ((1,), (2,), (3,),) and cur.rownumber == 3
+    assert cur.fetchall() == ((4,), (5,),) and cur.rownumber == 5
     cur.execute("SELECT seq FROM seq_1_to_4")
     cur.rownumber = 2  # (as scroll() does)
-    assert cur.fetchall() == [(3,), (4,)]
+    assert cur.fetchall() == ((3,), (4,),)
     cur.rowcount = "anything"
     assert cur.rowcount == "anything"
     del cur.description
@@ -486,12 +486,12 @@ def test_the_cursor_state_is_plain_attributes_to_python_code(conn):
     # A failed query leaves no result behind.
     with pytest.raises(ambisql.ProgrammingError):
         cur.execute("SELECT * FROM no_such_table_here")
-    assert cur.description is None and cur.rowcount == -1 and cur.fetchall() == []
+    assert cur.description is None and cur.rowcount == -1 and cur.fetchall() == ()
     # Bytes queries, and arguments, take the general path and the same state.
-    assert cur.execute(b"SELECT %s AS b", ("x",)) == 1 and cur.fetchall() == [("x",)]
+    assert cur.execute(b"SELECT %s AS b", ("x",)) == 1 and cur.fetchall() == (("x",),)
     # The arguments by name, as MySQLdb and PyMySQL name them.
-    assert cur.execute("SELECT %s", args=(7,)) == 1 and cur.fetchall() == [(7,)]
-    assert cur.execute(query="SELECT %(v)s", args={"v": 8}) == 1 and cur.fetchall() == [(8,)]
+    assert cur.execute("SELECT %s", args=(7,)) == 1 and cur.fetchall() == ((7,),)
+    assert cur.execute(query="SELECT %(v)s", args={"v": 8}) == 1 and cur.fetchall() == ((8,),)
     for bad in (lambda: cur.execute(), lambda: cur.execute("SELECT 1", (), ()), lambda: cur.execute("SELECT 1", sql="x"),
                 lambda: cur.execute("SELECT 1", query="SELECT 2")):
         with pytest.raises(TypeError):
@@ -512,9 +512,9 @@ def test_a_cursor_subclass_gets_its_own_rows_and_execute(conn):
 
     cur = conn.cursor(Upper)
     cur.execute("SELECT 'a', 'b'")
-    assert cur.fetchall() == [("A", "B")]
+    assert cur.fetchall() == [("A", "B")]  # (its own _make_all's list)
     cur = conn.cursor(Counting)
-    assert cur.execute("SELECT 1") == 1 and Counting.calls == 1 and cur.fetchall() == [(1,)]
+    assert cur.execute("SELECT 1") == 1 and Counting.calls == 1 and cur.fetchall() == ((1,),)
     cur = conn.cursor(ambisql.DictCursor)
     cur.execute("SELECT 1 AS a, 2 AS b")
     assert cur.fetchall() == [{"a": 1, "b": 2}]
@@ -527,7 +527,7 @@ def test_a_cursor_in_a_reference_cycle_is_collected(conn):
     cur = conn.cursor()
     cur.execute("SELECT seq FROM seq_1_to_3")
     cur.me = cur
-    cur._rows.append(cur)  # (its rows referring to it)
+    cur._rows = cur._rows + (cur,)  # (its rows referring to it)
     ref = weakref.ref(cur)
     del cur
     gc.collect()
@@ -643,11 +643,27 @@ def test_executemany_insert_returning_runs_every_row_once(conn, table):
     cur.execute("CREATE TABLE " + table + " (id INT AUTO_INCREMENT PRIMARY KEY, v INT)")
     n = cur.executemany("INSERT INTO " + table + " (v) VALUES (%s) RETURNING id, v", [(10,), (20,), (30,)])
     assert n == 3 and cur.rowcount == 3
-    assert cur.fetchall() == [(1, 10), (2, 20), (3, 30)]
+    assert cur.fetchall() == ((1, 10), (2, 20), (3, 30),)
     cur.executemany("INSERT INTO " + table + " (v) VALUES (%s) RETURNING v", [(40,), (50,)])
-    assert cur.fetchall() == [(40,), (50,)]
+    assert cur.fetchall() == ((40,), (50,),)
     # Not only INSERTs go in one operation: an UPDATE's affected rows are summed.
     assert cur.executemany("UPDATE " + table + " SET v = v + 1 WHERE id = %s", [(1,), (2,), (99,)]) == 2
     cur.execute("SELECT COUNT(*), SUM(v) FROM " + table)
     assert cur.fetchone() == (5, 152)
     conn.commit()
+
+
+def test_buffered_rows_are_tuples_and_unbuffered_lists_as_pymysql_gives_them(conn):
+    # Review defect 8: fetchall() returned a list where PyMySQL and MySQLdb return a tuple.
+    cur = conn.cursor()
+    cur.execute("SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3")
+    assert cur.fetchmany(1) == ((1,),) and cur.fetchall() == ((2,), (3,))
+    assert cur.fetchall() == () and cur.fetchmany() == ()
+    cur.execute("DO 1")
+    assert cur.fetchall() == ()
+    cur.execute("SELECT seq FROM seq_1_to_100000")  # converted while it arrives: a tuple too
+    assert type(cur.fetchall()) is tuple
+    ss = conn.cursor(ambisql.SSCursor)
+    ss.execute("SELECT 1 UNION ALL SELECT 2")
+    assert ss.fetchmany(1) == [(1,)] and ss.fetchall() == [(2,)]
+    ss.close()

@@ -99,7 +99,7 @@ def test_a_decimal_parameter_is_exact_whatever_its_exponent(conn):
     p = conn.cursor(prepared=True)  # (sent as text there: the server converts it exactly)
     p.execute("INSERT INTO py_dec VALUES (%s)", (small,))
     cur.execute("SELECT v FROM py_dec")
-    assert cur.fetchall() == [(small,), (small,)]
+    assert cur.fetchall() == ((small,), (small,),)
     cur.execute("DROP TEMPORARY TABLE py_dec")
 
 
@@ -116,7 +116,7 @@ def test_use_unicode_false_gives_text_as_bytes():
         assert isinstance(cur.description[0][0], str)  # (names stay str)
         for other in (c.cursor(prepared=True), c.cursor(ambisql.SSCursor)):  # every result path
             other.execute("SELECT %s", ("\u00e9",))
-            assert other.fetchall() == [(e_acute,)]
+            assert list(other.fetchall()) == [(e_acute,)]
             other.close()
         c.close()
     c = ambisql.connect(**kw)  # and the default is str
