@@ -1,6 +1,8 @@
 """The PEP 249 connection: MySQLdb's and PyMySQL's keyword arguments, blocking calls that
 release the GIL, a wait callback for green threads, and psycopg2's async mode."""
 import os
+import warnings
+import weakref
 
 from . import _tls, err
 from ._ambisql import POLL_OK, POLL_READ, POLL_WRITE, _Conn, _set_wait
@@ -207,6 +209,7 @@ class Connection(err.ErrorClasses):
         self._reader = None  # the asyncio loop's standing registration, once connected
         self._green_watch = None  # green.py's standing read watcher for its hub, if any
         self._green_wake = None  # green.py: ends a greenlet's other wait (a send's, a KILL's)
+        self._unbuffered = None  # weakref to the SSCursor whose result is being read
         self._sock_fd = -1  # the established connection's socket (not a connect's attempts
         # or a cancellation's side connection): what a standing watch may be kept for
         if not _wait_callback_chosen:
@@ -293,7 +296,7 @@ class Connection(err.ErrorClasses):
                 again = None  # (no cycle through its traceback)
 
     def _run(self, sql, args=None):
-        c = self._checked()
+        c = self._ready()
         c.start_query(sql, args)
         self._wait()
         return c.results()
@@ -303,6 +306,23 @@ class Connection(err.ErrorClasses):
         if c is None:
             raise err.InterfaceError(0, "the connection is closed")
         return c
+
+    def _ready(self, cursor=None):
+        """The _Conn, ready for a command: an unbuffered result another cursor left
+        unread is read to its end and dropped, with a warning, as PyMySQL does."""
+        c = self._checked()
+        ref = self._unbuffered
+        if ref is not None:
+            cur = ref()
+            if cur is not cursor:
+                self._unbuffered = None
+                if cur is not None and (c.rows_pending or c.more_results):
+                    warnings.warn("Previous unbuffered result was left incomplete", UserWarning, stacklevel=3)
+                    cur._drain()
+        return c
+
+    def _streaming(self, cursor):
+        self._unbuffered = weakref.ref(cursor)
 
     def __reduce_ex__(self, protocol):
         # A live session: a copy would share its socket (and pickling cannot carry it).
@@ -375,6 +395,7 @@ class Connection(err.ErrorClasses):
             self._reconnect()
             return True
         try:
+            self._ready()
             c.start_ping()
             self._wait()
         except err.OperationalError:
@@ -404,12 +425,12 @@ class Connection(err.ErrorClasses):
         return bool(self._checked().server_status & SERVER_STATUS.SERVER_STATUS_AUTOCOMMIT)
 
     def select_db(self, db):
-        c = self._checked()
+        c = self._ready()
         c.start_select_db(db)
         self._wait()
 
     def reset_connection(self):
-        c = self._checked()
+        c = self._ready()
         c.start_reset()
         self._wait()
 
@@ -420,7 +441,7 @@ class Connection(err.ErrorClasses):
     def set_character_set(self, charset, collation=None):
         """SET NAMES charset [COLLATE collation], through the core: the character set in
         force is then known to the driver whatever the server reports."""
-        c = self._checked()
+        c = self._ready()
         c.start_set_charset(str(charset), str(collation or ""))
         self._wait()
 

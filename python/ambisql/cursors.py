@@ -78,6 +78,7 @@ class Cursor(CursorBase, err.ErrorClasses):
     def _begin(self, query, args):
         # Starts the query (ambisql.aio waits for it its own way); returns the connection.
         conn = self._check()
+        conn._ready(self)
         if isinstance(query, bytes):
             query = query.decode(conn._encoding)
         c = conn._c
@@ -113,7 +114,7 @@ class Cursor(CursorBase, err.ErrorClasses):
         first = args[0]
         if (not isinstance(first, dict) and not self._stream and "%(" not in query
                 and not (isinstance(first, (tuple, list)) and not first)):
-            c = conn._c
+            c = conn._ready(self)
             self._executed = query
             try:
                 c.start_execute_many(query, args)
@@ -299,6 +300,8 @@ class SSCursor(Cursor):
         else:
             self.rowcount = -1
             self._done = not c.rows_pending
+        if not self._done or c.more_results:  # read by fetches: another command drains it first
+            self.connection._streaming(self)
 
     def _fill(self):
         # The next batch of rows; False at the end of the result set.

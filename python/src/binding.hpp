@@ -13,6 +13,9 @@ extern PyTypeObject* conn_type;
 // set when it failed.
 bool start_query(PyObject* c, PyObject* query, PyObject* args) noexcept;
 
+// Whether an unbuffered result on `c` is not read to its end (no other command can start).
+bool stream_pending(PyObject* c) noexcept;
+
 // c.results(): a new reference, or nullptr with the exception set.
 PyObject* results(PyObject* c) noexcept;
 

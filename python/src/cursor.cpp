@@ -127,7 +127,8 @@ int quick_start(cursor_object* self, PyObject* query, PyObject* args, PyObject**
     const int t = async ? truth(async) : -1;
     Py_XDECREF(async);
     PyObject* k = t == 0 ? PyObject_GetAttr(conn, s_c) : nullptr;
-    if (!k || Py_TYPE(k) != conn_type) {  // (None: closed; the general path says so)
+    // (None: closed; an unbuffered result left unread: the general path says or drains it)
+    if (!k || Py_TYPE(k) != conn_type || stream_pending(k)) {
         Py_XDECREF(k);
         Py_DECREF(conn);
         return PyErr_Occurred() ? -1 : 0;

@@ -464,6 +464,8 @@ public:
     bool timed() const { return deadline_ != clock::time_point::max(); }  // the last poll()'s
     // (busy and open while another thread waits on it)
     bool busy() const { return in_wait_ || nb_.busy(); }
+    // An unbuffered result is not read to its end: no other command can start.
+    bool stream_pending() const { return !in_wait_ && (nb_.rows_pending() || nb_.more_results()); }
     bool is_open() const { return in_wait_ || nb_.is_open(); }
     bool rows_pending() const {
         not_waited_on();
@@ -924,6 +926,11 @@ __attribute__((no_sanitize("address"))) PyObject* watch_read(PyObject* c, PyObje
     return fast_method<&fast_watch_read>(c, args, 6);
 }
 bool wait(PyObject* c) noexcept { return succeeded(fast_method<&fast_wait>(c, nullptr, 0)); }
+bool stream_pending(PyObject* c) noexcept {
+    conn* k = conn_of(c);
+    if (!k) PyErr_Clear();
+    return k && k->stream_pending();
+}
 PyObject* results(PyObject* c) noexcept { return fast_method<&fast_results>(c, nullptr, 0); }
 }  // namespace ambisql::pybinding
 

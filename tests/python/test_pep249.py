@@ -1,6 +1,7 @@
 """PEP 249 conformance, and the MySQLdb/PyMySQL surface that code written for them uses."""
 import os
 import pickle
+import warnings
 
 import pytest
 
@@ -667,3 +668,29 @@ def test_buffered_rows_are_tuples_and_unbuffered_lists_as_pymysql_gives_them(con
     ss.execute("SELECT 1 UNION ALL SELECT 2")
     assert ss.fetchmany(1) == [(1,)] and ss.fetchall() == [(2,)]
     ss.close()
+
+
+def test_a_partly_read_unbuffered_result_is_drained_with_a_warning(conn):
+    # Review defect 8: another cursor's execute or commit() raised ProgrammingError(0)
+    # while an SSCursor's result was partly read; PyMySQL reads the rest and drops it,
+    # with a warning.
+    ss = conn.cursor(ambisql.SSCursor)
+    ss.execute("SELECT seq FROM seq_1_to_20000")
+    assert ss.fetchone() == (1,)
+    other = conn.cursor()
+    with pytest.warns(UserWarning, match="unbuffered result was left incomplete"):
+        other.execute("SELECT 2")
+    assert other.fetchall() == ((2,),)
+    assert ss.fetchone() is None  # the rest was read and dropped
+    ss.execute("SELECT seq FROM seq_1_to_20000")
+    assert ss.fetchmany(2) == [(1,), (2,)]
+    with pytest.warns(UserWarning):
+        conn.commit()
+    ss.execute("SELECT seq FROM seq_1_to_3")  # its own next query: no warning
+    ss.fetchone()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ss.execute("SELECT 1")
+        assert ss.fetchall() == [(1,)]
+        other.execute("SELECT 3")  # read to its end: nothing to drain
+    assert other.fetchall() == ((3,),)
