@@ -128,7 +128,9 @@ public:
     // Runs `sql` once per row (`values` row-major, `width` per row) and returns the total
     // of affected rows (of rows returned, for INSERT ... RETURNING). MariaDB:
     // COM_STMT_BULK_EXECUTE in batches of about 1 MiB (one round trip each); other
-    // servers: pipelined executes. Every value of a column must be of one kind (or NULL).
+    // servers: pipelined executes. All or nothing: the rows run inside BEGIN ... COMMIT
+    // (or, in a transaction, a savepoint), and a failing row rolls every row back (on
+    // transactional tables). Every value of a column must be of one kind (or NULL).
     std::uint64_t execute_many(std::string_view sql, std::span<const sql_arg> values, std::size_t width);
     std::uint64_t execute_many(std::string_view sql, const std::vector<std::vector<sql_arg>>& rows);
 

@@ -100,8 +100,9 @@ class Cursor(CursorBase, err.ErrorClasses):
     def executemany(self, query, args):
         """Runs `query` once per element of `args`. Sequences of values go to the core's
         execute_many in one operation (the bulk command on MariaDB, pipelined executes
-        elsewhere); INSERT ... RETURNING leaves every row it returned in the cursor.
-        Returns the total of affected (or returned) rows."""
+        elsewhere), all or nothing: a failing row leaves none of them applied (on
+        transactional tables). INSERT ... RETURNING leaves every row it returned in the
+        cursor. Returns the total of affected (or returned) rows."""
         conn = self._check()
         if isinstance(query, bytes):
             query = query.decode(conn._encoding)

@@ -22,6 +22,55 @@ bool session::start_execute_many(std::string_view sql, std::span<const sql_arg> 
             return false;
         }
     }
+    if (values.empty()) return start_execute_many_rows(sql, values, width, out);
+    if (!can_start()) return false;
+    if (out) detail::result_builder::clear(*out);
+    many_began_ = (status_ & server_status::autocommit) && !(status_ & server_status::in_trans);
+    many_sql_.assign(sql);
+    many_values_ = values;
+    many_width_ = width;
+    many_out_ = out;
+    many_error_.clear();
+    many_ = many_phase::begin;
+    start_internal_query(many_began_ ? "BEGIN" : "SAVEPOINT ambisql_many");
+    return true;
+}
+
+// The transaction around execute_many's rows, one step each time a command of it ends:
+// after BEGIN / SAVEPOINT the rows; after the rows COMMIT / RELEASE SAVEPOINT, or, when a
+// row failed, ROLLBACK / ROLLBACK TO SAVEPOINT; after that, the operation's outcome (the
+// rows' failure first). Called with no command running.
+next_action session::step_many() {
+    switch (many_) {
+        case many_phase::begin:
+            if (failed()) break;  // not even begun: nothing was sent after it
+            many_ = many_phase::rows;
+            if (start_execute_many_rows(many_sql_, many_values_, many_width_, many_out_)) return step();
+            [[fallthrough]];  // refused before sending (diag_ says why): rolled back all the same
+        case many_phase::rows: {
+            if (broken_) break;  // the server rolls back what the lost connection had begun
+            const bool rows_failed = failed();
+            many_error_ = rows_failed ? diag_ : diagnostics{};
+            many_ = many_phase::end;
+            start_internal_query(rows_failed ? (many_began_ ? "ROLLBACK" : "ROLLBACK TO SAVEPOINT ambisql_many")
+                                             : (many_began_ ? "COMMIT" : "RELEASE SAVEPOINT ambisql_many"));
+            return step();
+        }
+        case many_phase::end:
+            // The rows' failure is what the caller hears of (a ROLLBACK TO SAVEPOINT after a
+            // deadlock, which ended the whole transaction, fails harmlessly); a COMMIT's own
+            // failure otherwise.
+            if (many_error_.kind != error_kind::none && !broken_) diag_ = std::move(many_error_);
+            break;
+        case many_phase::none: break;
+    }
+    many_ = many_phase::none;
+    many_error_.clear();
+    return next_action::done;
+}
+
+bool session::start_execute_many_rows(std::string_view sql, std::span<const sql_arg> values, std::size_t width,
+                                      results* out) {
     if (out) detail::result_builder::clear(*out);
     auto it = cache_index_.find(sql);
     if (!(caps_ & cap::mariadb_stmt_bulk) && (it != cache_index_.end() || hs_.is_mariadb)) {

@@ -73,16 +73,20 @@ bool session::start_set_charset(std::string_view cs, std::string_view collation)
     }
     std::string sql = "SET NAMES " + std::string(cs);
     if (!collation.empty()) sql += " COLLATE " + std::string(collation);
+    start_internal_query(sql);
+    pending_charset_.assign(cs);
+    return true;
+}
+
+void session::start_internal_query(std::string_view sql) {
     start_op(op::query, st::first);
     begin_results(nullptr, false);
     mode_ = mode::discard;
     infile_armed_ = infile_sent_ = false;
-    pending_charset_.assign(cs);
     std::size_t s = out_.size();
     begin_command(command::query);
     out_.insert(out_.end(), sql.begin(), sql.end());
     end_packet(out_, s, seq_);
-    return true;
 }
 
 void session::begin_results(results* out, bool binary) {

@@ -26,6 +26,12 @@ bool closes_connection(std::uint16_t code) {
 }  // namespace
 
 next_action session::resume() {
+    next_action a = step();
+    while (a == next_action::done && many_ != many_phase::none) a = step_many();
+    return a;
+}
+
+next_action session::step() {
     switch (op_) {
         case op::none: return next_action::done;
         case op::connect: return step_connect();

@@ -208,6 +208,11 @@ private:
     next_action step_bulk();
     bool statement_ok(byte_span p, next_action& done);
     bool begin_resultset(byte_span column_count);  // false: failed
+    void start_internal_query(std::string_view sql);  // a statement of the driver's own, its answer dropped
+    bool start_execute_many_rows(std::string_view sql, std::span<const sql_arg> values, std::size_t width,
+                                 results* out);
+    next_action step();       // the running operation's next step
+    next_action step_many();  // execute_many's transaction around the rows: its next command
     bool read_ok(byte_span p, ok_info& ok);  // parses an OK and applies tracked session state
     void reset_session_state();
     void new_epoch() noexcept;
@@ -351,6 +356,17 @@ private:
     pipeline bulk_pipe_;          // servers without bulk operations: pipelined executes
     results* bulk_out_ = nullptr;
     bool bulk_in_result_ = false;  // reading the result set a batch was answered with (RETURNING)
+    // execute_many is all or nothing: its rows run inside BEGIN ... COMMIT (autocommit, no
+    // transaction open) or SAVEPOINT ... RELEASE SAVEPOINT (inside one), and a failing row
+    // rolls every row back.
+    enum class many_phase : std::uint8_t { none, begin, rows, end };
+    many_phase many_ = many_phase::none;
+    bool many_began_ = false;  // BEGIN (else SAVEPOINT)
+    std::string many_sql_;
+    std::span<const sql_arg> many_values_;
+    std::size_t many_width_ = 0;
+    results* many_out_ = nullptr;
+    diagnostics many_error_;  // the rows' failure, reported once they are rolled back
     results bulk_scratch_;         // where it goes when the caller keeps no results
 
     // pipeline: requests go out at most pipe_window bytes ahead of the stage being

@@ -314,6 +314,38 @@ TEST(Statements, ExecuteManyOfAStatementThatReturnsRowsRunsEveryRowOnce) {
     EXPECT_EQ(c.execute("SELECT CAST(SUM(v) AS SIGNED) FROM " + t).row(0)[0].as<std::int64_t>(), 152);
 }
 
+// Review defect 6: all or nothing, whether the rows go in bulk batches or as executes, in
+// autocommit mode (BEGIN ... COMMIT) or inside the caller's transaction (a savepoint).
+TEST(Statements, ExecuteManyAppliesEveryRowOrNone) {
+    connection c(unix_config());
+    std::string t = unique_table("aon");
+    c.query("CREATE TABLE " + t + " (id INT PRIMARY KEY, pad VARCHAR(2000))");
+    struct drop {
+        connection& c;
+        std::string t;
+        ~drop() { c.query("DROP TABLE IF EXISTS " + t); }
+    } d{c, t};
+    c.query("INSERT INTO " + t + " VALUES (5, '')");
+    // Rows 1..999 and then a duplicate of 5 in another batch: ~2 MB, more than one batch.
+    const std::string pad(1900, 'p');
+    std::vector<std::vector<sql_arg>> rows;
+    for (int i = 1000; i < 2000; ++i) rows.push_back({sql_arg(i), sql_arg(std::string_view(pad))});
+    rows.push_back({sql_arg(5), sql_arg("dup")});
+    auto count = [&] { return c.query("SELECT COUNT(*) FROM " + t).row(0)[0].as<std::int64_t>(); };
+    EXPECT_THROW(c.execute_many("INSERT INTO " + t + " VALUES (?, ?)", rows), error);
+    EXPECT_EQ(count(), 1) << "the batches before the failing one were rolled back too";
+    EXPECT_FALSE(c.server_status() & server_status::in_trans);
+    c.query("BEGIN");
+    c.query("INSERT INTO " + t + " VALUES (6, 'mine')");
+    EXPECT_THROW(c.execute_many("INSERT INTO " + t + " VALUES (?, ?)", rows), error);
+    EXPECT_TRUE(c.server_status() & server_status::in_trans) << "the caller's transaction goes on";
+    EXPECT_EQ(count(), 2) << "its own row stays, the failed rows do not";
+    rows.pop_back();
+    EXPECT_EQ(c.execute_many("INSERT INTO " + t + " VALUES (?, ?)", rows), 1000u);
+    c.query("COMMIT");
+    EXPECT_EQ(count(), 1002);
+}
+
 TEST(Statements, LargeParametersTravelAsLongData) {
     connection c(unix_config());
     std::string t = unique_table("longdata");

@@ -694,3 +694,22 @@ def test_a_partly_read_unbuffered_result_is_drained_with_a_warning(conn):
         assert ss.fetchall() == [(1,)]
         other.execute("SELECT 3")  # read to its end: nothing to drain
     assert other.fetchall() == ((3,),)
+
+
+def test_executemany_is_all_or_nothing(conn, table):
+    # Review defect 6: one outcome whatever the server: a failing row leaves none of the
+    # rows applied (here the duplicate is in the last of several bulk batches, which were
+    # each applied on their own before), and the caller's transaction goes on.
+    cur = conn.cursor()
+    cur.execute("CREATE TABLE " + table + " (id INT PRIMARY KEY, pad VARCHAR(2000))")
+    cur.execute("INSERT INTO " + table + " VALUES (5, 'kept')")
+    rows = [(i, "p" * 1900) for i in range(1000, 2000)] + [(5, "dup")]
+    with pytest.raises(ambisql.IntegrityError):
+        cur.executemany("INSERT INTO " + table + " VALUES (%s, %s)", rows)
+    assert conn.in_transaction
+    cur.execute("SELECT id FROM " + table)
+    assert cur.fetchall() == ((5,),)
+    assert cur.executemany("INSERT INTO " + table + " VALUES (%s, %s)", rows[:-1]) == 1000
+    conn.commit()
+    cur.execute("SELECT COUNT(*) FROM " + table)
+    assert cur.fetchone() == (1001,)

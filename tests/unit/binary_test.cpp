@@ -360,12 +360,20 @@ TEST(Binary, ExecuteManyWithoutBulkOperationsPipelinesExecutes) {
     ASSERT_TRUE(t.s.start_execute_many("INSERT INTO t VALUES (?)", values, 1, &out));
     t.run();
     auto sent = t.take_sent_packets();
+    ASSERT_EQ(sent.size(), 1u);
+    EXPECT_EQ(std::string(sent[0].begin() + 1, sent[0].end()), "BEGIN");  // all or nothing
+    t.feed(packet(1, ok_payload(0, 0, 3)));
+    sent = t.take_sent_packets();
     ASSERT_EQ(sent.size(), 4u) << "one prepare, three executes, one write";
     EXPECT_EQ(sent[0][0], 0x16);
     for (int i = 1; i < 4; ++i) EXPECT_EQ(bytes_t(sent[i].begin(), sent[i].begin() + 5), (bytes_t{0x17, 0xFF, 0xFF, 0xFF, 0xFF}));
     ASSERT_EQ(t.feed(cat({packet(1, prepare_ok_payload(4, 0, 1)), packet(2, column_def("?", 8)),
                           packet(1, ok_payload(1)), packet(1, ok_payload(1)), packet(1, ok_payload(1))})),
-              next_action::done);
+              next_action::read);
+    sent = t.take_sent_packets();
+    ASSERT_EQ(sent.size(), 1u);
+    EXPECT_EQ(std::string(sent[0].begin() + 1, sent[0].end()), "COMMIT");
+    ASSERT_EQ(t.feed(packet(1, ok_payload())), next_action::done);
     EXPECT_FALSE(t.s.failed()) << t.s.diag().message;
     EXPECT_EQ(out.affected_rows(), 3u);
 }
@@ -381,6 +389,9 @@ TEST(Binary, ExecuteManyOnMySqlPreparesThenPipelinesExecutesOfTheRealId) {
         ASSERT_TRUE(t.s.start_execute_many("INSERT INTO t VALUES (?)", values, 1, &out));
         t.run();
         auto sent = t.take_sent_packets();
+        ASSERT_EQ(sent.size(), 1u);
+        t.feed(packet(1, ok_payload(0, 0, 3)));  // its BEGIN
+        sent = t.take_sent_packets();
         ASSERT_EQ(sent.size(), 1u) << "the prepare alone: its id is needed";
         EXPECT_EQ(sent[0][0], 0x16);
         EXPECT_EQ(t.feed(cat({packet(1, prepare_ok_payload(9, 0, 1)), packet(2, column_def("?", 8))})),
@@ -389,22 +400,140 @@ TEST(Binary, ExecuteManyOnMySqlPreparesThenPipelinesExecutesOfTheRealId) {
         ASSERT_EQ(sent.size(), 3u) << "three executes in one write";
         for (int i = 0; i < 3; ++i) EXPECT_EQ(bytes_t(sent[i].begin(), sent[i].begin() + 5), (bytes_t{0x17, 9, 0, 0, 0}));
         EXPECT_EQ(t.feed(cat({packet(1, ok_payload(1)), packet(1, ok_payload(1)), packet(1, ok_payload(1))})),
-                  next_action::done);
-        EXPECT_FALSE(t.s.failed()) << t.s.diag().message;
-        EXPECT_EQ(out.affected_rows(), 3u);
+                  next_action::read);
         sent = t.take_sent_packets();
         if (cache == 0) {
-            ASSERT_EQ(sent.size(), 1u) << "not cached: closed after its executes";
+            ASSERT_EQ(sent.size(), 2u) << "not cached: closed after its executes";
             EXPECT_EQ(sent[0], (bytes_t{0x19, 9, 0, 0, 0}));
         } else {
-            EXPECT_TRUE(sent.empty());
+            ASSERT_EQ(sent.size(), 1u);
             EXPECT_EQ(t.s.cached_statements(), 1u);
-            // Cached now: the next call pipelines at once.
+        }
+        EXPECT_EQ(std::string(sent.back().begin() + 1, sent.back().end()), "COMMIT");
+        ASSERT_EQ(t.feed(packet(1, ok_payload())), next_action::done);
+        EXPECT_FALSE(t.s.failed()) << t.s.diag().message;
+        EXPECT_EQ(out.affected_rows(), 3u);
+        if (cache != 0) {
+            // Cached now: the next call pipelines at once, behind its BEGIN.
             ASSERT_TRUE(t.s.start_execute_many("INSERT INTO t VALUES (?)", values, 1, &out));
             t.run();
+            t.take_sent_packets();
+            t.feed(packet(1, ok_payload(0, 0, 3)));
             EXPECT_EQ(t.take_sent_packets().size(), 3u);
         }
     }
+}
+
+namespace {
+// The text of a COM_QUERY the client sent, "" for any other command.
+std::string query_text(const bytes_t& p) { return p.empty() || p[0] != 0x03 ? "" : std::string(p.begin() + 1, p.end()); }
+// execute_many's BEGIN (or SAVEPOINT), answered: what the client sent first is returned.
+std::string answer_begin(scripted& t, std::uint16_t status = 3) {
+    auto sent = t.take_sent_packets();
+    if (sent.size() != 1u) return "sent " + std::to_string(sent.size()) + " packets";
+    t.feed(packet(1, ok_payload(0, 0, status)));
+    return query_text(sent[0]);
+}
+constexpr std::uint32_t bulk_ext = 1u << 2;  // MariaDB STMT_BULK_OPERATIONS (capability bit 34)
+}  // namespace
+
+// Review defect 6: one outcome on MySQL (pipelined executes, which run on after a failing
+// row) and MariaDB (bulk batches, each one statement) alike: all or nothing.
+TEST(Binary, ExecuteManyIsAllOrNothingWherePipelinedExecutesRunOnAfterAFailure) {
+    scripted t;
+    t.connect(scripted_config(), 0xF7FEF7FF);  // MySQL
+    const sql_arg values[] = {sql_arg(1), sql_arg(2), sql_arg(3)};
+    results out;
+    ASSERT_TRUE(t.s.start_execute_many("INSERT INTO t VALUES (?)", values, 1, &out));
+    t.run();
+    EXPECT_EQ(answer_begin(t), "BEGIN");  // autocommit, no transaction open
+    EXPECT_EQ(t.take_sent_packets().size(), 1u);  // the prepare
+    ASSERT_EQ(t.feed(cat({packet(1, prepare_ok_payload(9, 0, 1)), packet(2, column_def("?", 8))})), next_action::read);
+    EXPECT_EQ(t.take_sent_packets().size(), 3u);
+    // The second row fails; the third ran all the same (pipelined): all three are undone.
+    ASSERT_EQ(t.feed(cat({packet(1, ok_payload(1, 0, 3)), packet(1, err_payload(1062, "23000", "Duplicate entry")),
+                          packet(1, ok_payload(1, 0, 3))})),
+              next_action::read);
+    auto sent = t.take_sent_packets();
+    ASSERT_EQ(sent.size(), 1u);
+    EXPECT_EQ(query_text(sent[0]), "ROLLBACK");
+    ASSERT_EQ(t.feed(packet(1, ok_payload(0, 0, 2))), next_action::done);
+    EXPECT_EQ(t.s.diag().server_code, 1062) << "the row's failure, after the rollback";
+    EXPECT_TRUE(t.s.diag().connection_usable);
+}
+
+TEST(Binary, ExecuteManyBulkBatchesCommitTogetherOrRollBackTogether) {
+    for (bool fail : {false, true}) {
+        scripted t;
+        t.connect(scripted_config(), 0xF7FEF7FE, bulk_ext);  // MariaDB with bulk operations
+        std::vector<sql_arg> values;
+        const std::string big(400000, 'x');  // six rows of 400 kB: batches of about 1 MiB
+        for (int i = 0; i < 6; ++i) values.emplace_back(std::string_view(big));
+        results out;
+        ASSERT_TRUE(t.s.start_execute_many("INSERT INTO t VALUES (?)", values, 1, &out));
+        t.run();
+        EXPECT_EQ(answer_begin(t), "BEGIN");
+        EXPECT_EQ(t.take_sent_packets().size(), 1u);  // the prepare
+        ASSERT_EQ(t.feed(cat({packet(1, prepare_ok_payload(5, 0, 1)), packet(2, column_def("?", 253))})),
+                  next_action::read);
+        auto sent = t.take_sent_packets();
+        ASSERT_EQ(sent.size(), 1u);
+        EXPECT_EQ(sent[0][0], 0xFA);
+        ASSERT_EQ(t.feed(packet(1, ok_payload(5, 0, 3))), next_action::read);  // the first batch applied...
+        sent = t.take_sent_packets();
+        ASSERT_EQ(sent.size(), 1u);
+        EXPECT_EQ(sent[0][0], 0xFA);
+        t.feed(packet(1, fail ? err_payload(1062, "23000", "Duplicate entry") : ok_payload(1, 0, 3)));
+        sent = t.take_sent_packets();
+        ASSERT_EQ(sent.size(), 1u);
+        EXPECT_EQ(query_text(sent[0]), fail ? "ROLLBACK" : "COMMIT");  // ...and undone with the second
+        ASSERT_EQ(t.feed(packet(1, ok_payload(0, 0, 2))), next_action::done);
+        if (fail) {
+            EXPECT_EQ(t.s.diag().server_code, 1062);
+        } else {
+            EXPECT_FALSE(t.s.failed()) << t.s.diag().message;
+            EXPECT_EQ(out.affected_rows(), 6u);
+        }
+    }
+}
+
+TEST(Binary, ExecuteManyInsideATransactionUsesASavepoint) {
+    for (bool fail : {false, true}) {
+        scripted t;
+        t.connect(scripted_config(), 0xF7FEF7FE, bulk_ext);
+        results out;
+        ASSERT_TRUE(t.s.start_query("BEGIN", &out));
+        t.run();
+        t.feed(packet(1, ok_payload(0, 0, 3)));  // in a transaction now
+        t.take_sent_packets();
+        const sql_arg values[] = {sql_arg(1), sql_arg(2)};
+        ASSERT_TRUE(t.s.start_execute_many("INSERT INTO t VALUES (?)", values, 1, &out));
+        t.run();
+        EXPECT_EQ(answer_begin(t), "SAVEPOINT ambisql_many");
+        t.feed(cat({packet(1, prepare_ok_payload(5, 0, 1)), packet(2, column_def("?", 8))}));
+        t.take_sent_packets();
+        t.feed(packet(1, fail ? err_payload(1062, "23000", "Duplicate entry") : ok_payload(2, 0, 3)));
+        auto sent = t.take_sent_packets();
+        ASSERT_EQ(sent.size(), 1u);
+        EXPECT_EQ(query_text(sent[0]), fail ? "ROLLBACK TO SAVEPOINT ambisql_many" : "RELEASE SAVEPOINT ambisql_many");
+        ASSERT_EQ(t.feed(packet(1, ok_payload(0, 0, 3))), next_action::done);
+        EXPECT_EQ(t.s.failed(), fail);
+        EXPECT_TRUE(t.s.status() & 1) << "the caller's transaction goes on";
+    }
+}
+
+// A refused BEGIN: nothing else was sent, the error is the BEGIN's.
+TEST(Binary, ExecuteManyWhoseBeginFailsSendsNoRow) {
+    scripted t;
+    t.connect(scripted_config(), 0xF7FEF7FE, bulk_ext);
+    const sql_arg values[] = {sql_arg(1)};
+    results out;
+    ASSERT_TRUE(t.s.start_execute_many("INSERT INTO t VALUES (?)", values, 1, &out));
+    t.run();
+    t.take_sent_packets();
+    ASSERT_EQ(t.feed(packet(1, err_payload(1792, "25006", "read-only transaction"))), next_action::done);
+    EXPECT_EQ(t.s.diag().server_code, 1792);
+    EXPECT_TRUE(t.take_sent_packets().empty());
 }
 
 TEST(Binary, LargeParametersGoAheadAsLongDataForAKnownStatement) {
