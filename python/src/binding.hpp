@@ -31,5 +31,7 @@ PyObject* watch_read(PyObject* c, PyObject* const* args) noexcept;
 // Adds CursorBase (the cursor's state and per-query methods) to module m; false with the
 // exception set.
 bool add_cursor_type(PyObject* m);
+// Adds GeventWait (green_wait.cpp) to module m; false with the exception set.
+bool add_green_wait_type(PyObject* m);
 
 }  // namespace ambisql::pybinding

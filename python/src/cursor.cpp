@@ -14,6 +14,7 @@
 #include <initializer_list>
 
 #include "binding.hpp"
+#include "types.hpp"
 
 namespace ambisql::pybinding {
 namespace {
@@ -60,42 +61,6 @@ int truth(PyObject* v) {
     if (v == Py_True) return 1;
     if (v == Py_False || v == Py_None || v == nullptr) return 0;
     return PyObject_IsTrue(v);
-}
-
-// The garbage collector's view of an object whose references are its array `f`.
-template <class T>
-int fields_traverse(PyObject* self, visitproc visit, void* arg) {
-    for (PyObject* v : reinterpret_cast<T*>(self)->f) Py_VISIT(v);
-    return 0;
-}
-template <class T>
-int fields_clear(PyObject* self) {
-    for (PyObject*& v : reinterpret_cast<T*>(self)->f) Py_CLEAR(v);
-    return 0;
-}
-template <class T>
-void fields_dealloc(PyObject* self) {
-    PyObject_GC_UnTrack(self);
-    fields_clear<T>(self);
-    Py_TYPE(self)->tp_free(self);
-}
-// Readies static type `t` (objects of T; its own slots set already) and adds it to m.
-template <class T>
-bool add_type(PyObject* m, PyTypeObject& t, const char* qualified_name, const char* doc, unsigned long flags) {
-    t.tp_name = qualified_name;
-    t.tp_doc = doc;
-    t.tp_basicsize = sizeof(T);
-    t.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | flags;
-    t.tp_dealloc = fields_dealloc<T>;
-    t.tp_traverse = fields_traverse<T>;
-    t.tp_clear = fields_clear<T>;
-    if (PyType_Ready(&t) < 0) return false;
-    Py_INCREF(&t);
-    if (PyModule_AddObject(m, std::strrchr(qualified_name, '.') + 1, reinterpret_cast<PyObject*>(&t)) < 0) {
-        Py_DECREF(&t);
-        return false;
-    }
-    return true;
 }
 
 PyObject* cursor_new(PyTypeObject* type, PyObject*, PyObject*) {
@@ -273,138 +238,9 @@ __attribute__((no_sanitize("address"))) PyObject* conn_wait(PyObject* conn, PyOb
     return r;
 }
 
-// ---- GeventWait: ambisql.green.patch_gevent()'s wait callback, wait(conn), in C (no
-// Python frame per query). Built with (get_hub, getcurrent, switch, expired, serve,
-// reader, on_hub): a read on the established connection's socket waits on the connection's
-// standing watcher (conn._green_watch, made or remade by reader(conn, hub, fd) when it is
-// missing or was made for another hub or socket) through _Conn.watch_read; anything else
-// (a connect, a write, a cancellation's side connection) through serve(conn, c, state).
-// Its _ambisql_ends_done is True (it returns at POLL_OK only) and _ambisql_on_hub the
-// on_hub it was given (connections.py reads both).
-struct green_wait_object {
-    PyObject_HEAD
-    PyObject* f[7];  // get_hub, getcurrent, switch, expired, serve, reader, on_hub
-    vectorcallfunc vectorcall;
-};
-enum { g_get_hub, g_getcurrent, g_switch, g_expired, g_serve, g_reader, g_on_hub };
-PyObject *s_sock_fd, *s_green_watch, *s_hub, *s_fd, *s_io;
-
-PyObject* green_wait_call(PyObject* self, PyObject* const* args, size_t nargsf, PyObject* kwnames);
-PyObject* green_wait_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
-    if (kwargs || !PyTuple_Check(args) || PyTuple_GET_SIZE(args) != 7) {
-        PyErr_SetString(PyExc_TypeError, "GeventWait(get_hub, getcurrent, switch, expired, serve, reader, on_hub)");
-        return nullptr;
-    }
-    auto* w = reinterpret_cast<green_wait_object*>(type->tp_alloc(type, 0));
-    if (!w) return nullptr;
-    for (int i = 0; i < 7; ++i) w->f[i] = Py_NewRef(PyTuple_GET_ITEM(args, i));
-    w->vectorcall = green_wait_call;
-    return reinterpret_cast<PyObject*>(w);
-}
-
-// obj.name as a C long (a descriptor number); -1 with the exception set on failure.
-long long_attr(PyObject* obj, PyObject* name, bool* ok) {
-    PyObject* v = PyObject_GetAttr(obj, name);
-    *ok = v != nullptr;
-    if (!v) return -1;
-    const long n = PyLong_AsLong(v);
-    Py_DECREF(v);
-    if (n == -1 && PyErr_Occurred()) *ok = false;
-    return n;
-}
-
-// The standing watcher for (hub, fd) (a new reference): conn._green_watch if it was made
-// for them, else what reader(conn, hub, fd) makes.
-PyObject* standing_watcher(green_wait_object* w, PyObject* conn, PyObject* hub, long fd) {
-    PyObject* watch = PyObject_GetAttr(conn, s_green_watch);
-    if (!watch) return nullptr;
-    if (watch != Py_None) {
-        PyObject* its_hub = PyObject_GetAttr(watch, s_hub);
-        bool ok = its_hub != nullptr;
-        const bool same_hub = its_hub == hub;
-        Py_XDECREF(its_hub);
-        const long its_fd = ok && same_hub ? long_attr(watch, s_fd, &ok) : -1;
-        if (!ok) {
-            Py_DECREF(watch);
-            return nullptr;
-        }
-        if (same_hub && its_fd == fd) return watch;
-    }
-    Py_DECREF(watch);
-    PyObject* fdo = PyLong_FromLong(fd);
-    if (!fdo) return nullptr;
-    PyObject* args[] = {conn, hub, fdo};
-    watch = PyObject_Vectorcall(w->f[g_reader], args, 3, nullptr);
-    Py_DECREF(fdo);
-    return watch;
-}
-
-// wait(conn). Not instrumented by AddressSanitizer: the greenlet switch inside copies
-// this frame (see cursor_execute).
-__attribute__((no_sanitize("address"))) PyObject* green_wait_call(PyObject* self, PyObject* const* args,
-                                                                  size_t nargsf, PyObject* kwnames) {
-    auto* w = reinterpret_cast<green_wait_object*>(self);
-    if (PyVectorcall_NARGS(nargsf) != 1 || kwnames) {
-        PyErr_SetString(PyExc_TypeError, "wait(conn)");
-        return nullptr;
-    }
-    PyObject* conn = args[0];
-    PyObject* c = PyObject_GetAttr(conn, s_c);
-    if (!c) return nullptr;
-    PyObject* result = nullptr;
-    PyObject* state = nullptr;
-    PyObject *hub = nullptr, *watch = nullptr, *io = nullptr;
-    bool ok = true;
-    const long fd = Py_TYPE(c) == conn_type ? long_attr(conn, s_sock_fd, &ok) : -1;
-    if (!ok) goto done;
-    if (fd >= 0) {
-        hub = PyObject_CallNoArgs(w->f[g_get_hub]);
-        if (!hub) goto done;
-        watch = standing_watcher(w, conn, hub, fd);
-        if (!watch) goto done;
-        io = PyObject_GetAttr(watch, s_io);
-        if (!io) goto done;
-        PyObject* fdo = PyLong_FromLong(fd);
-        if (!fdo) goto done;
-        PyObject* wargs[] = {fdo, io, hub, w->f[g_getcurrent], w->f[g_switch], w->f[g_expired]};
-        state = watch_read(c, wargs);
-        Py_DECREF(fdo);
-    } else {  // connecting (or not a _Conn: serve() says what it is)
-        PyObject* poll_args[] = {c};
-        state = PyObject_VectorcallMethod(s_poll, poll_args, 1, nullptr);
-    }
-    if (!state) goto done;
-    if (PyLong_CheckExact(state) && PyLong_AsLong(state) == 0) {  // POLL_OK
-        result = Py_NewRef(Py_None);
-    } else {
-        PyObject* serve_args[] = {conn, c, state};
-        result = PyObject_Vectorcall(w->f[g_serve], serve_args, 3, nullptr);
-    }
-done:
-    Py_XDECREF(state);
-    Py_XDECREF(io);
-    Py_XDECREF(watch);
-    Py_XDECREF(hub);
-    Py_DECREF(c);
-    return result;
-}
-
-PyObject* green_wait_tp_call(PyObject* self, PyObject* args, PyObject* kwargs) {
-    return PyVectorcall_Call(self, args, kwargs);
-}
-
-PyObject* green_wait_ends_done(PyObject*, void*) { Py_RETURN_TRUE; }
-PyObject* green_wait_on_hub(PyObject* self, void*) {
-    return Py_NewRef(reinterpret_cast<green_wait_object*>(self)->f[g_on_hub]);
-}
-PyGetSetDef green_wait_getset[] = {{"_ambisql_ends_done", green_wait_ends_done, nullptr, nullptr, nullptr},
-                                   {"_ambisql_on_hub", green_wait_on_hub, nullptr, nullptr, nullptr},
-                                   {nullptr, nullptr, nullptr, nullptr, nullptr}};
-PyTypeObject green_wait_type = {PyVarObject_HEAD_INIT(nullptr, 0)};
-
 // execute(query, args=None). Not instrumented by AddressSanitizer: a gevent greenlet's
 // switch inside conn._wait() saves this frame by copying the stack with memcpy, which ASan
-// would report for the frame's redzones (as for module.cpp's fast_watch_read).
+// would report for the frame's redzones (as for green_wait.cpp's watch_read).
 __attribute__((no_sanitize("address"))) PyObject* cursor_execute(PyObject* self, PyObject* const* args,
                                                                  Py_ssize_t nargs, PyObject* kwnames) {
     // (query, args=None), by position or by name, as MySQLdb's and PyMySQL's
@@ -517,9 +353,7 @@ bool add_cursor_type(PyObject* m) {
         PyObject** name;
         const char* text;
     } interned[] = {{&s_async, "_async"}, {&s_c, "_c"}, {&s_wait, "_wait"}, {&s_execute, "_execute"},
-                    {&s_fetchall, "_fetchall"}, {&s_abandon, "_abandon"}, {&s_poll, "poll"},
-                    {&s_sock_fd, "_sock_fd"}, {&s_green_watch, "_green_watch"}, {&s_hub, "hub"},
-                    {&s_fd, "fd"}, {&s_io, "io"}};
+                    {&s_fetchall, "_fetchall"}, {&s_abandon, "_abandon"}, {&s_poll, "poll"}};
     for (const auto& i : interned)
         if (!(*i.name = PyUnicode_InternFromString(i.text))) return false;
     minus_one = PyLong_FromLong(-1);
@@ -536,14 +370,6 @@ bool add_cursor_type(PyObject* m) {
     if (!add_type<cursor_object>(m, cursor_type, "ambisql._ambisql.CursorBase",
                                  "A cursor's state and per-query methods (ambisql.cursors.Cursor is the cursor).",
                                  Py_TPFLAGS_BASETYPE))
-        return false;
-    green_wait_type.tp_getset = green_wait_getset;
-    green_wait_type.tp_vectorcall_offset = offsetof(green_wait_object, vectorcall);
-    green_wait_type.tp_call = green_wait_tp_call;
-    green_wait_type.tp_new = green_wait_new;
-    if (!add_type<green_wait_object>(m, green_wait_type, "ambisql._ambisql.GeventWait",
-                                     "ambisql.green.patch_gevent()'s wait callback (see green.py).",
-                                     Py_TPFLAGS_HAVE_VECTORCALL))
         return false;
     return PyModule_AddFunctions(m, module_functions) == 0;
 }

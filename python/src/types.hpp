@@ -1,0 +1,48 @@
+// What the module's C types (CursorBase, GeventWait) share: objects whose references are
+// one array `f`, and how such a static type is readied and added to the module.
+#pragma once
+
+#include <Python.h>
+
+#include <cstring>
+
+namespace ambisql::pybinding {
+
+// The garbage collector's view of an object whose references are its array `f`.
+template <class T>
+int fields_traverse(PyObject* self, visitproc visit, void* arg) {
+    for (PyObject* v : reinterpret_cast<T*>(self)->f) Py_VISIT(v);
+    return 0;
+}
+template <class T>
+int fields_clear(PyObject* self) {
+    for (PyObject*& v : reinterpret_cast<T*>(self)->f) Py_CLEAR(v);
+    return 0;
+}
+template <class T>
+void fields_dealloc(PyObject* self) {
+    PyObject_GC_UnTrack(self);
+    fields_clear<T>(self);
+    Py_TYPE(self)->tp_free(self);
+}
+// Readies static type `t` (objects of T; its own slots set already) and adds it to m.
+template <class T>
+bool add_type(PyObject* m, PyTypeObject& t, const char* qualified_name, const char* doc, unsigned long flags) {
+    t.tp_name = qualified_name;
+    t.tp_doc = doc;
+    t.tp_basicsize = sizeof(T);
+    t.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | flags;
+    t.tp_dealloc = fields_dealloc<T>;
+    t.tp_traverse = fields_traverse<T>;
+    t.tp_clear = fields_clear<T>;
+    if (PyType_Ready(&t) < 0) return false;
+    Py_INCREF(&t);
+    if (PyModule_AddObject(m, std::strrchr(qualified_name, '.') + 1, reinterpret_cast<PyObject*>(&t)) < 0) {
+        Py_DECREF(&t);
+        return false;
+    }
+    return true;
+}
+
+
+}  // namespace ambisql::pybinding
