@@ -349,13 +349,10 @@ PyTypeObject cursor_type = {PyVarObject_HEAD_INIT(nullptr, 0)};
 }  // namespace
 
 bool add_cursor_type(PyObject* m) {
-    const struct {
-        PyObject** name;
-        const char* text;
-    } interned[] = {{&s_async, "_async"}, {&s_c, "_c"}, {&s_wait, "_wait"}, {&s_execute, "_execute"},
-                    {&s_fetchall, "_fetchall"}, {&s_abandon, "_abandon"}, {&s_poll, "poll"}};
-    for (const auto& i : interned)
-        if (!(*i.name = PyUnicode_InternFromString(i.text))) return false;
+    const interned_name names[] = {{&s_async, "_async"}, {&s_c, "_c"},        {&s_wait, "_wait"},
+                                   {&s_execute, "_execute"}, {&s_fetchall, "_fetchall"}, {&s_abandon, "_abandon"},
+                                   {&s_poll, "poll"}};
+    if (!intern_all(names)) return false;
     minus_one = PyLong_FromLong(-1);
     zero = PyLong_FromLong(0);
     one = PyLong_FromLong(1);

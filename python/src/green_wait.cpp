@@ -245,13 +245,9 @@ PyTypeObject green_wait_type = {PyVarObject_HEAD_INIT(nullptr, 0)};
 }  // namespace
 
 bool add_green_wait_type(PyObject* m) {
-    const struct {
-        PyObject** name;
-        const char* text;
-    } interned[] = {{&s_sock_fd, "_sock_fd"}, {&s_green_watch, "_green_watch"}, {&s_hub, "hub"}, {&s_fd, "fd"},
-                    {&s_io, "io"}, {&s_c, "_c"}, {&s_poll, "poll"}};
-    for (const auto& i : interned)
-        if (!(*i.name = PyUnicode_InternFromString(i.text))) return false;
+    const interned_name names[] = {{&s_sock_fd, "_sock_fd"}, {&s_green_watch, "_green_watch"}, {&s_hub, "hub"},
+                                   {&s_fd, "fd"}, {&s_io, "io"}, {&s_c, "_c"}, {&s_poll, "poll"}};
+    if (!intern_all(names)) return false;
     green_wait_type.tp_getset = green_wait_getset;
     green_wait_type.tp_vectorcall_offset = offsetof(green_wait_object, vectorcall);
     green_wait_type.tp_call = green_wait_tp_call;

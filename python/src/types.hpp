@@ -4,9 +4,22 @@
 
 #include <Python.h>
 
+#include <cstddef>
 #include <cstring>
 
 namespace ambisql::pybinding {
+
+// The attribute names a type's C code looks up, interned once when the module loads.
+struct interned_name {
+    PyObject** name;
+    const char* text;
+};
+template <std::size_t N>
+bool intern_all(const interned_name (&names)[N]) {
+    for (const interned_name& i : names)
+        if (!(*i.name = PyUnicode_InternFromString(i.text))) return false;
+    return true;
+}
 
 // The garbage collector's view of an object whose references are its array `f`.
 template <class T>
