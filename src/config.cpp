@@ -212,6 +212,8 @@ config config::from_url(std::string_view url, config base) {
             c.read_timeout = seconds(key, v);
         } else if (key == "write-timeout") {
             c.write_timeout = seconds(key, v);
+        } else if (key == "cancel-timeout") {
+            c.cancel_timeout = seconds(key, v);
         } else if (key == "multi-statements") {
             c.multi_statements = flag(key, v);
         } else if (key == "compress" || key == "compression") {

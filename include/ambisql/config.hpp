@@ -62,6 +62,11 @@ struct config {
     std::chrono::milliseconds connect_timeout{10000};  // TCP connect + handshake
     std::chrono::milliseconds read_timeout{0};         // per wait; 0 = none
     std::chrono::milliseconds write_timeout{0};        // per wait; 0 = none
+    // A cancelled command (cancel(), a signal, a killed fiber, greenlet or task) is killed
+    // on the server and its response drained, so the connection stays usable; if that is
+    // not over within this time (a server, or a path to it, that does not answer), the
+    // connection is closed instead. 0 = wait as long as the read timeout allows.
+    std::chrono::milliseconds cancel_timeout{5000};
     // A blocking pipeline (no wait hook on the thread) polls the socket for up to this long
     // for each of its responses before it sleeps: while the server works through the queue,
     // responses follow each other at its pace, and a client asleep in the kernel costs the
@@ -129,7 +134,7 @@ struct config {
     //   host: name, IPv4, [IPv6], or a percent-encoded unix socket path (%2Ftmp%2Fs.sock);
     //   several: host1:port1,host2:port2,host3 (into `hosts`)
     //   keys: ssl-mode (disabled|preferred|required|verify-ca|verify-identity), ssl-ca,
-    //   ssl-capath, ssl-cert, ssl-key, tls-min-version (1.2|1.3), socket, host-address, charset, connect-timeout, read-timeout, write-timeout
+    //   ssl-capath, ssl-cert, ssl-key, tls-min-version (1.2|1.3), socket, host-address, charset, connect-timeout, read-timeout, write-timeout, cancel-timeout
     //   (seconds, decimals allowed), multi-statements (0/1), deprecate-eof (0/1),
     //   compress (0/1), compression-level (1..9), statement-cache-size,
     //   pipeline-spin-us, read-coalescing-us (microseconds), get-server-public-key (0/1), found-rows (0/1),

@@ -126,8 +126,11 @@ public:
     // then fails with errc::cancelled if the server interrupted it (or a streamed result
     // was discarded), and otherwise keeps its real outcome (it had completed, or failed by
     // itself, before the KILL landed). A KILL that cannot be delivered closes the
-    // connection; a cancelled connect closes it. Nothing to cancel: does nothing.
+    // connection; a cancelled connect closes it. Called again while the cancellation
+    // runs, or a cancellation not over within config::cancel_timeout: the connection is
+    // closed (the rule of io/cancel.hpp, every model's). Nothing to cancel: does nothing.
     void cancel() noexcept;
+    bool cancelling() const noexcept;  // cancel() was called and the operation is not done yet
     // The socket to wait on. It changes during start_connect() (one per address tried)
     // and while cancel() kills a command (the second connection's): ask after each poll().
     int fileno() const noexcept;

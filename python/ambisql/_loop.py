@@ -234,9 +234,9 @@ async def drive(c, reader=None, state=None, standing=True):
         raise
     except BaseException:
         # Anything else (KeyboardInterrupt, SystemExit, GeneratorExit: the coroutine closed)
-        # may leave no loop to await on: the command is killed and drained here, blocking
-        # (at most a few seconds; a second interrupt or a server that does not answer closes
-        # the connection), so it never runs on with the connection out of step.
+        # may leave no loop to await on: the cancellation is driven blocking (the core's
+        # rule bounds it: a second interrupt, or the cancel timeout, closes the connection),
+        # so the command never runs on with the connection out of step.
         if reader is not None:
             reader.detach()
         c.abort()
@@ -244,9 +244,9 @@ async def drive(c, reader=None, state=None, standing=True):
 
 
 async def _cancel(loop, c, reader=None):
-    # KILL QUERY through the core's canceller, then read to the end of the command. Its
-    # outcome (interrupted, or completed before the KILL landed) does not matter to the
-    # cancelled caller. Cancelled again meanwhile: the connection is closed instead.
+    # The core's rule (_Conn.cancel()): the command is killed on the server and its answer
+    # read (its outcome, interrupted or completed before the KILL landed, does not matter
+    # to the cancelled caller); interrupted again meanwhile, the connection is closed.
     if not c.busy:
         return
     c.cancel()
@@ -255,7 +255,7 @@ async def _cancel(loop, c, reader=None):
     except err.Error:
         return
     except CancelledError:
-        c.close()
+        c.cancel()  # again: closed (the first CancelledError goes on)
     except BaseException:
-        c.close()
+        c.cancel()
         raise

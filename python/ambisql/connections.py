@@ -111,7 +111,7 @@ class Connection(err.ErrorClasses):
                  read_default_file=None, read_default_group=None, conv=None, use_unicode=True, client_flag=0,
                  cursorclass=Cursor, init_command=None, connect_timeout=10, ssl=None,
                  ssl_mode=None, ssl_ca=None, ssl_cert=None, ssl_key=None, ssl_disabled=None,
-                 read_timeout=None, write_timeout=None, autocommit=False, local_infile=False,
+                 read_timeout=None, write_timeout=None, cancel_timeout=None, autocommit=False, local_infile=False,
                  db=None, passwd=None, compress=None, url=None, async_=False,
                  get_server_public_key=False, binary_prefix=False, program_name=None,
                  server_public_key=None, defer_connect=False, hosts=None, host_mode=None,
@@ -154,6 +154,7 @@ class Connection(err.ErrorClasses):
             "connect_timeout": connect_timeout,
             "read_timeout": read_timeout,
             "write_timeout": write_timeout,
+            "cancel_timeout": cancel_timeout,
             # client_flag's bits turn these on; else the URL's settings stand (default off)
             "get_server_public_key": bool(get_server_public_key),
             "use_unicode": bool(use_unicode),  # False: text values as bytes, as MySQLdb's and PyMySQL's
@@ -257,31 +258,28 @@ class Connection(err.ErrorClasses):
             raise
 
     def _abandon(self, cb):
-        # Killed or timed out while waiting: the command is killed on the server and its
-        # answer drained, so the connection stays in step (or is closed). That takes a
-        # side connection and round trips, which wait through the callback as well: the
-        # hub keeps serving the other greenlets meanwhile. Killed again meanwhile: the
-        # connection is closed at once and that exception goes on (waiting out the KILL
-        # without the hub would stop every greenlet, for seconds with a server that does
-        # not answer; the command then runs on until it ends). Only on the hub itself,
-        # which cannot wait through itself (a query from a hub callback), does the rest
-        # block (at most a few seconds, then the connection is closed).
+        # Killed or timed out while waiting: the core's rule (_Conn.cancel()) kills the
+        # command on the server, and its answer is drained through the callback, so the
+        # hub keeps serving the other greenlets meanwhile and the connection stays in step;
+        # killed again meanwhile, the rule closes the connection and that exception goes on.
+        # Only on the hub itself, which cannot wait through itself (a query from a hub
+        # callback), is the cancellation driven blocking (c.abort()).
         c = self._c
         if c is None:  # closed meanwhile (from another greenlet): nothing left to keep in step
             return
         again = None
         if c.busy:
-            c.cancel()
-            try:
-                cb(self)
-            except err.Error:
-                pass  # the command's own outcome: the caller gets the first exception
-            except BaseException as e:
-                on_hub = getattr(cb, "_ambisql_on_hub", None)
-                if on_hub is not None and on_hub():
-                    c.abort()
-                else:
-                    c.close()
+            on_hub = getattr(cb, "_ambisql_on_hub", None)
+            if on_hub is not None and on_hub():
+                c.abort()
+            else:
+                c.cancel()
+                try:
+                    cb(self)
+                except err.Error:
+                    pass  # the command's own outcome: the caller gets the first exception
+                except BaseException as e:
+                    c.cancel()  # again: closed
                     again = e
         if not c.is_open:  # its socket is gone: so is any watch on it
             w = self._green_watch

@@ -31,10 +31,6 @@ namespace py = pybind11;
 
 enum poll_state { poll_ok = 0, poll_read = 1, poll_write = 2 };
 
-// How long a cancelled command's KILL and drain may take before the connection is closed
-// instead (a server, or a path to it, that does not answer).
-constexpr std::chrono::seconds abort_deadline{5};
-
 class conn {
 public:
     conn() = default;
@@ -119,89 +115,29 @@ public:
         const double s = std::chrono::duration<double>(deadline_ - clock::now()).count();
         return py::float_(s < 0 ? 0.0 : s);
     }
-    // Drives the operation to its end, blocking in poll(2) with the GIL released. A signal
-    // (KeyboardInterrupt) cancels the command on the server (KILL QUERY, its answer
-    // drained), then raises; a second one, or a drain that takes longer than
-    // abort_deadline, closes the connection at once.
+    // Drives the operation to its end, blocking in poll(2) with the GIL released, and
+    // raises its error. A signal whose handler raises (KeyboardInterrupt) interrupts it:
+    // the core's rule (nb_connection::cancel()) kills the command on the server and drains
+    // its answer, or closes the connection at a second signal or at the cancel timeout;
+    // the signal's exception is raised then.
     void wait() {
         not_waited_on();
-        bool interrupted = false;
-        clock::time_point hard = clock::time_point::max();
-        {
-            blocking_wait bw(*this);
-            for (;;) {
-                if (bw.closed()) break;
-                if (interrupted && clock::now() >= hard) {
-                    nb_.close();
-                    break;
-                }
-                poll_result w = nb_.poll();
-                if (w.done()) break;
-                int ms = -1;
-                const clock::time_point until = std::min(w.deadline(), hard);
-                if (until != clock::time_point::max()) {
-                    auto left = std::chrono::ceil<std::chrono::milliseconds>(until - clock::now()).count();
-                    ms = left < 0 ? 0 : static_cast<int>(std::min<long long>(left, 1 << 30));
-                }
-                if ((w.events() & wait_for::read) && nb_.bulk_rows()) {
-                    // A large result: while the server sends more, turn the rows already
-                    // here into Python tuples (the work overlaps the transfer, which
-                    // otherwise comes first); with too few for that, let the server's
-                    // chunks pile up and read them at once (read_coalescing).
-                    if (buffered_ && convert_some()) continue;
-                    if (cfg_.read_coalescing.count() > 0) {
-                        bw.nap(std::chrono::microseconds(cfg_.read_coalescing));
-                        continue;
-                    }
-                }
-                pollfd p{nb_.fileno(), static_cast<short>((w.events() & wait_for::read) ? POLLIN : POLLOUT), 0};
-                if (bw.block(p, ms) < 0 && errno == EINTR && !bw.closing() && bw.signalled()) {
-                    if (interrupted) {  // again while the KILL is on its way: no more waiting
-                        nb_.close();
-                        break;
-                    }
-                    interrupted = true;  // the exception stays set; the command is killed first
-                    hard = clock::now() + abort_deadline;
-                    nb_.cancel();
-                }
-            }
-        }
-        if (interrupted) throw py::error_already_set();
+        if (drive_blocking()) throw py::error_already_set();
         finish();
     }
-    // Cancels the running operation and drives the cancellation to its end without a
-    // callback (after a wait callback raised: a killed greenlet, a timeout; an exception
-    // in a coroutine that cannot await any more). A signal meanwhile, or a server that
-    // takes longer than abort_deadline, closes the connection instead (the signal's
-    // exception raised).
+    // Cancels the running operation (if not cancelled already) and drives the
+    // cancellation to its end the same way, the operation's own outcome dropped: after a
+    // wait callback raised (a killed greenlet, a timeout) on a hub that cannot wait
+    // through itself, or an exception in a coroutine that cannot await any more.
     void abort() {
         not_waited_on();
         if (!nb_.busy()) return;
-        nb_.cancel();
-        bool signalled = false;
-        {
-            blocking_wait bw(*this);
-            const clock::time_point hard = clock::now() + abort_deadline;
-            for (;;) {
-                if (bw.closed()) break;
-                poll_result w = nb_.poll();
-                if (w.done()) break;
-                const auto left = std::chrono::ceil<std::chrono::milliseconds>(hard - clock::now()).count();
-                pollfd p{nb_.fileno(), static_cast<short>((w.events() & wait_for::read) ? POLLIN : POLLOUT), 0};
-                const int r = left <= 0 ? 0 : bw.block(p, static_cast<int>(left));
-                if (r == 0) {  // the server does not answer: give up on it
-                    nb_.close();
-                    break;
-                }
-                if (r < 0 && errno == EINTR && !bw.closing() && bw.signalled()) {
-                    nb_.close();
-                    signalled = true;
-                    break;
-                }
-            }
-        }
-        if (signalled) throw py::error_already_set();
+        if (!nb_.cancelling()) nb_.cancel();
+        if (drive_blocking()) throw py::error_already_set();
     }
+    // Interrupts the running operation: the core's rule (nb_connection::cancel()), the
+    // one every wait of this module applies: the first interruption kills the command, a
+    // second one closes the connection.
     void cancel() {
         not_waited_on();
         nb_.cancel();
@@ -369,6 +305,39 @@ public:
     }
 
 private:
+    // wait()'s and abort()'s loop; true when a signal's exception is set.
+    bool drive_blocking() {
+        bool interrupted = false;
+        blocking_wait bw(*this);
+        for (;;) {
+            if (bw.closed()) break;
+            poll_result w = nb_.poll();
+            if (w.done()) break;
+            int ms = -1;
+            if (w.deadline() != clock::time_point::max()) {
+                auto left = std::chrono::ceil<std::chrono::milliseconds>(w.deadline() - clock::now()).count();
+                ms = left < 0 ? 0 : static_cast<int>(std::min<long long>(left, 1 << 30));
+            }
+            if ((w.events() & wait_for::read) && nb_.bulk_rows() && !interrupted) {
+                // A large result: while the server sends more, turn the rows already
+                // here into Python tuples (the work overlaps the transfer, which
+                // otherwise comes first); with too few for that, let the server's
+                // chunks pile up and read them at once (read_coalescing).
+                if (buffered_ && convert_some()) continue;
+                if (cfg_.read_coalescing.count() > 0) {
+                    bw.nap(std::chrono::microseconds(cfg_.read_coalescing));
+                    continue;
+                }
+            }
+            pollfd p{nb_.fileno(), static_cast<short>((w.events() & wait_for::read) ? POLLIN : POLLOUT), 0};
+            if (bw.block(p, ms) < 0 && errno == EINTR && !bw.closing() && bw.signalled()) {
+                interrupted = true;  // the exception stays set; the rule decides what happens
+                nb_.cancel();
+            }
+        }
+        return interrupted;
+    }
+
     // During a buffered query's wait (the GIL released): converts the complete rows of the
     // resultset coming in that are not converted yet, when there are enough to be worth
     // it. False: nothing done.

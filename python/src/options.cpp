@@ -83,6 +83,7 @@ config config_of(const py::dict& o) {
     c.connect_timeout = ms_of(o, "connect_timeout", c.connect_timeout);
     c.read_timeout = ms_of(o, "read_timeout", c.read_timeout);
     c.write_timeout = ms_of(o, "write_timeout", c.write_timeout);
+    c.cancel_timeout = ms_of(o, "cancel_timeout", c.cancel_timeout);
     if (o.contains("found_rows")) c.found_rows = flag_option(o, "found_rows");
     if (o.contains("multi_statements")) c.multi_statements = flag_option(o, "multi_statements");
     if (o.contains("compress")) c.compress = flag_option(o, "compress");

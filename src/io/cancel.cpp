@@ -1,6 +1,7 @@
 #include "io/cancel.hpp"
 
 #include <algorithm>
+#include <string>
 
 namespace ambisql::detail {
 
@@ -32,6 +33,14 @@ diagnostics cancel_failed(const diagnostics& why) {
     return d;
 }
 
+diagnostics gave_up(bool again, std::chrono::milliseconds cancel_timeout) {
+    diagnostics why;
+    why.message = again ? "interrupted again while it was being killed"
+                        : "the server did not end it within the cancel timeout of " +
+                              std::to_string(cancel_timeout.count()) + " ms";
+    return cancel_failed(why);
+}
+
 void kill_schedule::delivered(clock::time_point now) noexcept {
     at_ = now + gap_;
     gap_ = std::min(gap_ * 2, max_retry);
@@ -51,6 +60,7 @@ void canceller::start(const config& cfg, std::uint32_t target) {
         side_.swap(fresh);
     }
     fresh.reset();  // (the previous one, closed outside the lock)
+    give_up_ = cfg.cancel_timeout.count() > 0 ? clock::now() + cfg.cancel_timeout : clock::time_point::max();
     kill_sql_ = "KILL QUERY " + std::to_string(target);
     schedule_.reset();
     error_.clear();
@@ -98,6 +108,7 @@ void canceller::finish() noexcept {
     gone.reset();
     st_ = state::idle;
     schedule_.reset();
+    give_up_ = clock::time_point::max();
 }
 
 void canceller::interrupt() noexcept {

@@ -8,6 +8,14 @@
 // response is drained, the KILL is sent again at retry_at() if the command has not ended
 // (a KILL that reached the server before the statement began is lost). Once the
 // command has ended, cancel_verdict() says what the caller is told.
+//
+// The rule for an interrupted operation, the same in every driver and every model (a
+// cancel() call, a signal in a blocking wait, a killed fiber, greenlet or task, a wait
+// callback that raised): the first interruption kills the command (start()) and drains
+// its response, so the connection stays in step; a second interruption while that runs,
+// or a cancellation not over by give_up_at() (config::cancel_timeout after the first),
+// closes the connection instead (gave_up()): a server, or a path to it, that does not
+// answer never holds the caller longer than that.
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -29,6 +37,9 @@ namespace ambisql::detail {
 diagnostics cancel_verdict(const diagnostics& outcome, bool rows_lost);
 // The verdict when the KILL could not be delivered: the connection was closed.
 diagnostics cancel_failed(const diagnostics& why);
+// The verdict when the rule above closes the connection: interrupted again
+// (`again`), or the cancellation outlasted config::cancel_timeout.
+diagnostics gave_up(bool again, std::chrono::milliseconds cancel_timeout);
 
 // When to send the KILL again while the command has not ended: first after
 // `first_retry`, then at doubling intervals up to `max_retry`.
@@ -55,6 +66,11 @@ public:
     // Starts killing the running command of the connection with id `target`: connects
     // the side connection (the main one's settings) and sends KILL QUERY.
     void start(const config& cfg, std::uint32_t target);
+    // When the cancellation gives up and closes the connection (max(): never).
+    clock::time_point give_up_at() const noexcept { return give_up_; }
+    bool overdue(clock::time_point now) const noexcept { return now >= give_up_; }
+    // `d` clamped to give_up_at() while a cancellation runs: how long a driver may wait.
+    clock::time_point bound(clock::time_point d) const noexcept { return active() ? std::min(d, give_up_) : d; }
     // Sends the KILL again over the side connection (after retry_at()).
     void again();
     // Moves the side connection on without blocking. sending: wait on fileno() for
@@ -90,6 +106,7 @@ private:
     state st_ = state::idle;
     poll_result last_{poll_result::status::done, clock::time_point::max()};
     kill_schedule schedule_;
+    clock::time_point give_up_ = clock::time_point::max();
     diagnostics error_;
     bool rows_lost_ = false;  // a cancelled stream was discarded
 };

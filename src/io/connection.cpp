@@ -61,8 +61,8 @@ public:
                     std::size_t n = sock.write_some(sess.write_buffer(), write_timeout, ec);
                     if (!ec)
                         sess.on_written(n);
-                    else if (ec == errc::cancelled && killable && !cancelled)
-                        cancelled = kill();
+                    else if (ec == errc::cancelled && killable)
+                        cancelled ? give_up(true) : void(cancelled = kill());
                     else
                         io_failed(ec, "write", write_timeout);
                     break;
@@ -72,11 +72,14 @@ public:
                     io::read_pacing pace;
                     auto timeout = read_timeout;
                     if (cancelled) {
-                        // Draining: the KILL goes again if the command outlasts its schedule.
-                        const auto retry = std::chrono::ceil<std::chrono::milliseconds>(killer.retry_at() - clock::now());
-                        if (killer.retry_at() != clock::time_point::max())
+                        // Draining: the KILL goes again if the command outlasts its schedule,
+                        // and the connection is closed at the cancellation's give-up time.
+                        const clock::time_point until = killer.bound(killer.retry_at());
+                        if (until != clock::time_point::max()) {
+                            const auto left = std::chrono::ceil<std::chrono::milliseconds>(until - clock::now());
                             timeout = std::max(std::chrono::milliseconds(1),
-                                               timeout.count() > 0 ? std::min(timeout, retry) : retry);
+                                               timeout.count() > 0 ? std::min(timeout, left) : left);
+                        }
                     } else if (sess.pipelining()) {
                         pace.spin = cfg.pipeline_spin;
                     } else if (sess.bulk_rows()) {
@@ -85,10 +88,12 @@ public:
                     std::size_t n = sock.read_some(sess.read_buffer(), timeout, ec, pace);
                     if (!ec)
                         sess.on_read(n);
+                    else if (ec == errc::timeout && cancelled && killer.overdue(clock::now()))
+                        give_up(false);
                     else if (ec == errc::timeout && cancelled && clock::now() >= killer.retry_at())
                         kill_again();
-                    else if (ec == errc::cancelled && killable && !cancelled)
-                        cancelled = kill();
+                    else if (ec == errc::cancelled && killable)
+                        cancelled ? give_up(true) : void(cancelled = kill());
                     else
                         io_failed(ec, "read", timeout);
                     break;
@@ -104,13 +109,20 @@ public:
         drive_killer();
         return true;
     }
+    // The cancellation rule's last resort (io/cancel.hpp): interrupted again, or past the
+    // give-up time: the connection is closed.
+    void give_up(bool again) {
+        killer.finish();
+        sess.on_io_error(error_kind::client, errc::cancelled, gave_up(again, cfg.cancel_timeout).message);
+        sock.close();
+    }
     void kill_again() {
         killer.again();
         drive_killer();
     }
     // Runs the side connection to the KILL's answer through the same waits as every other
-    // (the wait hook, or poll(2)). Undeliverable, or cancelled once more: the connection
-    // is closed.
+    // (the wait hook, or poll(2)). Undeliverable, cancelled once more, or past the give-up
+    // time: the connection is closed.
     void drive_killer() {
         for (;;) {
             auto st = killer.poll();
@@ -121,9 +133,12 @@ public:
                 // made after that close's interrupt() does not wait)
                 auto ec = close_requested.load(std::memory_order_acquire)
                               ? make_error_code(errc::connection_closed)
-                              : io::wait_fd(current_wait_hook(), killer.fileno(), killer.events(), killer.deadline());
+                              : io::wait_fd(current_wait_hook(), killer.fileno(), killer.events(),
+                                            killer.bound(killer.deadline()));
+                if (ec == errc::timeout && killer.overdue(clock::now())) return give_up(false);
+                if (ec == errc::cancelled) return give_up(true);
                 if (!ec || ec == errc::timeout) continue;  // the side connection keeps its own time
-                why.message = ec == errc::cancelled ? "cancelled again" : ec.message();
+                why.message = ec.message();
             }
             killer.finish();
             sess.on_io_error(error_kind::client, errc::cancelled, cancel_failed(why).message);

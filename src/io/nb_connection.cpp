@@ -28,7 +28,7 @@ public:
     canceller killer;
 
     void cancel() {
-        if (ph == phase::idle || cph != cancel_phase::none) return;
+        if (ph == phase::idle) return;
         if (ph == phase::connecting || !sess.connected() || plan) {  // a connect: abandoned
             if (plan) {
                 end_plan();
@@ -45,7 +45,20 @@ public:
             connect_deadline = clock::time_point::max();
             return;
         }
+        if (cph != cancel_phase::none) return give_up(true);  // the rule (io/cancel.hpp): again closes
         cph = cancel_phase::requested;
+    }
+
+    // The cancellation rule's last resort: the connection is closed and the operation ends
+    // with gave_up().
+    void give_up(bool again) {
+        killer.finish();
+        cph = cancel_phase::none;
+        channel::close();
+        diag = gave_up(again, cfg.cancel_timeout);
+        ph = phase::idle;
+        waiting = read_first = false;
+        connect_deadline = clock::time_point::max();
     }
 
     // Moves a cancellation's KILL on; a result while the side connection waits.
@@ -140,7 +153,16 @@ public:
         return {poll_result::status::done, clock::time_point::max()};
     }
 
+    // One step; while a cancellation runs, no wait outlasts its give-up time, at which the
+    // connection is closed.
     poll_result poll() {
+        if (cph != cancel_phase::none && killer.overdue(clock::now())) give_up(false);
+        poll_result r = step();
+        if (r.done() || cph == cancel_phase::none) return r;
+        return {r.state(), killer.bound(r.deadline())};
+    }
+
+    poll_result step() {
         if (ph == phase::idle) return {poll_result::status::done, clock::time_point::max()};
         if (ph == phase::connecting) {
             std::string msg;
@@ -421,6 +443,7 @@ int nb_connection::fileno() const noexcept {
     return impl_->cph == detail::nb_impl::cancel_phase::killing ? impl_->killer.fileno() : impl_->sock.fd();
 }
 void nb_connection::cancel() noexcept { impl_->cancel(); }
+bool nb_connection::cancelling() const noexcept { return impl_->cph != detail::nb_impl::cancel_phase::none; }
 bool nb_connection::busy() const noexcept { return impl_->ph != detail::nb_impl::phase::idle; }
 bool nb_connection::ok() const noexcept { return !impl_->diag; }
 const diagnostics& nb_connection::error() const noexcept { return impl_->diag; }

@@ -148,15 +148,20 @@ TEST(GreenThreads, TheSchedulersDeadlinesBecomeReadTimeouts) {
 
 namespace {
 // A hook that waits in poll(2), except that its first wait for a response sleeps
-// `delay` and then reports errc::cancelled (a cancellation arriving late).
+// `delay` and then reports errc::cancelled (a cancellation arriving late); with `twice`,
+// its next wait (on the KILL's side connection) reports errc::cancelled at once too.
 struct late_cancel_hook : wait_hook {
     std::chrono::milliseconds delay;
-    bool armed = true;
-    explicit late_cancel_hook(std::chrono::milliseconds d) : delay(d) {}
+    bool armed = true, twice = false;
+    explicit late_cancel_hook(std::chrono::milliseconds d, bool again = false) : delay(d), twice(again) {}
     std::error_code wait(int fd, unsigned events, clock::time_point deadline) override {
         if (armed && (events & wait_for::read)) {
             armed = false;
             std::this_thread::sleep_for(delay);
+            return make_error_code(errc::cancelled);
+        }
+        if (!armed && twice) {
+            twice = false;
             return make_error_code(errc::cancelled);
         }
         int ms = -1;
@@ -196,4 +201,44 @@ TEST(HookCancel, ABlockingCommandThatCompletedBeforeTheKillKeepsItsRealOutcome) 
     }
     EXPECT_EQ(c.query("SELECT 7").row(0)[0].as<int>(), 7);
     c.query("DROP TABLE " + t);
+}
+
+TEST(HookCancel, ASecondCancellationClosesTheConnection) {
+    connection c(tcp_config());
+    late_cancel_hook hook(std::chrono::milliseconds(50), true);
+    scoped_wait_hook scope(&hook);
+    const auto t0 = clock::now();
+    try {
+        c.query("SELECT SLEEP(5)");
+        FAIL() << "the sleep was not cancelled";
+    } catch (const error& e) {
+        EXPECT_EQ(e.code(), make_error_code(errc::cancelled)) << e.what();
+        EXPECT_FALSE(e.connection_usable());
+        EXPECT_NE(std::string(e.what()).find("interrupted again"), std::string::npos) << e.what();
+    }
+    EXPECT_LT(clock::now() - t0, milliseconds(1500));
+    EXPECT_FALSE(hook.twice) << "the second cancellation did happen";
+    EXPECT_FALSE(c.is_open());
+}
+
+TEST(HookCancel, ACancellationTheServerDoesNotEndGivesUpAtTheCancelTimeout) {
+    relay r(relay::mode::stalling);  // the KILL's side connection is never answered
+    config cfg = r.through();
+    cfg.cancel_timeout = milliseconds(600);
+    connection c(cfg);
+    late_cancel_hook hook(milliseconds(100));
+    scoped_wait_hook scope(&hook);
+    const auto t0 = clock::now();
+    try {
+        c.query("SELECT SLEEP(5)");
+        FAIL() << "the sleep was not cancelled";
+    } catch (const error& e) {
+        EXPECT_EQ(e.code(), make_error_code(errc::cancelled)) << e.what();
+        EXPECT_NE(std::string(e.what()).find("cancel timeout"), std::string::npos) << e.what();
+        EXPECT_FALSE(e.connection_usable());
+    }
+    const auto took = clock::now() - t0;
+    EXPECT_GE(took, milliseconds(650));
+    EXPECT_LT(took, milliseconds(2600));
+    EXPECT_FALSE(c.is_open());
 }

@@ -345,6 +345,51 @@ TEST(PollCancel, AKillThatLandsBeforeTheStatementIsSentAgain) {
     EXPECT_EQ(running("early-kill"), 0u);
 }
 
+TEST(PollCancel, ASecondCancelWhileTheKillRunsClosesTheConnectionAtOnce) {
+    nb_connection c(tcp_config());
+    c.start_connect();
+    poll_to_done(c);
+    ASSERT_TRUE(c.ok()) << c.error().message;
+    c.start_query("SELECT SLEEP(10) /* cancel-twice */");
+    ASSERT_FALSE(c.poll().done());
+    c.cancel();
+    ASSERT_FALSE(c.poll().done());  // the KILL's side connection is on its way
+    const auto t0 = clock::now();
+    c.cancel();  // the rule: a second interruption closes instead of waiting on
+    EXPECT_TRUE(c.poll().done());
+    EXPECT_LT(clock::now() - t0, std::chrono::milliseconds(500));
+    EXPECT_EQ(c.error().code, make_error_code(errc::cancelled)) << c.error().message;
+    EXPECT_FALSE(c.error().connection_usable);
+    EXPECT_NE(c.error().message.find("interrupted again"), std::string::npos) << c.error().message;
+    EXPECT_FALSE(c.is_open());
+}
+
+TEST(PollCancel, ACancellationTheServerDoesNotEndGivesUpAtTheCancelTimeout) {
+    // The KILL's side connection is accepted and never answered (the relay stalls it):
+    // without the cancel timeout the caller would wait for the side connection's own
+    // 5 s connect timeout, or forever while the KILL kept being retried.
+    relay r(relay::mode::stalling);
+    config cfg = r.through();
+    cfg.cancel_timeout = std::chrono::milliseconds(600);
+    nb_connection c(cfg);
+    c.start_connect();
+    poll_to_done(c);
+    ASSERT_TRUE(c.ok()) << c.error().message;
+    c.start_query("SELECT SLEEP(5) /* give-up */");
+    ASSERT_FALSE(c.poll().done());
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    const auto t0 = clock::now();
+    c.cancel();
+    poll_to_done(c);
+    const auto took = clock::now() - t0;
+    EXPECT_GE(took, std::chrono::milliseconds(550));
+    EXPECT_LT(took, std::chrono::milliseconds(2500));
+    EXPECT_EQ(c.error().code, make_error_code(errc::cancelled)) << c.error().message;
+    EXPECT_NE(c.error().message.find("cancel timeout"), std::string::npos) << c.error().message;
+    EXPECT_FALSE(c.error().connection_usable);
+    EXPECT_FALSE(c.is_open());
+}
+
 TEST(PollCancel, AKillThatCannotBeDeliveredClosesTheConnection) {
     connection admin(tcp_config());
     admin.query("CREATE USER IF NOT EXISTS 'ambisql_one'@'%' IDENTIFIED BY ? WITH MAX_USER_CONNECTIONS 1",

@@ -101,6 +101,20 @@ threading.Event().wait()
 """
 
 
+def gap_ticker(nap, gaps, done):
+    # A greenlet's body that records the gaps between its naps until done[0]: how long
+    # the hub stopped serving other greenlets.
+    def ticker():
+        last = time.time()
+        while not done[0]:
+            nap(0.02)
+            now = time.time()
+            gaps.append(now - last)
+            last = now
+
+    return ticker
+
+
 def closed_meanwhile(c, work, close_at):
     # Runs work() in a greenlet, closes `c` from this one after close_at seconds: what
     # work() raised, and how long after the close it did.
@@ -275,13 +289,7 @@ elif scenario == "killed_twice":  # killed again while its KILL waits on a serve
     c = ambisql.connect(**dict(kw, port=port, connect_timeout=3))
     gaps, got, done = [], [], [False]
 
-    def ticker():
-        last = time.time()
-        while not done[0]:
-            nap(0.02)
-            now = time.time()
-            gaps.append(now - last)
-            last = now
+    ticker = gap_ticker(nap, gaps, done)
 
     def query():
         try:
@@ -302,6 +310,31 @@ elif scenario == "killed_twice":  # killed again while its KILL waits on a serve
     t.wait() if lib == "eventlet" else t.join()
     out["longest_gap"] = max(gaps)
     out["got"] = got
+    out["open"] = c.open
+    proxy.kill()
+elif scenario == "kill_gives_up":  # a KILL the server never answers, bounded by cancel_timeout
+    import subprocess
+    proxy = subprocess.Popen([sys.executable, "-c", STALLING_PROXY, kw["host"], str(kw["port"])],
+                             stdout=subprocess.PIPE, text=True)
+    port = int(proxy.stdout.readline())
+    nap = gevent.sleep if lib == "gevent" else eventlet.sleep
+    c = ambisql.connect(**dict(kw, port=port, connect_timeout=3, cancel_timeout=0.5))
+    gaps, done = [], [False]
+
+    ticker = gap_ticker(nap, gaps, done)
+
+    t = spawn(ticker)
+    t0 = time.time()
+    try:
+        with timeout(0.3):
+            c.cursor().execute("SELECT SLEEP(5)")
+        out["got"] = "nothing"
+    except BaseException as e:
+        out["got"] = type(e).__name__
+    out["elapsed"] = time.time() - t0
+    done[0] = True
+    t.wait() if lib == "eventlet" else t.join()
+    out["longest_gap"] = max(gaps)
     out["open"] = c.open
     proxy.kill()
 elif scenario == "from_hub":  # gevent: a query from a hub callback cannot wait there

@@ -117,3 +117,51 @@ def test_a_coroutine_closed_while_it_awaits_a_query_kills_the_command():
         conn.close()
 
     asyncio.run(main())
+
+
+def test_a_kill_the_server_never_answers_gives_up_at_the_cancel_timeout():
+    # The core's rule bounds a cancellation: its KILL's side connection is never answered
+    # here, and the connection is closed at cancel_timeout (0.6 s) after the interrupt,
+    # instead of at the side connection's connect timeout or never.
+    relay = Relay()
+    c = ambisql.connect(**server_kwargs(host="127.0.0.1", port=relay.port, cancel_timeout=0.6))
+
+    def handler(signum, frame):
+        raise Interrupt()
+
+    old = signal.signal(signal.SIGALRM, handler)
+    signal.setitimer(signal.ITIMER_REAL, 0.2)
+    start = time.monotonic()
+    try:
+        with pytest.raises(Interrupt):
+            c.cursor().execute("SELECT SLEEP(8)")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+        relay.close()
+    took = time.monotonic() - start
+    assert 0.7 <= took < 2.5, took
+    assert not c.open
+
+
+def test_a_cancelled_tasks_kill_the_server_never_answers_gives_up_at_the_cancel_timeout():
+    relay = Relay()
+
+    async def main():
+        conn = await ambisql.aio.connect(**server_kwargs(host="127.0.0.1", port=relay.port, cancel_timeout=0.6))
+        cur = conn.cursor()
+        task = asyncio.ensure_future(cur.execute("SELECT SLEEP(8)"))
+        await asyncio.sleep(0.2)
+        start = time.monotonic()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        took = time.monotonic() - start
+        assert 0.5 <= took < 2.3, took
+        assert not conn.open
+        conn.close()
+
+    try:
+        asyncio.run(main())
+    finally:
+        relay.close()

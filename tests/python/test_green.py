@@ -104,6 +104,18 @@ def test_a_greenlet_killed_again_while_its_kill_waits_closes_the_connection_with
     assert r["open"] is False, r
 
 
+@pytest.mark.parametrize("lib", ["gevent", "eventlet"])
+def test_a_kill_the_server_never_answers_gives_up_at_the_cancel_timeout(lib):
+    # Timed out at 0.3 s, its KILL's side connection is never answered: the core's rule
+    # closes the connection at cancel_timeout (0.5 s), through the hub, instead of
+    # waiting out the side connection's connect timeout (3 s).
+    r = worker(lib, "kill_gives_up")
+    assert r["got"] == "Timeout", r
+    assert 0.7 <= r["elapsed"] < 1.8, r
+    assert r["longest_gap"] < 0.5, r
+    assert r["open"] is False, r
+
+
 def test_a_query_from_a_gevent_hub_callback_fails_instead_of_blocking_the_hub():
     # The hub cannot wait on itself: gevent's BlockingSwitchOutError (patch_gevent's wait
     # switches to the hub without gevent's Waiter), and the connection stays in step.

@@ -32,6 +32,8 @@ TEST(Config, FullUrl) {
     EXPECT_TRUE(config::from_url("mysql://u@h/?get-server-public-key=1").get_server_public_key);
     EXPECT_EQ(config::from_url("mysql://u@h/?max-packet-size=65536").max_packet_size, 65536u);
     EXPECT_THROW(config::from_url("mysql://u@h/?max-packet-size=big"), error);
+    EXPECT_EQ(config::from_url("mysql://u@h/").cancel_timeout.count(), 5000);
+    EXPECT_EQ(config::from_url("mysql://u@h/?cancel-timeout=0.25").cancel_timeout.count(), 250);
 }
 
 TEST(Config, Ipv6AndDefaults) {
