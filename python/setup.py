@@ -27,7 +27,7 @@ here = os.path.dirname(os.path.abspath(__file__))
 
 ext = Extension(
     "ambisql._ambisql",
-    sources=[os.path.join("src", f) for f in ("module.cpp", "errors.cpp", "options.cpp", "cursor.cpp", "green_wait.cpp",
+    sources=[os.path.join("src", f) for f in ("module.cpp", "errors.cpp", "options.cpp", "cursor.cpp", "green_wait.cpp", "drive.cpp",
                                                       "values.cpp")],
     include_dirs=[pybind11.get_include()],
     language="c++",

@@ -5,7 +5,7 @@ import warnings
 import weakref
 
 from . import _tls, err
-from ._ambisql import POLL_OK, POLL_READ, POLL_WRITE, _Conn, _set_wait
+from ._ambisql import POLL_OK, POLL_READ, POLL_WRITE, _Conn, _set_wait, _wait as _drive_wait
 from ._loop import _Reader, drive as _drive
 from .constants import CLIENT, SERVER_STATUS
 from .cursors import Cursor
@@ -48,9 +48,16 @@ def set_wait_callback(fn):
     _share_wait_state()
 
 
+def _bridge_wait(conn):
+    # Synchronous code on a greenlet whose parent awaits for it on an asyncio loop
+    # (ambisql.aio.run_sync, SQLAlchemy's async adaptation): the loop waits.
+    _getcurrent().parent.switch(_drive(conn._c, conn._reader, standing=conn._sock_fd >= 0))
+
+
 def _share_wait_state():
-    # The buffered cursor's execute (C) waits as Connection._wait() does, by these.
-    _set_wait(_wait_callback, _wait_callback_ends_done, _bridges, _getcurrent)
+    # The one wait driver (C, python/src/drive.cpp) decides by these: Connection._wait()
+    # and the buffered cursor's execute both go through it.
+    _set_wait(_wait_callback, _wait_callback_ends_done, _bridges, _getcurrent, _bridge_wait, err.Error)
 
 
 def get_wait_callback():
@@ -237,61 +244,10 @@ class Connection(err.ErrorClasses):
 
     # ---- waiting
     def _wait(self):
-        if _bridges and not self._async:
-            g = _getcurrent()
-            if isinstance(g, _bridges):
-                # Synchronous code on a greenlet whose parent awaits for it on an asyncio
-                # loop (ambisql.aio.run_sync, SQLAlchemy's async adaptation): the loop waits.
-                g.parent.switch(_drive(self._c, self._reader, standing=self._sock_fd >= 0))
-                return
-        cb = _wait_callback
-        if cb is None or self._async:
-            if not self._async:
-                self._c.wait()
-            return
-        try:
-            cb(self)
-            if not _wait_callback_ends_done and self._c.poll() != POLL_OK:  # (raises if it failed)
-                raise err.ProgrammingError(0, "the wait callback returned before poll() said POLL_OK")
-        except BaseException:
-            self._abandon(cb)
-            raise
-
-    def _abandon(self, cb):
-        # Killed or timed out while waiting: the core's rule (_Conn.cancel()) kills the
-        # command on the server, and its answer is drained through the callback, so the
-        # hub keeps serving the other greenlets meanwhile and the connection stays in step;
-        # killed again meanwhile, the rule closes the connection and that exception goes on.
-        # Only on the hub itself, which cannot wait through itself (a query from a hub
-        # callback), is the cancellation driven blocking (c.abort()).
-        c = self._c
-        if c is None:  # closed meanwhile (from another greenlet): nothing left to keep in step
-            return
-        again = None
-        if c.busy:
-            on_hub = getattr(cb, "_ambisql_on_hub", None)
-            if on_hub is not None and on_hub():
-                c.abort()
-            else:
-                c.cancel()
-                try:
-                    cb(self)
-                except err.Error:
-                    pass  # the command's own outcome: the caller gets the first exception
-                except BaseException as e:
-                    c.cancel()  # again: closed
-                    again = e
-        if not c.is_open:  # its socket is gone: so is any watch on it
-            w = self._green_watch
-            if w is not None:
-                self._green_watch = None
-                w.detach()
-            self._sock_fd = -1
-        if again is not None:
-            try:
-                raise again
-            finally:
-                again = None  # (no cycle through its traceback)
+        # The started operation to its end through the waiter in force (the one driver,
+        # drive.cpp); async connections are driven by their caller's poll().
+        if not self._async:
+            _drive_wait(self)
 
     def _run(self, sql, args=None):
         c = self._ready()

@@ -8,6 +8,13 @@ namespace ambisql::pybinding {
 
 // _Conn, once the module is initialized.
 extern PyTypeObject* conn_type;
+class conn;
+// The connection a _Conn `c` holds; nullptr with the exception set when not initialized.
+conn* conn_of(PyObject* c) noexcept;
+
+// Drives the operation started on _Conn `c` of connections.Connection `connection` to its
+// end through the waiter in force (drive.cpp): None, or nullptr with the exception set.
+PyObject* conn_wait(PyObject* connection, PyObject* c) noexcept;
 
 // c.start_query(query, args) for a _Conn `c` and a str `query`; false with the exception
 // set when it failed.
@@ -33,5 +40,7 @@ PyObject* watch_read(PyObject* c, PyObject* const* args) noexcept;
 bool add_cursor_type(PyObject* m);
 // Adds GeventWait (green_wait.cpp) to module m; false with the exception set.
 bool add_green_wait_type(PyObject* m);
+// Adds _set_wait and _wait (drive.cpp) to module m; false with the exception set.
+bool add_drive_functions(PyObject* m);
 
 }  // namespace ambisql::pybinding

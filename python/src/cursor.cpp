@@ -46,7 +46,7 @@ struct cursor_object {
     PyObject* f[n_fields];  // never null but after a `del` from Python
 };
 
-PyObject *s_async, *s_c, *s_wait, *s_execute, *s_fetchall, *s_abandon, *s_poll;  // interned names
+PyObject *s_async, *s_c, *s_execute, *s_fetchall;  // interned names
 PyObject *minus_one, *zero, *one;
 PyTypeObject* plain_cursor = nullptr;  // cursors.Cursor: fetchall()'s shortcut is for it exactly
 
@@ -164,80 +164,6 @@ PyObject* quick_take(cursor_object* self, PyObject* c) {
     return Py_NewRef(get(self, f_rowcount));
 }
 
-// What connections.Connection._wait() decides by (ambisql/connections.py keeps it here
-// with set_wait_callback() and _register_bridge()): the wait callback, whether it returns
-// only once poll() said POLL_OK, the bridge greenlet classes, greenlet.getcurrent.
-struct {
-    PyObject* callback = nullptr;  // None: blocking waits
-    bool ends_done = false;
-    PyObject* bridges = nullptr;  // a tuple
-    PyObject* getcurrent = nullptr;
-} waits;
-
-// _set_wait(callback, ends_done, bridges, getcurrent)
-PyObject* set_wait(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
-    if (nargs != 4 || !PyTuple_Check(args[2]) || !PyCallable_Check(args[3])) {
-        PyErr_SetString(PyExc_TypeError, "_set_wait(callback, ends_done, bridges: tuple, getcurrent)");
-        return nullptr;
-    }
-    const int ends_done = PyObject_IsTrue(args[1]);
-    if (ends_done < 0) return nullptr;
-    Py_XSETREF(waits.callback, Py_NewRef(args[0]));
-    waits.ends_done = ends_done != 0;
-    Py_XSETREF(waits.bridges, Py_NewRef(args[2]));
-    Py_XSETREF(waits.getcurrent, Py_NewRef(args[3]));
-    Py_RETURN_NONE;
-}
-
-// conn._wait() for a started buffered query of connection `conn` (not async) on _Conn `c`,
-// without its Python frame in the common cases: no callback (a blocking wait), or one of
-// ambisql.green's (which return at POLL_OK), outside a bridge greenlet. On the callback's
-// failure (a kill, a timeout) conn._abandon(cb) keeps the connection in step, as _wait()
-// does. Anything else goes to conn._wait() itself. Not instrumented by AddressSanitizer:
-// a greenlet switch inside copies this frame (see cursor_execute).
-__attribute__((no_sanitize("address"))) PyObject* conn_wait(PyObject* conn, PyObject* c) {
-    bool general = waits.callback == nullptr || (waits.callback != Py_None && !waits.ends_done);
-    if (!general && PyTuple_GET_SIZE(waits.bridges) > 0) {
-        PyObject* g = PyObject_CallNoArgs(waits.getcurrent);
-        if (!g) return nullptr;
-        const int bridged = PyObject_IsInstance(g, waits.bridges);
-        Py_DECREF(g);
-        if (bridged < 0) return nullptr;
-        general = bridged != 0;
-    }
-    if (general) {
-        PyObject* args[] = {conn};
-        return PyObject_VectorcallMethod(s_wait, args, 1, nullptr);
-    }
-    if (waits.callback == Py_None) return wait(c) ? Py_NewRef(Py_None) : nullptr;
-    PyObject* cb = Py_NewRef(waits.callback);  // (set_wait_callback() may run meanwhile)
-    PyObject* args[] = {conn};
-    PyObject* r = PyObject_Vectorcall(cb, args, 1, nullptr);
-    if (!r) {
-        PyObject *type, *value, *tb;
-        PyErr_Fetch(&type, &value, &tb);
-        PyErr_NormalizeException(&type, &value, &tb);
-        if (tb) PyException_SetTraceback(value, tb);
-        PyObject* abandon_args[] = {conn, cb};
-        PyObject* a = PyObject_VectorcallMethod(s_abandon, abandon_args, 2, nullptr);
-        if (a) {
-            Py_DECREF(a);
-            PyErr_Restore(type, value, tb);
-        } else {  // its own exception goes on, with the first as its context
-            PyObject *type2, *value2, *tb2;
-            PyErr_Fetch(&type2, &value2, &tb2);
-            PyErr_NormalizeException(&type2, &value2, &tb2);
-            if (value2 != value) PyException_SetContext(value2, Py_NewRef(value));
-            Py_XDECREF(type);
-            Py_XDECREF(value);
-            Py_XDECREF(tb);
-            PyErr_Restore(type2, value2, tb2);
-        }
-    }
-    Py_DECREF(cb);
-    return r;
-}
-
 // execute(query, args=None). Not instrumented by AddressSanitizer: a gevent greenlet's
 // switch inside conn._wait() saves this frame by copying the stack with memcpy, which ASan
 // would report for the frame's redzones (as for green_wait.cpp's watch_read).
@@ -340,7 +266,6 @@ PyMethodDef cursor_methods[] = {
     {"_load", fn(&cursor_load), METH_O, nullptr},
     {nullptr, nullptr, 0, nullptr}};
 PyMethodDef module_functions[] = {{"_set_plain_cursor", fn(&set_plain_cursor), METH_O, nullptr},
-                                  {"_set_wait", fn(&set_wait), METH_FASTCALL, nullptr},
                                   {nullptr, nullptr, 0, nullptr}};
 
 PyMemberDef cursor_members[n_fields + 1];
@@ -349,9 +274,8 @@ PyTypeObject cursor_type = {PyVarObject_HEAD_INIT(nullptr, 0)};
 }  // namespace
 
 bool add_cursor_type(PyObject* m) {
-    const interned_name names[] = {{&s_async, "_async"}, {&s_c, "_c"},        {&s_wait, "_wait"},
-                                   {&s_execute, "_execute"}, {&s_fetchall, "_fetchall"}, {&s_abandon, "_abandon"},
-                                   {&s_poll, "poll"}};
+    const interned_name names[] = {
+        {&s_async, "_async"}, {&s_c, "_c"}, {&s_execute, "_execute"}, {&s_fetchall, "_fetchall"}};
     if (!intern_all(names)) return false;
     minus_one = PyLong_FromLong(-1);
     zero = PyLong_FromLong(0);

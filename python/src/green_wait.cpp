@@ -65,11 +65,7 @@ __attribute__((no_sanitize("address"))) PyObject* fast_watch_read(conn& c, PyObj
         py::object cur = py::reinterpret_steal<py::object>(PyObject_CallNoArgs(getcurrent));
         if (!cur) return nullptr;
         PyObject* hook = nullptr;
-#if PY_VERSION_HEX >= 0x030D0000
-        if (PyObject_GetOptionalAttr(cur.ptr(), s_switch_out, &hook) < 0) return nullptr;
-#else
-        if (_PyObject_LookupAttr(cur.ptr(), s_switch_out, &hook) < 0) return nullptr;  // (3.13's name above)
-#endif
+        if (optional_attr(cur.ptr(), s_switch_out, &hook) < 0) return nullptr;
         if (hook) {
             PyObject* r = PyObject_CallNoArgs(hook);
             Py_DECREF(hook);

@@ -33,14 +33,6 @@ namespace {
 // timeout) as plain METH_FASTCALL methods: pybind11's dispatch (argument loaders, type
 // lookups by typeid hash) cost more per call than the work itself for poll() or fileno().
 // CPython's method descriptor has checked that `self` is a _Conn already.
-conn* conn_of(PyObject* self) {
-    auto vh = reinterpret_cast<py::detail::instance*>(self)->get_value_and_holder();
-    if (!vh.holder_constructed()) {
-        PyErr_SetString(PyExc_TypeError, "_Conn.__init__() was not called");
-        return nullptr;
-    }
-    return vh.value_ptr<conn>();
-}
 
 // (Not instrumented by AddressSanitizer: see fast_watch_read; what it calls is.)
 template <PyObject* (*Fn)(conn&, PyObject* const*, Py_ssize_t)>
@@ -113,6 +105,15 @@ PyMethodDef fast_methods[] = {AMBISQL_FAST(start_query), AMBISQL_FAST(start_stre
 namespace ambisql::pybinding {
 PyTypeObject* conn_type = nullptr;
 
+conn* conn_of(PyObject* self) noexcept {
+    auto vh = reinterpret_cast<py::detail::instance*>(self)->get_value_and_holder();
+    if (!vh.holder_constructed()) {
+        PyErr_SetString(PyExc_TypeError, "_Conn.__init__() was not called");
+        return nullptr;
+    }
+    return vh.value_ptr<conn>();
+}
+
 // For cursor.cpp, which has checked that `c` is a _Conn: the _Conn methods themselves,
 // through their wrapper (fast_method: the exception mapping).
 namespace {
@@ -142,7 +143,8 @@ PyObject* results(PyObject* c) noexcept { return fast_method<&fast_results>(c, n
 PYBIND11_MODULE(_ambisql, m) {
     m.doc() = "ambisql's C++ core for Python (use the ambisql package)";
     if (!pyconv::init_values()) throw py::error_already_set();
-    if (!pybinding::add_cursor_type(m.ptr()) || !pybinding::add_green_wait_type(m.ptr()))
+    if (!pybinding::add_cursor_type(m.ptr()) || !pybinding::add_green_wait_type(m.ptr()) ||
+        !pybinding::add_drive_functions(m.ptr()))
         throw py::error_already_set();
     m.attr("Column") = py::reinterpret_borrow<py::object>(pyconv::column_item_type_object());
     m.def("set_error_factory", [](py::object f) { pybinding::set_error_factory(f.release().ptr()); });

@@ -38,6 +38,16 @@ void fields_dealloc(PyObject* self) {
     fields_clear<T>(self);
     Py_TYPE(self)->tp_free(self);
 }
+// obj.name into *out if it exists (a new reference), else *out = nullptr without an
+// exception; -1 with the exception set on another failure. (No AttributeError is made.)
+inline int optional_attr(PyObject* obj, PyObject* name, PyObject** out) {
+#if PY_VERSION_HEX >= 0x030D0000
+    return PyObject_GetOptionalAttr(obj, name, out);
+#else
+    return _PyObject_LookupAttr(obj, name, out);  // (3.13's name above)
+#endif
+}
+
 // Readies static type `t` (objects of T; its own slots set already) and adds it to m.
 template <class T>
 bool add_type(PyObject* m, PyTypeObject& t, const char* qualified_name, const char* doc, unsigned long flags) {

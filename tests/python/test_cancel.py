@@ -165,3 +165,60 @@ def test_a_cancelled_tasks_kill_the_server_never_answers_gives_up_at_the_cancel_
         asyncio.run(main())
     finally:
         relay.close()
+
+
+def _psycopg2_style(raises):
+    # A wait callback as psycopg2's contract has them; raises(n) says whether its n-th
+    # wait (from 1) raises Interrupt instead of waiting.
+    import select
+
+    waits = []
+
+    def cb(conn):
+        while True:
+            state = conn.poll()
+            if state == ambisql.POLL_OK:
+                return
+            waits.append(state)
+            if raises(len(waits)):
+                raise Interrupt(len(waits))
+            p = select.poll()
+            p.register(conn.fileno(), select.POLLIN if state == ambisql.POLL_READ else select.POLLOUT)
+            p.poll()
+
+    return cb, waits
+
+
+def test_a_wait_callback_that_raises_gets_its_command_killed_and_drained_through_it():
+    # The one driver's rule for any waiter: the first interruption kills the command, whose
+    # answer is read through the same callback; the connection stays usable.
+    marker = "py_cb_" + uuid.uuid4().hex[:8]
+    conn = ambisql.connect(**server_kwargs())
+    cb, waits = _psycopg2_style(lambda n: n == 1)
+    ambisql.set_wait_callback(cb)
+    try:
+        cur = conn.cursor()
+        with pytest.raises(Interrupt):
+            cur.execute("SELECT SLEEP(10) /* %s */" % marker)
+        assert ended(marker)
+        assert len(waits) > 1, "the cancellation waited through the callback"
+        cur.execute("SELECT 1")
+        assert cur.fetchall() == ((1,),)
+    finally:
+        ambisql.set_wait_callback(None)
+        conn.close()
+
+
+def test_a_wait_callback_interrupted_again_while_the_kill_runs_closes_the_connection():
+    conn = ambisql.connect(**server_kwargs())
+    cb, waits = _psycopg2_style(lambda n: True)
+    ambisql.set_wait_callback(cb)
+    try:
+        with pytest.raises(Interrupt) as e:
+            conn.cursor().execute("SELECT SLEEP(10)")
+        assert e.value.args == (2,), "the second interruption goes on"
+        assert isinstance(e.value.__context__, Interrupt) and e.value.__context__.args == (1,)
+        assert not conn.open
+    finally:
+        ambisql.set_wait_callback(None)
+        conn.close()
