@@ -41,6 +41,7 @@ public:
             case errc::io_error: return "I/O error";
             case errc::bad_url: return "malformed connection URL";
             case errc::bad_config: return "invalid configuration";
+            case errc::option_file_unreadable: return "cannot read the option file";
             case errc::placeholder_mismatch: return "placeholder count does not match the arguments";
             case errc::charset_unknown:
                 return "the character set in force is not known (changed where the server does not report it): "

@@ -146,4 +146,45 @@ struct config {
     static config from_url(std::string_view url, config base);
 };
 
+// Settings from several sources, as a program that takes them from its users has them (the
+// Python module: an option file, a URL, keyword arguments). Each source sets only what it
+// names: a setting no source names keeps the base's value, whatever the sources' order.
+// Sources are given lowest precedence first, and a later one overrides an earlier one
+// setting by setting, with one exception, TLS, where the rule is "never weaker than
+// asked": the strongest ssl-mode any source asks for wins, and "disabled" (asked by a
+// source that means it: an ssl-mode or a skip-ssl) is an error when another source
+// requires TLS. Throws ambisql::error: errc::bad_config naming the setting and its source,
+// errc::bad_url for a URL, errc::option_file_unreadable.
+class config_builder {
+public:
+    explicit config_builder(config base = {});
+    // A MySQL option file's [group] (client unless named), as the mysql client and PyMySQL
+    // read it: user, password, host, port, socket, database, default-character-set,
+    // bind-address, connect-timeout, ssl-mode, ssl-ca, ssl-capath, ssl-cert, ssl-key,
+    // ssl-verify-server-cert and skip-ssl ('_' read as '-', quotes taken off values, other
+    // options and !include lines ignored). A CA file or directory there asks for
+    // verify-identity, as PyMySQL has it; ssl-cipher is refused rather than ignored (the
+    // core keeps OpenSSL's default ciphers for TLS 1.2+). The file must be readable.
+    config_builder& option_file(const std::string& path, std::string_view group = "client");
+    // The URL's settings (config::from_url's syntax).
+    config_builder& url(std::string_view url);
+    // One setting by its URL name (ssl-mode, read-timeout, ...; '_' read as '-'), plus
+    // host, port, user, password, database and hosts (a host list as in a URL); `source`
+    // names where it came from in errors ("keyword argument read_timeout").
+    config_builder& set(std::string_view key, std::string_view value, std::string_view source = "setting");
+    // The settings so far, for what has no text form (local_infile_handler,
+    // connect_attributes, local_infile_allow).
+    config& settings() noexcept { return c_; }
+    // The result, the TLS rule applied.
+    config build() const;
+
+private:
+    void ask(const std::string& key, const std::string& value, std::string_view source);
+
+    config c_;
+    bool tls_asked_ = false;  // a source named an ssl-mode other than disabled
+    ssl_mode strongest_ = ssl_mode::disabled;
+    std::string strongest_by_, disabled_by_;
+};
+
 }  // namespace ambisql

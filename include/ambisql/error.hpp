@@ -54,6 +54,7 @@ enum class errc {
     cancelled,
     bad_text,      // text that is not valid in the connection's character set (a lone lead byte)
     stale_handle,  // a statement or row_stream used on a connection (or session) it does not belong to
+    option_file_unreadable,  // config_builder::option_file()
 };
 
 const std::error_category& client_category() noexcept;

@@ -1,33 +1,16 @@
-"""connect()'s TLS arguments as the core's settings. The rule: never weaker than asked.
-Every source (ssl_mode, an ssl dict or ssl.SSLContext, ssl=True, the option file) is
-honoured, the strongest of what they ask for wins (the URL's ssl-mode counts too: the core
-takes the stronger of it and these), and what cannot be carried over into the core's
-OpenSSL is an error, never dropped."""
+"""connect()'s TLS arguments as the core's settings: each source's (name, value, source)
+triples, for the core's one options builder (config_builder, through options.cpp), which
+applies the rule: never weaker than asked (the strongest ssl-mode any source asks for wins,
+the URL's and the option file's included; "disabled" against a source that requires TLS is
+an error). Here only what is Python's own is read: an ssl dict (PyMySQL's keys) and an
+ssl.SSLContext. What cannot be carried over into the core's OpenSSL is an error, never
+dropped."""
 import ssl as _ssl
 
 from . import err
 
-_ORDER = ("disabled", "preferred", "required", "verify-ca", "verify-identity")
-_ALIASES = {"disable": "disabled", "prefer": "preferred", "require": "required",
-            "verify-full": "verify-identity"}
 # An ssl dict's keys, as PyMySQL reads them (MySQLdb's are a subset).
 _DICT_KEYS = {"ca", "capath", "cert", "key", "check_hostname", "verify_mode", "password", "cipher"}
-
-
-def _mode(name):
-    m = str(name).lower().replace("_", "-")
-    m = _ALIASES.get(m, m)
-    if m not in _ORDER:
-        raise err.ProgrammingError(0, "unknown ssl_mode %r" % (name,))
-    return m
-
-
-def _stronger(a, b):
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return a if _ORDER.index(a) >= _ORDER.index(b) else b
 
 
 def _not_carried(what):
@@ -59,7 +42,7 @@ def _from_dict(d, out):
         _not_carried("a cipher list (ssl['cipher']); the core accepts TLS 1.2+ with OpenSSL's default ciphers")
     for key in ("ca", "capath", "cert", "key"):
         if d.get(key):
-            out["ssl_" + key] = str(d[key])
+            out.append(("ssl-" + key, str(d[key]), "the ssl dict's " + key))
     # PyMySQL's rule: with a CA file or directory, verify the certificate and the host name
     # (check_hostname=False: the certificate only); without one, encrypt only, unless
     # verify_mode asks for verification (then against the system's trust store).
@@ -68,7 +51,8 @@ def _from_dict(d, out):
     hostname = has_ca and d.get("check_hostname", True) is not False
     if hostname and not verify:
         raise err.ProgrammingError(0, "ssl dict: check_hostname needs verify_mode other than none")
-    return "verify-identity" if hostname else "verify-ca" if verify else "required"
+    mode = "verify-identity" if hostname else "verify-ca" if verify else "required"
+    out.append(("ssl-mode", mode, "the ssl dict"))
 
 
 def _from_context(ctx, out):
@@ -79,55 +63,37 @@ def _from_context(ctx, out):
         # loads the system's store lazily): the system's trust store, as the core's default.
         pem = "".join(_ssl.DER_cert_to_PEM_cert(der) for der in ctx.get_ca_certs(binary_form=True))
         if pem:
-            out["ssl_ca_pem"] = pem
+            out.append(("ssl-ca-pem", pem, "the SSLContext's CA certificates"))
     minimum = ctx.minimum_version
     if minimum == _ssl.TLSVersion.TLSv1_3 or (ctx.options & _ssl.OP_NO_TLSv1_2):
-        out["tls_min_version"] = 0x0304  # (an older minimum is raised to TLS 1.2, never lowered)
+        out.append(("tls-min-version", "1.3", "the SSLContext's minimum_version"))  # (older: TLS 1.2, never lower)
     if ctx.maximum_version not in (_ssl.TLSVersion.MAXIMUM_SUPPORTED, _ssl.TLSVersion.TLSv1_3):
         if ctx.maximum_version < _ssl.TLSVersion.TLSv1_2:
             _not_carried("a maximum TLS version below 1.2")
-    if ctx.check_hostname:
-        return "verify-identity"
-    return "verify-ca" if ctx.verify_mode != _ssl.CERT_NONE else "required"
+    mode = "verify-identity" if ctx.check_hostname else "verify-ca" if ctx.verify_mode != _ssl.CERT_NONE else "required"
+    out.append(("ssl-mode", mode, "the SSLContext"))
 
 
-def settings(ssl, ssl_mode, ssl_ca, ssl_cert, ssl_key, ssl_disabled, from_file):
-    """The core's TLS options (ssl_mode, ssl_ca, ssl_capath, ssl_ca_pem, ssl_cert, ssl_key,
-    tls_min_version) for connect()'s arguments; ssl_mode is left out when nothing asked
-    for a mode (the URL's, or the default: preferred). A client certificate loaded into
-    an SSLContext cannot be read back from it: pass ssl_cert / ssl_key beside it."""
-    out = {}
-    asked = _mode(ssl_mode) if ssl_mode is not None else None
-    if from_file:
-        # An option file's TLS lines: its CA, directory and client files as an ssl dict's,
-        # ssl-mode and ssl-verify-server-cert as the mode they name.
-        files = {k[4:]: v for k, v in from_file.items() if k in ("ssl-ca", "ssl-capath", "ssl-cert", "ssl-key")}
-        if files:
-            asked = _stronger(asked, _from_dict(files, out))
-        if from_file.get("ssl-cipher"):
-            _not_carried("the option file's ssl-cipher")
-        if from_file.get("ssl-mode"):
-            asked = _stronger(asked, _mode(from_file["ssl-mode"]))
-        verify = from_file.get("ssl-verify-server-cert", "missing")
-        if verify is None or str(verify).lower() in ("", "1", "true", "on", "yes"):  # (a bare option is on)
-            asked = _stronger(asked, "verify-identity")
+def settings(ssl, ssl_mode, ssl_ca, ssl_cert, ssl_key, ssl_disabled):
+    """The (name, value, source) settings connect()'s TLS arguments make. A client
+    certificate loaded into an SSLContext cannot be read back from it: pass ssl_cert /
+    ssl_key beside it."""
+    out = []
+    if ssl_mode is not None:
+        out.append(("ssl-mode", str(ssl_mode), "keyword argument ssl_mode"))
     if isinstance(ssl, _ssl.SSLContext):
-        asked = _stronger(asked, _from_context(ssl, out))
+        _from_context(ssl, out)
     elif isinstance(ssl, dict):
-        asked = _stronger(asked, _from_dict(ssl, out))
+        _from_dict(ssl, out)
     elif ssl is True:
-        asked = _stronger(asked, "required")
+        out.append(("ssl-mode", "required", "ssl=True"))
     elif ssl not in (None, False):
         raise err.ProgrammingError(0, "ssl must be a dict, an ssl.SSLContext, True or None, not %r" % type(ssl).__name__)
-    for key, value in (("ssl_ca", ssl_ca), ("ssl_cert", ssl_cert), ("ssl_key", ssl_key)):
+    for key, value in (("ca", ssl_ca), ("cert", ssl_cert), ("key", ssl_key)):
         if value:
-            out[key] = str(value)
+            out.append(("ssl-" + key, str(value), "keyword argument ssl_" + key))
     if ssl_ca:  # a CA given is a CA to verify with
-        asked = _stronger(asked, "verify-ca")
+        out.append(("ssl-mode", "verify-ca", "keyword argument ssl_ca"))
     if ssl_disabled:
-        if asked is not None and _ORDER.index(asked) >= _ORDER.index("required"):
-            raise err.ProgrammingError(0, "ssl_disabled=True conflicts with TLS asked for as %s" % asked)
-        asked = "disabled"
-    if asked is not None:
-        out["ssl_mode"] = asked
+        out.append(("ssl-mode", "disabled", "keyword argument ssl_disabled"))
     return out

@@ -84,30 +84,6 @@ def _choose_wait_callback():
         green.patch_eventlet()
 
 
-def _option_file(path, group):
-    """The options of `group` in a MySQL option file, names with '-' for '_' and quotes
-    taken off values; the file must be readable (a client started with a defaults file it
-    cannot open stops, as the mysql client does)."""
-    import configparser
-
-    parser = configparser.RawConfigParser(allow_no_value=True, strict=False, interpolation=None)
-    try:
-        with open(os.path.expanduser(path), encoding="utf-8") as f:
-            parser.read_file(f)
-    except (OSError, configparser.Error) as e:
-        raise err.OperationalError(2000, "cannot read the option file %r: %s" % (path, e)) from None
-    if not parser.has_section(group):
-        return {}
-    out = {}
-    for key, value in parser.items(group):
-        if value is not None and len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        out[key.replace("_", "-")] = value
-    return out
-
-
-
-
 class Connection(err.ErrorClasses):
     """ambisql.connect(...) makes one. Not to be shared between threads at once
     (threadsafety 1); a second operation started while one runs (two greenlets, two
@@ -116,7 +92,7 @@ class Connection(err.ErrorClasses):
     def __init__(self, host=None, user=None, password="", database=None, port=0,
                  unix_socket=None, charset=None, collation=None, sql_mode=None,
                  read_default_file=None, read_default_group=None, conv=None, use_unicode=True, client_flag=0,
-                 cursorclass=Cursor, init_command=None, connect_timeout=10, ssl=None,
+                 cursorclass=Cursor, init_command=None, connect_timeout=None, ssl=None,
                  ssl_mode=None, ssl_ca=None, ssl_cert=None, ssl_key=None, ssl_disabled=None,
                  read_timeout=None, write_timeout=None, cancel_timeout=None, autocommit=False, local_infile=False,
                  db=None, passwd=None, compress=None, url=None, async_=False,
@@ -133,78 +109,33 @@ class Connection(err.ErrorClasses):
             database = db
         if passwd is not None and not password:
             password = passwd
-        if read_default_file or read_default_group:
-            # An option file's group ([client] unless named), as PyMySQL reads it: what the
-            # arguments leave unset. Its TLS settings count as an ssl dict's would.
-            f = _option_file(read_default_file or "/etc/my.cnf", read_default_group or "client")
-            user = user or f.get("user")
-            password = password or f.get("password", "")
-            host = host or f.get("host")
-            database = database or f.get("database")
-            unix_socket = unix_socket or f.get("socket")
-            try:
-                port = port or int(f.get("port") or 0)
-            except ValueError:
-                raise err.ProgrammingError(0, "bad port %r in the option file" % f.get("port")) from None
-            charset = charset or f.get("default-character-set")
-            bind_address = bind_address or f.get("bind-address")
-            from_file = f
-        else:
-            from_file = None
-        opts = {
-            "url": url,
-            "user": user,
-            "password": password or "",
-            "database": database,
-            "unix_socket": unix_socket,
-            "charset": charset or "utf8mb4",
-            "connect_timeout": connect_timeout,
-            "read_timeout": read_timeout,
-            "write_timeout": write_timeout,
-            "cancel_timeout": cancel_timeout,
+        # The settings given, by connect()'s names; those not given are left out (unset is
+        # not false), so that the option file's and the URL's stand. One builder, the
+        # core's (config_builder, through python/src/options.cpp), decides from them, the
+        # URL and the option file: later sources win (defaults, option file, URL, these),
+        # and TLS is never weaker than any of them asked.
+        if hosts is not None and not isinstance(hosts, str):  # "h1:3306,h2" or (host, port) pairs
+            hosts = ",".join(h if isinstance(h, str) else "%s:%d" % (h[0], int(h[1])) for h in hosts)
+        given = {
+            "host": host, "port": port or None, "hosts": hosts, "user": user, "password": password or None,
+            "database": database, "unix_socket": unix_socket, "charset": charset, "bind_address": bind_address,
+            "connect_timeout": connect_timeout, "read_timeout": read_timeout, "write_timeout": write_timeout,
+            "cancel_timeout": cancel_timeout, "compress": compress, "host_mode": host_mode,
+            "galera_check": galera_check, "wsrep_sync_wait": wsrep_sync_wait, "host_backoff": host_backoff,
             # client_flag's bits turn these on; else the URL's settings stand (default off)
-            "get_server_public_key": bool(get_server_public_key),
-            "use_unicode": bool(use_unicode),  # False: text values as bytes, as MySQLdb's and PyMySQL's
+            "found_rows": True if client_flag & CLIENT.FOUND_ROWS else None,
+            "multi_statements": True if client_flag & CLIENT.MULTI_STATEMENTS else None,
+            "get_server_public_key": True if get_server_public_key else None,
+            "url": url,
         }
-        if url is not None:  # the URL's values stand unless given here too
-            for key in ("user", "database", "unix_socket", "connect_timeout"):
-                if key in opts and (opts[key] is None or key == "connect_timeout" and connect_timeout == 10):
-                    del opts[key]
-            if not password:
-                del opts["password"]
-            if charset is None:
-                del opts["charset"]
-        if client_flag & CLIENT.FOUND_ROWS:
-            opts["found_rows"] = True
-        if client_flag & CLIENT.MULTI_STATEMENTS:
-            opts["multi_statements"] = True
-        if url is None or host is not None:
-            opts["host"] = host or "localhost"
-        if url is None or port:
-            opts["port"] = port or 3306
-        opts.update(_tls.settings(ssl, ssl_mode, ssl_ca, ssl_cert, ssl_key, ssl_disabled, from_file))
-        if bind_address:
-            opts["bind_address"] = str(bind_address)
-        if compress is not None:
-            opts["compress"] = bool(compress)
+        opts = {k: v for k, v in given.items() if v is not None}
+        if read_default_file or read_default_group:  # an option file's group ([client] unless named)
+            opts["option_file"] = os.path.expanduser(read_default_file or "/etc/my.cnf")
+            opts["option_group"] = read_default_group or "client"
+        opts["tls"] = _tls.settings(ssl, ssl_mode, ssl_ca, ssl_cert, ssl_key, ssl_disabled)
         if isinstance(local_infile, (list, tuple)):
             opts["local_infile_allow"] = [str(p) for p in local_infile]
-        # Several hosts: "h1:3306,h2,h3:3307" or a list of "host:port" / (host, port);
-        # host_mode "sequential" or "load-balance"; Galera checks (see the README).
-        if hosts is not None:
-            if not isinstance(hosts, str):
-                hosts = ",".join(h if isinstance(h, str) else "%s:%d" % (h[0], int(h[1])) for h in hosts)
-            opts["hosts"] = hosts
-            opts.pop("host", None)
-            opts.pop("port", None)
-        if host_mode is not None:
-            opts["host_mode"] = str(host_mode).replace("_", "-")
-        if galera_check is not None:
-            opts["galera_check"] = galera_check if isinstance(galera_check, bool) else str(galera_check).lower() in ("1", "true", "on", "yes")
-        if wsrep_sync_wait is not None:
-            opts["wsrep_sync_wait"] = int(wsrep_sync_wait)
-        if host_backoff is not None:
-            opts["host_backoff"] = float(host_backoff)
+        opts["use_unicode"] = bool(use_unicode)  # False: text values as bytes, as MySQLdb's and PyMySQL's
         self._opts = opts
         self._async = bool(async_)
         self._init_command = init_command

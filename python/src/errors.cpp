@@ -28,6 +28,7 @@ mapped map_error(const diagnostics& d, bool connecting, const std::string& host)
         is(errc::result_pending) || is(errc::value_type_mismatch) || is(errc::value_out_of_range) ||
         is(errc::bad_url) || is(errc::bad_config))
         return {0, d.message, "programming"};
+    if (is(errc::option_file_unreadable)) return {2000, d.message, "operational"};
     if (is(errc::cancelled) && d.connection_usable) return {1317, "Query execution was interrupted", "operational"};
     if (is(errc::local_infile_refused)) return {2068, d.message, "operational"};
     if (connecting) {

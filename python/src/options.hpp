@@ -1,5 +1,7 @@
-// connect()'s options as the core's config (the Python layer's keyword arguments, decided
-// in ambisql/connections.py, with the URL's settings under them).
+// connect()'s options as the core's config, through the core's one options builder
+// (config_builder): the Python defaults, then the option file, the URL, and the keyword
+// arguments given (connections.py leaves out those not given: unset is not false), each
+// checked here for its Python type and range.
 #pragma once
 
 #include <pybind11/pybind11.h>

@@ -131,6 +131,35 @@ def test_an_option_file_supplies_what_the_arguments_leave_unset(tmp_path):
     assert e.value.args[0] == 2000 and "missing.cnf" in e.value.args[1]
 
 
+def test_one_precedence_for_every_source_option_file_then_url_then_keywords(tmp_path):
+    # One builder decides (the core's config_builder): defaults, then the option file, the
+    # URL, the keyword arguments, each setting only what it names. The option file's user
+    # and password used to override the URL's (the file filled the keywords in), and
+    # keyword defaults (get_server_public_key=False, connect_timeout=10) the URL's.
+    pw = os.environ.get("AMBISQL_TEST_PASSWORD", "ambisql-pw")
+    opt = tmp_path / "my.cnf"
+    opt.write_text("[client]\nuser = nobody_here\npassword = wrong\ndatabase = mysql\nconnect_timeout = 7\n")
+    url = "mysql://ambisql:%s@127.0.0.1:%s/ambisql_test?ssl-mode=disabled&compress=1" % (
+        pw, os.environ["AMBISQL_TEST_PORT"])
+    c = ambisql.connect(url=url, read_default_file=str(opt))
+    cur = c.cursor()
+    cur.execute("SELECT DATABASE(), USER() LIKE 'ambisql@%%'")
+    assert cur.fetchone() == ("ambisql_test", 1)
+    cur.execute("SHOW SESSION STATUS LIKE 'Compression'")
+    assert cur.fetchone()[1] == "ON", "the URL's compress=1, not a keyword's default"
+    c.close()
+    c = ambisql.connect(url=url, read_default_file=str(opt), database="mysql", compress=False)
+    cur = c.cursor()
+    cur.execute("SELECT DATABASE()")
+    assert cur.fetchone() == ("mysql",), "a keyword given wins over the URL"
+    cur.execute("SHOW SESSION STATUS LIKE 'Compression'")
+    assert cur.fetchone()[1] == "OFF", "compress=False given: false, not unset"
+    c.close()
+    with pytest.raises(ambisql.ProgrammingError, match="option file's port"):
+        opt.write_text("[client]\nport = many\n")
+        ambisql.connect(read_default_file=str(opt), **server_kwargs())
+
+
 def test_execute_fetch_and_description(conn):
     cur = conn.cursor()
     assert cur.description is None and cur.rowcount == -1

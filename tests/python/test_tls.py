@@ -10,7 +10,13 @@ import pytest
 
 import ambisql
 
-from conftest import server_kwargs
+import conftest
+
+
+def server_kwargs(**over):
+    # The test server's settings, TLS as each test asks (conftest's disable it: an
+    # explicit "disabled" beside a source that requires TLS is refused as a conflict).
+    return conftest.server_kwargs(**dict({"ssl_mode": None}, **over))
 
 CA = os.environ.get("AMBISQL_TEST_CA", "")
 OTHER_CA = os.environ.get("AMBISQL_TEST_OTHER_CA", "")

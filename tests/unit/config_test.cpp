@@ -1,4 +1,10 @@
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <stdexcept>
 
 #include "ambisql/config.hpp"
 #include "ambisql/pool.hpp"
@@ -113,4 +119,100 @@ TEST(Config, PoolSettingsFromAUrl) {
     EXPECT_THROW(pool_config::from_url("mysql://u@h/d?pool-size=3"), error);
     EXPECT_THROW(pool_config::from_url("mysql://u@h/d?pool-min-size=5&pool-max-size=2"), error);
     EXPECT_THROW(pool_config::from_url("mysql://u@h/d?pool-max-size=2&nonsense=1"), error);
+}
+
+namespace {
+std::string temp_file(const std::string& text) {
+    char name[] = "/tmp/ambisql_cnf_XXXXXX";
+    const int fd = ::mkstemp(name);
+    if (fd < 0) throw std::runtime_error("mkstemp");
+    ::close(fd);
+    std::ofstream(name) << text;
+    return name;
+}
+std::string message_of(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const error& e) {
+        return e.what();
+    }
+    return "(no error)";
+}
+}  // namespace
+
+TEST(ConfigBuilder, EachSourceSetsOnlyWhatItNamesAndLaterSourcesWin) {
+    config base;
+    base.host = "localhost";
+    base.multi_statements = false;
+    const std::string file = temp_file(
+        "# a comment\n[mysqld]\nuser = server\n[client]\nuser = from_file\npassword = \"quoted pw\"\n"
+        "database = filedb\ndefault_character_set = latin1\nprompt = ignored\n!includedir /nonexistent.d\n");
+    config c = config_builder(base).option_file(file).url("mysql://from_url@/urldb?read-timeout=3").build();
+    EXPECT_EQ(c.user, "from_url");
+    EXPECT_EQ(c.password, "quoted pw") << "the URL named no password: the file's stands";
+    EXPECT_EQ(c.database, "urldb");
+    EXPECT_EQ(c.charset, "latin1");
+    EXPECT_EQ(c.host, "localhost") << "nobody named a host: the base's stands";
+    EXPECT_FALSE(c.multi_statements) << "unset is not false, nor true";
+    EXPECT_EQ(c.read_timeout.count(), 3000);
+    config_builder b(base);
+    b.option_file(file).url("mysql://from_url@h/").set("user", "keyword").set("read_timeout", "0.5").set("host", "::1");
+    c = b.build();
+    EXPECT_EQ(c.user, "keyword");
+    EXPECT_EQ(c.read_timeout.count(), 500);
+    EXPECT_EQ(c.host, "::1") << "a host setting is taken as it is";
+    EXPECT_EQ(config_builder().set("hosts", "a:3307,b").build().hosts.size(), 2u);
+    EXPECT_EQ(config_builder().set("cancel-timeout", "1.5").build().cancel_timeout.count(), 1500);
+    std::remove(file.c_str());
+}
+
+TEST(ConfigBuilder, TlsIsNeverWeakerThanAnySourceAsked) {
+    EXPECT_EQ(config_builder().url("mysql://u@h/?ssl-mode=verify-ca").set("ssl-mode", "required").build().ssl,
+              ssl_mode::verify_ca);
+    EXPECT_EQ(config_builder().set("ssl-mode", "VERIFY_IDENTITY").set("ssl-mode", "preferred").build().ssl,
+              ssl_mode::verify_identity);
+    EXPECT_EQ(config_builder().url("mysql://u@h/?ssl-mode=preferred").set("ssl-mode", "disabled").build().ssl,
+              ssl_mode::disabled)
+        << "disabled, asked for, wins over preferred";
+    const std::string m = message_of([] {
+        config_builder().url("mysql://u@h/?ssl-mode=required").set("ssl-mode", "disabled", "keyword ssl_mode").build();
+    });
+    EXPECT_NE(m.find("conflicts"), std::string::npos) << m;
+    EXPECT_NE(m.find("keyword ssl_mode"), std::string::npos) << m;
+    EXPECT_NE(m.find("the URL"), std::string::npos) << m;
+    const std::string verify = temp_file("[client]\nssl-verify-server-cert\n");
+    EXPECT_EQ(config_builder().option_file(verify).build().ssl, ssl_mode::verify_identity);
+    const std::string ca = temp_file("[client]\nssl-ca = /etc/ca.pem\n");
+    config c = config_builder().option_file(ca).build();
+    EXPECT_EQ(c.ssl, ssl_mode::verify_identity) << "a CA in the option file verifies, as PyMySQL reads it";
+    EXPECT_EQ(c.ssl_ca, "/etc/ca.pem");
+    const std::string skip = temp_file("[client]\nskip-ssl\n");
+    EXPECT_EQ(config_builder().option_file(skip).build().ssl, ssl_mode::disabled);
+    const std::string cipher = temp_file("[client]\nssl-cipher = AES128-SHA\n");
+    EXPECT_NE(message_of([&] { config_builder().option_file(cipher); }).find("refused rather than ignored"),
+              std::string::npos);
+    for (const auto& f : {verify, ca, skip, cipher}) std::remove(f.c_str());
+}
+
+TEST(ConfigBuilder, ErrorsNameTheSettingAndItsSource) {
+    try {
+        config_builder().set("read_timeout", "soon", "keyword argument read_timeout");
+        FAIL();
+    } catch (const error& e) {
+        EXPECT_EQ(e.code(), make_error_code(errc::bad_config));
+        EXPECT_EQ(e.diag().message.rfind("keyword argument read_timeout: bad value for read-timeout", 0), 0u)
+            << e.what();
+    }
+    EXPECT_NE(message_of([] { config_builder().set("ssl-mode", "sometimes"); }).find("unknown ssl-mode"),
+              std::string::npos);
+    EXPECT_NE(message_of([] { config_builder().set("no-such-thing", "1"); }).find("unknown parameter"),
+              std::string::npos);
+    try {
+        config_builder().option_file("/nonexistent/my.cnf");
+        FAIL();
+    } catch (const error& e) {
+        EXPECT_EQ(e.code(), make_error_code(errc::option_file_unreadable));
+        EXPECT_NE(std::string(e.what()).find("/nonexistent/my.cnf"), std::string::npos);
+    }
+    EXPECT_THROW(config::from_url("mysql://u@h/?ssl-mode=sometimes"), error) << "a URL's errors are still bad_url";
 }
