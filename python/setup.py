@@ -27,8 +27,8 @@ here = os.path.dirname(os.path.abspath(__file__))
 
 ext = Extension(
     "ambisql._ambisql",
-    sources=[os.path.join("src", f) for f in ("module.cpp", "errors.cpp", "options.cpp", "cursor.cpp", "green_wait.cpp", "drive.cpp",
-                                                      "values.cpp")],
+    sources=[os.path.join("src", f) for f in ("module.cpp", "errors.cpp", "options.cpp", "cursor.cpp", "drive.cpp",
+                                                      "green_wait.cpp", "values.cpp", "params.cpp")],
     include_dirs=[pybind11.get_include()],
     language="c++",
     extra_compile_args=[f for f in cflags if f != "-std=c++20"] + ["-std=c++20", "-O2", "-fvisibility=hidden"],

@@ -1,6 +1,6 @@
 #pragma once
-// Python values <-> the core's: rows to tuples (the hot path, on the CPython API),
-// parameters to SQL literals or bound arguments.
+// Python values <-> the core's: rows to tuples (the hot path, on the CPython API;
+// values.cpp), parameters to SQL literals or bound arguments (params.cpp).
 #include <Python.h>
 
 #include <deque>
@@ -17,6 +17,10 @@ namespace ambisql::pyconv {
 bool init_values();
 // The type of cursor.description's items (ambisql.Column), once init_values() succeeded.
 PyObject* column_item_type_object();
+// decimal.Decimal (borrowed), once init_values() succeeded.
+PyObject* decimal_type_object();
+// params.cpp's part of init_values().
+bool init_params();
 
 // How text columns are decoded: the connection's character set as a Python codec name
 // ("utf-8" for the utf8 family, which takes the fast path).
