@@ -31,19 +31,16 @@ def _register_bridge(cls):
 # set_wait_callback(): when set, every operation that would block calls it instead.
 _wait_callback = None
 _wait_callback_chosen = False  # set_wait_callback() was called: no automatic choice
-# The callback is one of ambisql.green's, which return only after poll() said POLL_OK (so
-# the operation's outcome is in); another's gets a poll() after it returns, which raises if
-# the operation failed or is not done.
-_wait_callback_ends_done = False
 
 
 def set_wait_callback(fn):
     """psycopg2's contract (extensions.set_wait_callback): fn(conn) loops conn.poll()
-    and waits on conn.fileno() until POLL_OK. None restores blocking waits (and, called
-    before the first connect, keeps them in a monkey-patched process)."""
-    global _wait_callback, _wait_callback_chosen, _wait_callback_ends_done
+    and waits on conn.fileno() until POLL_OK. Or a waiter (ambisql.green's,
+    make_wait_callback()'s; its _ambisql_waiter is True): fn(conn, fd, events, timeout)
+    waits once, and the driver polls. None restores blocking waits (and, called before
+    the first connect, keeps them in a monkey-patched process)."""
+    global _wait_callback, _wait_callback_chosen
     _wait_callback = fn
-    _wait_callback_ends_done = getattr(fn, "_ambisql_ends_done", False) is True
     _wait_callback_chosen = True
     _share_wait_state()
 
@@ -57,7 +54,7 @@ def _bridge_wait(conn):
 def _share_wait_state():
     # The one wait driver (C, python/src/drive.cpp) decides by these: Connection._wait()
     # and the buffered cursor's execute both go through it.
-    _set_wait(_wait_callback, _wait_callback_ends_done, _bridges, _getcurrent, _bridge_wait, err.Error)
+    _set_wait(_wait_callback, _bridges, _getcurrent, _bridge_wait, err.Error)
 
 
 def get_wait_callback():

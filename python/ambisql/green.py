@@ -6,60 +6,45 @@ suspends only its greenlet; ordinary synchronous code (SQLAlchemy, repositories)
 unchanged and concurrently. A greenlet killed or timed out mid-query gets its command
 killed on the server; the connection stays usable (or is closed), never out of step."""
 from . import connections
-from ._ambisql import POLL_OK, POLL_READ, GeventWait
+from ._ambisql import POLL_READ, GeventWait
 
 
 def make_wait_callback(wait_read, wait_write, timeout_errors=()):
-    """A psycopg2-style wait callback from a hub's wait primitives, which take
-    (fileno, timeout=seconds or None) and raise one of `timeout_errors` on expiry."""
-    return _callback(lambda conn, fd, t: wait_read(fd, timeout=t),
-                     lambda conn, fd, t: wait_write(fd, timeout=t), timeout_errors)
+    """A waiter for set_wait_callback() from a hub's wait primitives, which take (fileno,
+    timeout=seconds or None) and raise one of `timeout_errors` on expiry."""
+    return _waiter(lambda conn, fd, t: wait_read(fd, timeout=t),
+                   lambda conn, fd, t: wait_write(fd, timeout=t), timeout_errors)
 
 
-def _callback(read, write, timeout_errors):
-    # read/write(conn, fileno, timeout seconds or None) wait through the hub.
-    serve = _server(read, write, timeout_errors)
+def _waiter(read, write, timeout_errors, on_hub=None):
+    # The driver's waiter protocol (python/src/drive.cpp): wait(conn, fd, events, timeout)
+    # returns once fd is ready, the timeout passed or something woke it, and raises when the
+    # greenlet is interrupted (killed, a Timeout). read/write(conn, fileno, timeout seconds
+    # or None) wait through the hub.
+    def wait(conn, fd, events, timeout):
+        try:
+            if events == POLL_READ:
+                read(conn, fd, timeout)
+            else:
+                write(conn, fd, timeout)
+        except timeout_errors:
+            pass  # the deadline passed (or a close woke it): the next poll() says what now
 
-    def wait(conn):
-        c = conn._c
-        serve(conn, c, c.poll())
-
-    wait._ambisql_ends_done = True  # (serve() returns on POLL_OK only)
+    wait._ambisql_waiter = True
+    if on_hub is not None:
+        wait._ambisql_on_hub = on_hub
     return wait
-
-
-def _server(read, write, timeout_errors):
-    # Waits and polls from poll() state `state` on until the operation is done.
-    def serve(conn, c, state):
-        while state != POLL_OK:
-            try:
-                if state == POLL_READ:
-                    read(conn, c.fileno(), c.timeout())
-                else:
-                    write(conn, c.fileno(), c.timeout())
-            except timeout_errors:
-                pass  # the deadline passed: the next poll() reports the timeout
-            state = c.poll()
-
-    return serve
 
 
 def patch_gevent():
     """Waits through gevent's hub: a read on the established connection's socket waits on
-    an io watcher the connection keeps for its socket and hub (_Conn.watch_read, with a
+    an io watcher the connection keeps for its socket and hub (GeventWait, in C, with a
     timer for the operation's deadline, if any); other waits (a connect's, a
-    cancellation's side connection's, writes) through gevent.socket.wait_read /
-    wait_write."""
+    cancellation's side connection's, writes) through gevent.socket.wait."""
     import gevent.hub
     import gevent.socket
     from greenlet import getcurrent, greenlet as raw_greenlet
 
-    # watch_read() does what hub.wait(io) does, less its Waiter (a stray switch back is
-    # harmless: it polls again and waits again while the answer is incomplete), and what
-    # hub.switch() does: the current greenlet's switch_out() hook (on the hub itself:
-    # BlockingSwitchOutError), then the switch; it looks the hook up without gevent's
-    # compiled getattr, which builds and drops an AttributeError every time (3.6k of 29.3k
-    # instructions per query).
     switch_to = raw_greenlet.switch
     get_hub = gevent.hub.get_hub
 
@@ -85,7 +70,7 @@ def patch_gevent():
 
         return wait
 
-    serve = _server(waiting_for(1), waiting_for(2), (gevent.socket.timeout, _Closed))
+    other = _waiter(waiting_for(1), waiting_for(2), (gevent.socket.timeout, _Closed))
 
     def reader(conn, hub, fd):
         # The connection's standing watcher, made (again) for this hub and socket.
@@ -95,10 +80,10 @@ def patch_gevent():
         w = conn._green_watch = _GeventReader(hub, fd)
         return w
 
-    # wait(conn) in C (_ambisql.GeventWait): c.watch_read() on the connection's standing
-    # watcher (reader() makes it when it is missing or was made for another hub or socket),
-    # serve() for every other wait, no Python frame per query.
-    wait = GeventWait(get_hub, getcurrent, switch_to, _Expired, serve, reader, lambda: getcurrent() is get_hub())
+    # The waiter in C (_ambisql.GeventWait): a read of the established socket on the
+    # connection's standing watcher (reader() makes it when it is missing or was made for
+    # another hub or socket), other() for every other wait, no Python frame per query.
+    wait = GeventWait(get_hub, getcurrent, switch_to, _Expired, other, reader, lambda: getcurrent() is get_hub())
     connections.set_wait_callback(wait)
 
 
@@ -197,9 +182,8 @@ def patch_eventlet():
     def write(conn, fd, t):
         wait_other(conn, fd, t, get_hub().WRITE)
 
-    wait = _callback(read, write, (_Expired, _Closed))
-    wait._ambisql_on_hub = lambda: getcurrent() is get_hub().greenlet
-    connections.set_wait_callback(wait)
+    connections.set_wait_callback(_waiter(read, write, (_Expired, _Closed),
+                                          on_hub=lambda: getcurrent() is get_hub().greenlet))
 
 
 class _EventletReader:

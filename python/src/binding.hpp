@@ -30,10 +30,6 @@ PyObject* results(PyObject* c) noexcept;
 // false with the exception set when it failed.
 bool wait(PyObject* c) noexcept;
 
-// _Conn.watch_read(fd, io, hub, getcurrent, switch, expired) for a _Conn `c`: args holds
-// those six. A new reference (the poll() state it ended on), or nullptr with the exception
-// set.
-PyObject* watch_read(PyObject* c, PyObject* const* args) noexcept;
 
 // Adds CursorBase (the cursor's state and per-query methods) to module m; false with the
 // exception set.

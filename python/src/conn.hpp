@@ -244,7 +244,6 @@ public:
         not_waited_on();
         return nb_.fileno();
     }
-    bool timed() const { return deadline_ != clock::time_point::max(); }  // the last poll()'s
     // (busy and open while another thread waits on it)
     bool busy() const { return in_wait_ || nb_.busy(); }
     // An unbuffered result is not read to its end: no other command can start.
@@ -522,7 +521,5 @@ private:
     } last_;
 };
 
-// _Conn.watch_read(fd, io, hub, getcurrent, switch, expired): green_wait.cpp.
-PyObject* fast_watch_read(conn& c, PyObject* const* args, Py_ssize_t nargs);
 
 }  // namespace ambisql::pybinding

@@ -166,7 +166,7 @@ PyObject* quick_take(cursor_object* self, PyObject* c) {
 
 // execute(query, args=None). Not instrumented by AddressSanitizer: a gevent greenlet's
 // switch inside conn._wait() saves this frame by copying the stack with memcpy, which ASan
-// would report for the frame's redzones (as for green_wait.cpp's watch_read).
+// would report for the frame's redzones (as for green_wait.cpp's gevent_read_once).
 __attribute__((no_sanitize("address"))) PyObject* cursor_execute(PyObject* self, PyObject* const* args,
                                                                  Py_ssize_t nargs, PyObject* kwnames) {
     // (query, args=None), by position or by name, as MySQLdb's and PyMySQL's

@@ -34,7 +34,8 @@ namespace {
 // lookups by typeid hash) cost more per call than the work itself for poll() or fileno().
 // CPython's method descriptor has checked that `self` is a _Conn already.
 
-// (Not instrumented by AddressSanitizer: see fast_watch_read; what it calls is.)
+// (Not instrumented by AddressSanitizer: a greenlet switch inside (a wait callback) copies
+// this frame; what it calls is instrumented.)
 template <PyObject* (*Fn)(conn&, PyObject* const*, Py_ssize_t)>
 __attribute__((no_sanitize("address"))) PyObject* fast_method(PyObject* self, PyObject* const* args,
                                                               Py_ssize_t nargs) noexcept {
@@ -97,7 +98,7 @@ PyObject* fast_timeout(conn& c, PyObject* const*, Py_ssize_t nargs) {
     { #name, reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&fast_method<&fast_##name>)), METH_FASTCALL, nullptr }
 PyMethodDef fast_methods[] = {AMBISQL_FAST(start_query), AMBISQL_FAST(start_stream), AMBISQL_FAST(start_execute),
                               AMBISQL_FAST(poll),        AMBISQL_FAST(wait),         AMBISQL_FAST(results),
-                              AMBISQL_FAST(fileno),      AMBISQL_FAST(timeout),      AMBISQL_FAST(watch_read)};
+                              AMBISQL_FAST(fileno),      AMBISQL_FAST(timeout)};
 #undef AMBISQL_FAST
 
 }  // namespace
@@ -126,10 +127,6 @@ bool succeeded(PyObject* r) {
 bool start_query(PyObject* c, PyObject* query, PyObject* args) noexcept {
     PyObject* a[] = {query, args};
     return succeeded(fast_method<&fast_start_query>(c, a, 2));
-}
-// (Not instrumented by AddressSanitizer: a greenlet switch inside copies this frame.)
-__attribute__((no_sanitize("address"))) PyObject* watch_read(PyObject* c, PyObject* const* args) noexcept {
-    return fast_method<&fast_watch_read>(c, args, 6);
 }
 bool wait(PyObject* c) noexcept { return succeeded(fast_method<&fast_wait>(c, nullptr, 0)); }
 bool stream_pending(PyObject* c) noexcept {

@@ -151,8 +151,6 @@ def test_the_core_object_refuses_misuse_with_type_errors():
     with pytest.raises(TypeError):
         _Conn.poll(object())
     assert c.fileno() == -1 and c.timeout() is None
-    with pytest.raises(OverflowError):  # (it was SystemError: a result with an exception set)
-        c.watch_read(2 ** 70, None, None, None, None, None)
     c.start_query("SELECT 1")
     with pytest.raises(ambisql.OperationalError) as e:  # not connected: the core's error, mapped
         c.poll()
@@ -161,23 +159,29 @@ def test_the_core_object_refuses_misuse_with_type_errors():
 
 def test_the_c_cursor_and_gevent_wait_refuse_misuse_with_type_errors():
     # The C cursor's internal steps and gevent's wait callback object, called wrongly.
-    from ambisql._ambisql import CursorBase, GeventWait, _set_wait
+    from ambisql._ambisql import CursorBase, GeventWait, _set_wait, _wait
 
     cur = ambisql.Cursor(None)
     assert cur._quick_start("SELECT 1", None) is None  # no connection: the general path
     for bad in (lambda: cur._quick_take(None), lambda: cur._quick_take(object()), lambda: cur._load(5),
                 lambda: cur._load((1, 2)), lambda: cur._quick_start("SELECT 1"), lambda: CursorBase.execute(5, "x"),
-                lambda: GeventWait(), lambda: GeventWait(*range(6)), lambda: _set_wait(None, False, [], print),
-                lambda: _set_wait(None, False, (), 5)):
+                lambda: GeventWait(), lambda: GeventWait(*range(6)), lambda: _set_wait(None, [], print, print, Exception),
+                lambda: _set_wait(None, (), 5, print, Exception), lambda: _set_wait(None, (), print, print, 5)):
         with pytest.raises(TypeError):
             bad()
     with pytest.raises(ambisql.InterfaceError):  # (through the general path)
         cur.execute("SELECT 1")
+    with pytest.raises(AttributeError):  # (not a connection)
+        _wait(object())
     w = GeventWait(*[None] * 7)
-    assert w._ambisql_ends_done is True and w._ambisql_on_hub is None
+    assert w._ambisql_waiter is True and w._ambisql_on_hub is None
     with pytest.raises(TypeError):
         w()
     with pytest.raises(TypeError):
         w(1, 2)
+    with pytest.raises(TypeError):
+        w(object(), "5", 1, None)
+    with pytest.raises(OverflowError):  # (not SystemError: a result with an exception set)
+        w(object(), 2 ** 70, 1, None)
     with pytest.raises(AttributeError):  # (not a connection)
-        w(object())
+        w(object(), 5, 1, None)
