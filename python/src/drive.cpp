@@ -155,6 +155,21 @@ bool first_interruption(conn& c, held_error& first, PyObject* hub_check) {
     }
 }
 
+// The rule's second step: interrupted again while the cancellation runs, the connection
+// is closed (_Conn.cancel() again) and the exception set goes on, `first` as its context.
+PyObject* second_interruption(PyObject* connection, conn& c, held_error& first) {
+    keeping_error([&] {
+        try {
+            c.cancel();
+        } catch (...) {
+            translate_current();
+        }
+    });
+    chain_after(first);
+    if (!c.is_open()) keeping_error([&] { forget_socket(connection); });
+    return nullptr;
+}
+
 // The loop for a waiter: poll, wait, until done.
 __attribute__((no_sanitize("address"))) PyObject* drive_waiter(PyObject* connection, conn& c, PyObject* w,
                                                                PyObject* hub_check) {
@@ -190,16 +205,7 @@ __attribute__((no_sanitize("address"))) PyObject* drive_waiter(PyObject* connect
             continue;
         }
         if (first) {  // interrupted again while the cancellation runs: the rule closes
-            keeping_error([&] {
-                try {
-                    c.cancel();
-                } catch (...) {
-                    translate_current();
-                }
-            });
-            chain_after(first);
-            if (!c.is_open()) keeping_error([&] { forget_socket(connection); });
-            return nullptr;
+            return second_interruption(connection, c, first);
         }
         first.fetch();
         if (!first_interruption(c, first, hub_check)) {
@@ -247,16 +253,7 @@ __attribute__((no_sanitize("address"))) PyObject* drive_callback(PyObject* conne
         } else if (PyErr_ExceptionMatches(waits.error)) {
             PyErr_Clear();  // the command's own outcome: the caller gets the first exception
         } else {  // interrupted again: the rule closes; this exception goes on
-            keeping_error([&] {
-                try {
-                    c.cancel();
-                } catch (...) {
-                    translate_current();
-                }
-            });
-            chain_after(first);
-            if (!c.is_open()) keeping_error([&] { forget_socket(connection); });
-            return nullptr;
+            return second_interruption(connection, c, first);
         }
     }
     if (!c.is_open()) keeping_error([&] { forget_socket(connection); });
