@@ -19,6 +19,12 @@ class Cursor(CursorBase, err.ErrorClasses):
     path (_execute) is needed; _quick_take(c) takes its results (ambisql.aio's cursor
     waits between the two its own way); _load(set) makes a resultset the current one."""
 
+    async def _async_soft_close(self):
+        # SQLAlchemy >= 2.0.44 awaits this on an async dialect's cursor before handing its
+        # result to synchronous code: nothing to do here (a buffered result is read
+        # already; an unbuffered one goes on streaming as the caller reads it).
+        return None
+
     def __init__(self, connection, prepared=None):
         self.connection = connection
         if prepared is not None:

@@ -1,4 +1,5 @@
-"""SQLAlchemy 1.4 dialects, registered by entry points when ambisql is installed:
+"""SQLAlchemy dialects (1.4, 2.0 and 2.1: one code base), registered by entry points when
+ambisql is installed:
 
 - ``mysql+ambisql://user:pw@host/db?unix_socket=...``: synchronous (threads, and gevent or
   eventlet after ambisql.green.patch_gevent() / patch_eventlet());
@@ -12,17 +13,30 @@ import asyncio
 import threading
 import time
 
+import sqlalchemy
 from sqlalchemy import exc, pool, util
 from sqlalchemy.dialects.mysql.mariadb import MariaDBDialect
 from sqlalchemy.dialects.mysql.mysqldb import MySQLDialect_mysqldb
 from sqlalchemy.engine import AdaptedConnection
-from sqlalchemy.util import _concurrency_py3k
 
 from . import connections, cursors
 
-# SQLAlchemy's greenlet_spawn() parents await what the greenlet hands them: ambisql's waits
-# on such a greenlet go through the loop.
-connections._register_bridge(_concurrency_py3k._AsyncIoGreenlet)
+# SQLAlchemy 2.x calls a dialect's import_dbapi() and warns about a dbapi() classmethod;
+# 1.4 knows only dbapi().
+_SQLALCHEMY_1 = int(sqlalchemy.__version__.split(".")[0]) < 2
+
+
+def _register_sqlalchemy_bridge():
+    # SQLAlchemy's greenlet_spawn() parents await what their greenlet hands them: ambisql's
+    # waits on such a greenlet go through the loop. Its greenlet class is private (and moved
+    # in 2.1), so it is learnt from the greenlet an async connect runs on: 2.x marks it with
+    # __sqlalchemy_greenlet_provider__, 1.4 by its module.
+    g = connections._getcurrent()
+    if g is None or g.parent is None:
+        return
+    cls = type(g)
+    if getattr(g, "__sqlalchemy_greenlet_provider__", False) or cls.__module__.startswith("sqlalchemy."):
+        connections._register_bridge(cls)
 
 
 def _on_bridge():
@@ -83,8 +97,11 @@ class AmbisqlDialect(MySQLDialect_mysqldb):
     supports_unicode_binds = True
 
     @classmethod
-    def dbapi(cls):
+    def import_dbapi(cls):
         return __import__("ambisql")
+
+    if _SQLALCHEMY_1:
+        dbapi = import_dbapi
 
     def create_connect_args(self, url, _translate_args=None):
         if _translate_args is None:
@@ -175,6 +192,7 @@ class _AsyncDBAPI:
         self.paramstyle = ambisql.paramstyle
 
     def connect(self, *args, **kwargs):
+        _register_sqlalchemy_bridge()  # (before the connect's own waits)
         return AsyncAdaptedConnection(self, self._module.connect(*args, **kwargs))
 
     def __getattr__(self, name):
@@ -187,13 +205,17 @@ class AmbisqlDialect_async(AmbisqlDialect):
     is_async = True
 
     @classmethod
-    def dbapi(cls):
+    def import_dbapi(cls):
         return _AsyncDBAPI()
+
+    if _SQLALCHEMY_1:
+        dbapi = import_dbapi
 
     @classmethod
     def get_pool_class(cls, url):
-        if util.asbool(url.query.get("async_fallback", False)):
-            return pool.FallbackAsyncAdaptedQueuePool
+        fallback = getattr(pool, "FallbackAsyncAdaptedQueuePool", None)  # (1.4 and 2.0; gone in 2.1)
+        if fallback is not None and util.asbool(url.query.get("async_fallback", False)):
+            return fallback
         return pool.AsyncAdaptedQueuePool
 
     def get_driver_connection(self, connection):
