@@ -155,11 +155,25 @@ bool decimal_text(PyObject* o, std::string& out) {
 
 std::string type_name(PyObject* o) { return Py_TYPE(o)->tp_name; }
 
+PyObject* uuid_type = nullptr;  // uuid.UUID
+
+// A uuid.UUID as its text (a new reference: '12345678-1234-...', as PyMySQL sends it and as
+// SQLAlchemy 2.1 passes it for a Uuid column); nullptr, no exception set, for anything else.
+PyObject* uuid_text(PyObject* o) {
+    if (!uuid_type || !PyObject_TypeCheck(o, reinterpret_cast<PyTypeObject*>(uuid_type))) return nullptr;
+    return PyObject_Str(o);
+}
+
 }  // namespace
 
 bool init_params() {
     PyDateTime_IMPORT;  // (the datetime C API is per translation unit)
-    return PyDateTimeAPI != nullptr;
+    if (!PyDateTimeAPI) return false;
+    PyObject* mod = PyImport_ImportModule("uuid");
+    if (!mod) return false;
+    uuid_type = PyObject_GetAttrString(mod, "UUID");
+    Py_DECREF(mod);
+    return uuid_type != nullptr;
 }
 
 bool append_py_literal(std::string& out, PyObject* o, const escaping& e) {
@@ -223,6 +237,12 @@ bool append_py_literal(std::string& out, PyObject* o, const escaping& e) {
         Py_LeaveRecursiveCall();
         return ok;
     }
+    if (PyObject* text = uuid_text(o)) {
+        const bool ok = append_py_literal(out, text, e);
+        Py_DECREF(text);
+        return ok;
+    }
+    if (PyErr_Occurred()) return false;
     set_error(PyExc_TypeError, "cannot send a value of type " + type_name(o) + " as a query parameter");
     return false;
 }
@@ -394,6 +414,12 @@ bool bound_args::add(PyObject* o) {
         args_.push_back(t);
         return true;
     }
+    if (PyObject* text = uuid_text(o)) {
+        const bool ok = add(text);  // (kept while the arguments are)
+        Py_DECREF(text);
+        return ok;
+    }
+    if (PyErr_Occurred()) return false;
     set_error(PyExc_TypeError, "cannot send a value of type " + type_name(o) + " as a query parameter");
     return false;
 }

@@ -1,34 +1,17 @@
 """The dialects on the SQLAlchemy versions users run: Debian's 1.4, and 2.0.52 and 2.1.0b3
-from ../shared/vendor (unpacked under the build folder, used by PYTHONPATH, installed
-nowhere), each in a process of its own (sqla_worker.py), any SQLAlchemy warning an error."""
+from ../shared/vendor (vendor.py: unpacked under the build folder, used by PYTHONPATH,
+installed nowhere), each in a process of its own (sqla_worker.py), any SQLAlchemy warning
+an error."""
 import json
 import os
 import subprocess
 import sys
-import tarfile
 
 import pytest
 
+import vendor
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-VENDOR = os.path.join(os.path.dirname(ROOT), "shared", "vendor")
-BUILD = os.environ.get("AMBISQL_BUILD", os.path.join(ROOT, "build"))
-
-
-def vendored_path(version):
-    """PYTHONPATH entries for a vendored SQLAlchemy (unpacked once under build/vendor)."""
-    if not os.path.isdir(VENDOR):
-        pytest.skip("../shared/vendor is absent: SQLAlchemy %s is not tested (Debian's 1.4 is)" % version)
-    dest = os.path.join(BUILD, "vendor")
-    os.makedirs(dest, exist_ok=True)
-    entries = []
-    for name, inner in (("sqlalchemy-" + version, "lib"), ("typing_extensions-4.15.0", "src")):
-        path = os.path.join(dest, name)
-        if not os.path.isdir(path):
-            with tarfile.open(os.path.join(VENDOR, name + ".tar.gz")) as t:
-                t.extractall(dest)
-        entries.append(os.path.join(path, inner))
-    return os.pathsep.join(entries)
 
 
 @pytest.mark.parametrize("version", ["1.4", "2.0.52", "2.1.0b3"])
@@ -38,7 +21,10 @@ def test_the_dialects_sync_and_async_on_each_version(version):
     # import the dialect (it imported the private sqlalchemy.util._concurrency_py3k).
     env = dict(os.environ, DISABLE_SQLALCHEMY_CEXT_RUNTIME="1")
     if version != "1.4":
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [vendored_path(version), os.environ.get("PYTHONPATH")]))
+        path = vendor.pythonpath(version)
+        if path is None:
+            pytest.skip("../shared/vendor is absent: SQLAlchemy %s is not tested (Debian's 1.4 is)" % version)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [path, os.environ.get("PYTHONPATH")]))
     p = subprocess.run([sys.executable, os.path.join(HERE, "sqla_worker.py")], capture_output=True, text=True,
                        timeout=180, env=env)
     assert p.returncode == 0, p.stderr[-3000:]
@@ -50,6 +36,11 @@ def test_the_dialects_sync_and_async_on_each_version(version):
     assert r["async_get"] == "Ada" and r["async_scalars"] == notes and r["async_run_sync_lazy"] == notes, r
     if version != "1.4":
         assert r["async_awaitable_attrs"] == notes, r
+        assert r["sync_returning"] and r["orm_bulk_ids"], r
+    assert r["isolation"] == {
+        "READ COMMITTED": ["READ-COMMITTED", 0], "SERIALIZABLE": ["SERIALIZABLE", 0],
+        "AUTOCOMMIT": ["REPEATABLE-READ", 1]}, r
+    assert r["pre_ping"] and r["async_autocommit"] == 1 and r["terminated"], r
     # 50 tasks of SLEEP(0.05) on 5 connections: 0.5 s at the least; serialized 2.5 s
     assert r["async_50"][0] and r["async_50"][1] < 2.0, r
     assert r["async_cancel"] == "cancelled" and r["async_cancel_running"] == 0, r

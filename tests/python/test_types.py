@@ -103,6 +103,20 @@ def test_a_decimal_parameter_is_exact_whatever_its_exponent(conn):
     cur.execute("DROP TEMPORARY TABLE py_dec")
 
 
+def test_a_uuid_parameter_is_sent_as_its_text(conn):
+    # As PyMySQL sends it (its str()); SQLAlchemy 2.1 passes uuid.UUID for Uuid columns. It
+    # was a TypeError.
+    import uuid
+
+    u = uuid.UUID("12345678-1234-5678-1234-567812345678")
+    cur = conn.cursor()
+    cur.execute("SELECT %s, CAST(%s AS UUID) = %s", (u, u, str(u)))
+    assert cur.fetchone() == (str(u), 1)
+    pcur = conn.cursor(prepared=True)
+    pcur.execute("SELECT %s", (u,))
+    assert pcur.fetchone() == (str(u),)
+
+
 def test_use_unicode_false_gives_text_as_bytes():
     # As MySQLdb and PyMySQL do: text values undecoded, in the connection's character set;
     # numbers, dates and parameters as ever. It was accepted and ignored (str came back).

@@ -7,4 +7,4 @@ pytest.register_assert_rewrite("sqlalchemy.testing.assertions")
 
 from sqlalchemy.testing.plugin.pytestplugin import *  # noqa: E402,F401,F403 (the suite's plugin)
 
-import sqlalchemy.dialects.mysql.provision  # noqa: E402,F401 (MySQL's provisioning, for any driver)
+import ambisql.provision  # noqa: E402,F401 (what load_provisioning() finds for the ambisql dialects)
