@@ -103,3 +103,13 @@ __all__ = [
     "DATETIME", "ROWID", "Date", "Time", "Timestamp", "DateFromTicks", "TimeFromTicks",
     "TimestampFromTicks", "Binary", "__version__", "classify",
 ]
+
+
+def __getattr__(name):
+    # ambisql.green and ambisql.aio after a plain `import ambisql` (imported on first use,
+    # so that neither asyncio's nor a hub's modules load for programs that use neither).
+    if name in ("green", "aio"):
+        import importlib
+
+        return importlib.import_module("." + name, __name__)
+    raise AttributeError("module 'ambisql' has no attribute %r" % name)

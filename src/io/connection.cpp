@@ -187,7 +187,7 @@ public:
                     continue;
                 }
                 if (!detail::host_plan::galera_ok(r)) {
-                    plan.not_synced();
+                    plan.not_synced(r);
                     close();
                     continue;
                 }

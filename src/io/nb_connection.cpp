@@ -293,7 +293,7 @@ public:
     // This host will not do: the next one.
     void host_failed(bool not_synced) {
         if (not_synced) {
-            plan->not_synced();
+            plan->not_synced(plan_res);
         } else {
             plan_last = diag;
             plan->failed(diag);

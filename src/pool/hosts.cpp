@@ -84,9 +84,16 @@ void host_plan::failed(const diagnostics& d) {
     e.until = clock::now() + e.backoff;
 }
 
-void host_plan::not_synced() {
+void host_plan::not_synced(const results& status) {
     const host_port& h = order_[at_ - 1];
-    tried_ += (tried_.empty() ? "" : "; ") + key_of(h) + ": the Galera node is not synced";
+    // No wsrep_local_state: no Galera provider loaded (a plain server, whose wsrep_ready is
+    // OFF all the same): galera_check against a server that is not a Galera node.
+    bool galera = false;
+    for (std::size_t i = 0; status.size() > 0 && i < status.row_count(); ++i)
+        galera = galera || status.row(i)[0].get_text() == "wsrep_local_state";
+    tried_ += (tried_.empty() ? "" : "; ") + key_of(h) +
+              (galera ? ": the Galera node is not synced"
+                      : ": the server is not a Galera node (no wsrep status), and galera_check asks for one");
     if (single_) return;
     std::lock_guard lk(deny_mutex);
     deny_entry& e = deny_list()[key_of(h)];

@@ -34,7 +34,7 @@ def test_no_live_host_names_every_host_tried():
 def test_the_galera_check_refuses_a_server_without_galera():
     with pytest.raises(ambisql.OperationalError) as e:
         ambisql.connect(galera_check=True, **server_kwargs())
-    assert "not synced" in e.value.args[1]
+    assert "not a Galera node" in e.value.args[1]
 
 
 def test_sqlalchemy_urls_take_the_hosts():

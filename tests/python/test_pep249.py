@@ -160,6 +160,18 @@ def test_one_precedence_for_every_source_option_file_then_url_then_keywords(tmp_
         ambisql.connect(read_default_file=str(opt), **server_kwargs())
 
 
+def test_the_submodules_are_there_after_a_plain_import():
+    # `import ambisql; ambisql.green.patch_gevent()` raised AttributeError.
+    import subprocess
+    import sys
+
+    code = "import ambisql; print(callable(ambisql.green.patch_gevent), callable(ambisql.aio.connect))"
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert p.stdout.strip() == "True True", p.stderr
+    with pytest.raises(AttributeError):
+        ambisql.no_such_thing
+
+
 def test_execute_fetch_and_description(conn):
     cur = conn.cursor()
     assert cur.description is None and cur.rowcount == -1

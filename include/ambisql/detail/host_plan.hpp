@@ -8,7 +8,7 @@
 //   config one;
 //   while (plan.next(one)) {
 //       connect with `one`, failure: plan.failed(diag) and go on;
-//       if (plan.galera_query()) run it, !plan.galera_ok(result): plan.not_synced(), close, go on;
+//       if (plan.galera_query()) run it, !plan.galera_ok(result): plan.not_synced(result), close, go on;
 //       if (!plan.session_setup().empty()) run it;
 //       plan.succeeded(); done
 //   }
@@ -33,7 +33,7 @@ public:
     // false when every host was tried or the deadline passed.
     bool next(config& out);
     void failed(const diagnostics& d);  // the current host failed: passed over for a while
-    void not_synced();                  // Galera: the current node is not ready
+    void not_synced(const results& status);  // Galera: the current node is not ready (its galera_query() answer)
     void succeeded();                   // the current host works: off the deny list
 
     static constexpr const char* galera_status_sql =
