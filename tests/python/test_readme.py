@@ -1,0 +1,36 @@
+"""Every Python block of the README is a complete program: each is run as written against
+the test server (DATABASE_URL), so the README cannot drift from what works."""
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+README = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "README.md")
+with open(README, encoding="utf-8") as f:
+    BLOCKS = re.findall(r"^```python\n(.*?)^```$", f.read(), flags=re.S | re.M)
+
+# What each block prints when it works (a substring of its output per block, in order).
+EXPECTED = [
+    ["(1, 'Ada')", "(2, 'Grace')", "500000500000", "('Edsger',)"],
+    ["True in"],
+    ["(42,)"],
+    ["(42,)", "5000050000"],
+    ["['Notes']\n['Notes']"],
+]
+
+
+def test_every_python_block_is_known_here():
+    assert len(BLOCKS) == len(EXPECTED), "a README block was added or removed: say here what it prints"
+
+
+@pytest.mark.parametrize("index", range(len(EXPECTED)))
+def test_a_readme_python_block_runs_as_written(index):
+    url = "mysql://ambisql:%s@127.0.0.1:%s/ambisql_test" % (
+        os.environ.get("AMBISQL_TEST_PASSWORD", "ambisql-pw"), os.environ["AMBISQL_TEST_PORT"])
+    p = subprocess.run([sys.executable, "-c", BLOCKS[index]], capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, DATABASE_URL=url))
+    assert p.returncode == 0, BLOCKS[index] + "\n" + p.stderr[-3000:]
+    for want in EXPECTED[index]:
+        assert want in p.stdout, (want, p.stdout)
