@@ -3,6 +3,7 @@ drivers and cooperates with gevent, eventlet and any event loop.
 
 Built for Debian's /usr/bin/python3 (3.11)."""
 import datetime as _dt
+from typing import Any
 import time as _time
 
 from . import _ambisql, err
@@ -23,7 +24,7 @@ POLL_ERROR = 3
 _ambisql.set_error_factory(err._from_driver)
 
 
-def connect(*args, **kwargs):
+def connect(*args: Any, **kwargs: Any) -> Connection:
     """A Connection: MySQLdb's and PyMySQL's keyword arguments (host, port, user,
     password/passwd, database/db, unix_socket, charset, autocommit, connect_timeout,
     read_timeout, write_timeout, ssl / ssl_mode with ssl_ca / ssl_cert / ssl_key,

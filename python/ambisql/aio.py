@@ -18,6 +18,7 @@ database wait is served by this loop; inside it, `await_(awaitable)` waits for a
 awaitable. Cancelling the awaiting task reaches the database call inside `fn`."""
 import asyncio
 import sys
+from typing import Any, Optional
 
 from greenlet import getcurrent, greenlet
 
@@ -89,14 +90,14 @@ class Connection(err.ErrorClasses):
         """The synchronous ambisql.Connection underneath (for run_sync code)."""
         return self._sync
 
-    def cursor(self, cursorclass=None, prepared=None):
+    def cursor(self, cursorclass: Any = None, prepared: Optional[bool] = None) -> "Cursor":
         """A cursor; `async with conn.cursor() as cur` and `await conn.cursor()` work too."""
         cls = cursorclass or Cursor
         if not (isinstance(cls, type) and issubclass(cls, Cursor)):
             cls = _ASYNC_OF.get(cls, Cursor)
         return cls(self, self._sync.cursor(cls._sync_class, prepared=prepared))
 
-    async def commit(self):
+    async def commit(self) -> None:
         await run_sync(self._sync.commit)
 
     async def rollback(self):
@@ -168,7 +169,7 @@ class Connection(err.ErrorClasses):
 
 
 
-async def connect(*args, loop=None, **kwargs):
+async def connect(*args: Any, loop: Any = None, **kwargs: Any) -> "Connection":
     """An asyncio Connection: ambisql.connect()'s keyword arguments (host, port, user,
     password, db, unix_socket, charset, autocommit, ssl, url, ...)."""
     kwargs.pop("async_", None)
@@ -218,7 +219,7 @@ class Cursor:
     def mogrify(self, query, args=None):
         return self._cur.mogrify(query, args)
 
-    async def execute(self, query, args=None):
+    async def execute(self, query: str, args: Any = None) -> int:
         cur = self._cur
         c = cur._quick_start(query, args)
         if c is not None:  # a buffered text query: the loop waits for it directly
@@ -242,13 +243,13 @@ class Cursor:
     async def nextset(self):
         return await run_sync(self._cur.nextset)
 
-    async def fetchone(self):
+    async def fetchone(self) -> Any:
         return self._cur.fetchone()
 
     async def fetchmany(self, size=None):
         return self._cur.fetchmany(size)
 
-    async def fetchall(self):
+    async def fetchall(self) -> Any:
         return self._cur.fetchall()
 
     async def scroll(self, value, mode="relative"):

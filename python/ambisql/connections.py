@@ -1,6 +1,7 @@
 """The PEP 249 connection: MySQLdb's and PyMySQL's keyword arguments, blocking calls that
 release the GIL, a wait callback for green threads, and psycopg2's async mode."""
 import os
+from typing import Any, Optional
 import warnings
 import weakref
 
@@ -211,7 +212,7 @@ class Connection(err.ErrorClasses):
         raise TypeError("cannot pickle or copy %r object" % type(self).__name__)
 
     # ---- PEP 249
-    def close(self):
+    def close(self) -> None:
         c = self._c
         if c is None:
             raise err.Error("Already closed")
@@ -255,7 +256,7 @@ class Connection(err.ErrorClasses):
         if self._c is not None:
             self.close()
 
-    def commit(self):
+    def commit(self) -> None:
         self._run("COMMIT")
 
     def rollback(self):
@@ -264,7 +265,7 @@ class Connection(err.ErrorClasses):
     def begin(self):
         self._run("BEGIN")
 
-    def cursor(self, cursorclass=None, prepared=None):
+    def cursor(self, cursorclass: Any = None, prepared: Optional[bool] = None) -> Cursor:
         cls = cursorclass or self.cursorclass
         self._checked()
         return cls(self, prepared=prepared) if prepared is not None else cls(self)

@@ -1,5 +1,7 @@
 """PEP 249 cursors: buffered (Cursor, DictCursor), streaming (SSCursor, SSDictCursor),
 and prepared (binary protocol through the connection's statement cache)."""
+from typing import Any, Optional
+
 from . import err
 from ._ambisql import CursorBase, _set_plain_cursor
 
@@ -103,7 +105,7 @@ class Cursor(CursorBase, err.ErrorClasses):
             c.start_query(query, args)
         return conn
 
-    def executemany(self, query, args):
+    def executemany(self, query: str, args: Any) -> int:
         """Runs `query` once per element of `args`. Sequences of values go to the core's
         execute_many in one operation (the bulk command on MariaDB, pipelined executes
         elsewhere), all or nothing: a failing row leaves none of them applied (on
@@ -158,7 +160,7 @@ class Cursor(CursorBase, err.ErrorClasses):
         self.execute("CALL %s(%s)" % (procname, ",".join("@_%s_%d" % (procname, i) for i in range(len(args)))))
         return args
 
-    def fetchone(self):
+    def fetchone(self) -> Any:
         rows = self._ensure()
         if rows is None:
             return None
@@ -168,7 +170,7 @@ class Cursor(CursorBase, err.ErrorClasses):
         self.rownumber = i + 1
         return self._make(rows[i])
 
-    def fetchmany(self, size=None):
+    def fetchmany(self, size: Optional[int] = None) -> Any:
         rows = self._ensure()
         if rows is None:
             return ()
