@@ -2,7 +2,8 @@
 mysql+ambisql_async against mysql+aiomysql and mysql+ambisql against mysql+mysqldb and
 mysql+pymysql (Debian's packages), same server, same run; drivers alternate over rounds
 and the median is reported. Run by scripts/bench (workload `python`), or:
-    /usr/bin/python3 bench/python_async_bench.py [--json out.json] [--rounds N] [--only a,b]
+    /usr/bin/python3 bench/python_async_bench.py [--json out.json] [--rounds N] [--only a,b] [--suffix S]
+(--suffix: appended to the workload names, for rows of another SQLAlchemy on PYTHONPATH)
 Workloads (the sbtest tables scripts/bench creates):
   aio_point_select   SELECT c FROM sbtest1 WHERE id = %s, one connection: qps (beside them,
                      ambisql-blocking: the blocking driver, no loop: one connection's limit;
@@ -315,6 +316,7 @@ def main():
         out_json = args[args.index("--json") + 1]
     if "--rounds" in args:
         rounds = int(args[args.index("--rounds") + 1])
+    suffix = args[args.index("--suffix") + 1] if "--suffix" in args else ""  # (rows of another SQLAlchemy)
     workloads = WORKLOADS
     if "--only" in args:
         only = args[args.index("--only") + 1].split(",")
@@ -330,9 +332,10 @@ def main():
         for d in drivers:
             for metric, vs in samples[d].items():
                 v = statistics.median(vs)
-                rows.append({"workload": name, "driver": d, "metric": metric, "value": v})
+                rows.append({"workload": name + suffix, "driver": d, "metric": metric, "value": v})
                 ratio = v / base[metric] if base.get(metric) else float("nan")
-                print("%-24s %-9s %-24s %14.6g  %5.2fx %s" % (name, d, metric, v, ratio, drivers[0]), flush=True)
+                print("%-24s %-9s %-24s %14.6g  %5.2fx %s" % (name + suffix, d, metric, v, ratio, drivers[0]),
+                      flush=True)
     if out_json:
         json.dump(rows, open(out_json, "w"), indent=1)
 
