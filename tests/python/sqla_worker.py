@@ -122,6 +122,8 @@ try:
             a = await s.get(Author, aid)
             out["async_get"] = a.name
             out["async_scalars"] = sorted((await s.scalars(sa.select(Book.title).where(Book.author_id == aid, Book.title.like("Notes%")))).all())
+            result = await s.stream(sa.select(Book.title).where(Book.author_id == aid, Book.title.like("Notes%")))
+            out["async_session_stream"] = sorted([row[0] async for row in result])
             if V2:
                 out["async_awaitable_attrs"] = sorted(b.title for b in await a.awaitable_attrs.books
                                                       if b.title.startswith("Notes"))

@@ -34,6 +34,7 @@ def test_the_dialects_sync_and_async_on_each_version(version):
     assert r["sync_select"] == 1 and r["sync_lazy"] == notes and r["sync_stream"] == 500500, r
     assert (r["async_execute"], r["async_scalar"], r["async_stream"], r["async_run_sync"]) == (2, 3, 500500, 4), r
     assert r["async_get"] == "Ada" and r["async_scalars"] == notes and r["async_run_sync_lazy"] == notes, r
+    assert r["async_session_stream"] == notes, r
     if version != "1.4":
         assert r["async_awaitable_attrs"] == notes, r
         assert r["sync_returning"] and r["orm_bulk_ids"], r
