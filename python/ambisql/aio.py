@@ -40,9 +40,30 @@ class _Bridge(greenlet):
 connections._register_bridge(_Bridge)
 
 
+def _under_trio():
+    # Whether the caller runs under trio (directly or through anyio): ambisql.trio then.
+    if "trio" not in sys.modules:
+        return False
+    import sniffio
+
+    try:
+        return sniffio.current_async_library() == "trio"
+    except sniffio.AsyncLibraryNotFoundError:
+        return False
+
+
 async def run_sync(fn, *args, **kwargs):
     """Runs fn(*args, **kwargs) on a greenlet whose waits (ambisql's, and await_()'s) are
-    served by the running loop; returns its result or raises its exception."""
+    served by the running loop; returns its result or raises its exception. (Under trio:
+    ambisql.trio.run_sync.)"""
+    if _under_trio():
+        from . import trio
+
+        return await trio.run_sync(fn, *args, **kwargs)
+    return await _run_on_bridge(fn, *args, **kwargs)
+
+
+async def _run_on_bridge(fn, *args, **kwargs):
     g = _Bridge(fn, getcurrent())
     result = g.switch(*args, **kwargs)
     while not g.dead:
@@ -59,6 +80,9 @@ def await_(awaitable):
     """From synchronous code running under run_sync(): waits for `awaitable` on the loop
     and returns its result."""
     g = getcurrent()
+    wait = getattr(type(g), "_ambisql_await", None)
+    if wait is not None:  # a fiber of ambisql.trio's
+        return wait(awaitable)
     if not isinstance(g, connections._bridges):
         if asyncio.iscoroutine(awaitable):
             awaitable.close()
@@ -85,6 +109,16 @@ class Connection(err.ErrorClasses):
     def __init__(self, sync):
         self._sync = sync
 
+    # What runs synchronous work, and what waits for a started query, on this connection's
+    # event loop (ambisql.trio's connection has its own).
+    @staticmethod
+    def _run_sync(fn, *args):
+        return _run_on_bridge(fn, *args)
+
+    @staticmethod
+    def _wait_query(c, sync, state=None):
+        return drive(c, sync._reader, state)
+
     @property
     def sync_connection(self):
         """The synchronous ambisql.Connection underneath (for run_sync code)."""
@@ -98,28 +132,28 @@ class Connection(err.ErrorClasses):
         return cls(self, self._sync.cursor(cls._sync_class, prepared=prepared))
 
     async def commit(self) -> None:
-        await run_sync(self._sync.commit)
+        await self._run_sync(self._sync.commit)
 
     async def rollback(self):
-        await run_sync(self._sync.rollback)
+        await self._run_sync(self._sync.rollback)
 
     async def begin(self):
-        await run_sync(self._sync.begin)
+        await self._run_sync(self._sync.begin)
 
     async def ping(self, reconnect=False):
-        return await run_sync(self._sync.ping, reconnect)
+        return await self._run_sync(self._sync.ping, reconnect)
 
     async def autocommit(self, on):
-        await run_sync(self._sync.autocommit, on)
+        await self._run_sync(self._sync.autocommit, on)
 
     def get_autocommit(self):
         return self._sync.get_autocommit()
 
     async def select_db(self, db):
-        await run_sync(self._sync.select_db, db)
+        await self._run_sync(self._sync.select_db, db)
 
     async def reset_connection(self):
-        await run_sync(self._sync.reset_connection)
+        await self._run_sync(self._sync.reset_connection)
 
     def character_set_name(self):
         return self._sync.character_set_name()
@@ -171,7 +205,12 @@ class Connection(err.ErrorClasses):
 
 async def connect(*args: Any, loop: Any = None, **kwargs: Any) -> "Connection":
     """An asyncio Connection: ambisql.connect()'s keyword arguments (host, port, user,
-    password, db, unix_socket, charset, autocommit, ssl, url, ...)."""
+    password, db, unix_socket, charset, autocommit, ssl, url, ...). Under trio, an
+    ambisql.trio connection (the same API)."""
+    if _under_trio():
+        from . import trio
+
+        return await trio.connect(*args, **kwargs)
     kwargs.pop("async_", None)
     kwargs.setdefault("autocommit", False)
     sync = await run_sync(connections.Connection, *args, **kwargs)
@@ -225,23 +264,23 @@ class Cursor:
         if c is not None:  # a buffered text query: the loop waits for it directly
             state = c.poll()
             if state != POLL_OK:
-                await drive(c, cur.connection._reader, state)
+                await self.connection._wait_query(c, cur.connection, state)
             return cur._quick_take(c)
         if cur._stream:  # an earlier result may need reading to its end first
-            return await run_sync(cur.execute, query, args)
+            return await self.connection._run_sync(cur.execute, query, args)
         conn = cur._begin(query, args)
-        await drive(conn._c, conn._reader)
+        await self.connection._wait_query(conn._c, conn)
         cur._take()
         return cur.rowcount
 
     async def executemany(self, query, args):
-        return await run_sync(self._cur.executemany, query, args)
+        return await self.connection._run_sync(self._cur.executemany, query, args)
 
     async def callproc(self, procname, args=()):
-        return await run_sync(self._cur.callproc, procname, args)
+        return await self.connection._run_sync(self._cur.callproc, procname, args)
 
     async def nextset(self):
-        return await run_sync(self._cur.nextset)
+        return await self.connection._run_sync(self._cur.nextset)
 
     async def fetchone(self) -> Any:
         return self._cur.fetchone()
@@ -299,23 +338,23 @@ class SSCursor(Cursor):
         cur = self._cur
         if cur._bpos < len(cur._batch):  # rows at hand: no wait
             return cur.fetchone()
-        return await run_sync(cur.fetchone)
+        return await self.connection._run_sync(cur.fetchone)
 
     async def fetchmany(self, size=None):
-        return await run_sync(self._cur.fetchmany, size)
+        return await self.connection._run_sync(self._cur.fetchmany, size)
 
     async def fetchall(self):
-        return await run_sync(self._cur.fetchall)
+        return await self.connection._run_sync(self._cur.fetchall)
 
     async def scroll(self, value, mode="relative"):
-        await run_sync(self._cur.scroll, value, mode)
+        await self.connection._run_sync(self._cur.scroll, value, mode)
 
     def close(self):
         """Reads and drops the rest of the result: await it."""
         return self._aclose()
 
     async def _aclose(self):
-        await run_sync(self._cur.close)
+        await self.connection._run_sync(self._cur.close)
 
 
 class SSDictCursor(SSCursor):

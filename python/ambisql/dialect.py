@@ -40,13 +40,21 @@ def _register_sqlalchemy_bridge():
 
 
 def _on_bridge():
-    # True on a greenlet whose parent awaits for it on a running asyncio loop
-    # (ambisql.aio.run_sync): a thread-blocking wait there would stop the loop.
+    # True on a greenlet whose waits are an event loop's (ambisql.aio.run_sync's,
+    # SQLAlchemy's async adaptation, a Twisted or trio fiber): a thread-blocking wait there
+    # would stop the loop.
     return bool(connections._bridges) and isinstance(connections._getcurrent(), connections._bridges)
 
 
 def _bridge_sleep(seconds):
-    connections._getcurrent().parent.switch(asyncio.sleep(seconds))
+    # A fiber class (ambisql.twisted's, ambisql.trio's) sleeps its own way; else the
+    # asyncio task the greenlet's parent runs sleeps.
+    g = connections._getcurrent()
+    sleep = getattr(type(g), "_ambisql_sleep", None)
+    if sleep is not None:
+        sleep(seconds)
+    else:
+        g.parent.switch(asyncio.sleep(seconds))
 
 
 class _BridgeAwareLock:

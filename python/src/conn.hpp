@@ -246,6 +246,9 @@ public:
     }
     // (busy and open while another thread waits on it)
     bool busy() const { return in_wait_ || nb_.busy(); }
+    // A cancellation is under way (the command killed, its answer being drained): what a
+    // waiter whose caller was cancelled must still wait for (trio's shielded waits).
+    bool cancelling() const { return nb_.busy() && nb_.cancelling(); }
     // An unbuffered result is not read to its end: no other command can start.
     bool stream_pending() const { return !in_wait_ && (nb_.rows_pending() || nb_.more_results()); }
     bool is_open() const { return in_wait_ || nb_.is_open(); }

@@ -9,7 +9,8 @@
 // driver's loop here polls and calls them. The other ways to wait: blocking poll(2) with
 // the GIL released (_Conn.wait(), when no callback is set), a psycopg2-style wait callback
 // (fn(conn), which polls itself until POLL_OK), and, for synchronous code on a bridge
-// greenlet, the asyncio loop its parent runs (connections._bridge_wait, _loop.drive).
+// greenlet, the asyncio loop its parent runs (connections._bridge_wait, _loop.drive) or
+// the bridge class's own waiter (`_ambisql_wait`: Twisted's reactor, a trio task).
 //
 // An interrupted wait applies the core's cancellation rule (io/cancel.hpp) through the
 // same waiter: _Conn.cancel() kills the command and the loop goes on draining its answer;
@@ -39,7 +40,7 @@ struct {
     PyObject* error = nullptr;        // err.Error: an operation's own failure
 } waits;
 
-PyObject *s_c, *s_on_hub, *s_is_waiter, *s_green_watch, *s_sock_fd, *s_detach, *s_poll;  // interned names
+PyObject *s_c, *s_bridge_waiter, *s_on_hub, *s_is_waiter, *s_green_watch, *s_sock_fd, *s_detach, *s_poll;  // interned names
 PyObject* events_of[3];  // POLL_READ and POLL_WRITE as ints (1, 2)
 
 // _set_wait(callback, bridges, getcurrent, bridge_wait, error_class)
@@ -276,9 +277,25 @@ __attribute__((no_sanitize("address"))) PyObject* conn_wait(PyObject* connection
         PyObject* g = PyObject_CallNoArgs(waits.getcurrent);
         if (!g) return nullptr;
         const int bridged = PyObject_IsInstance(g, waits.bridges);
-        Py_DECREF(g);
+        if (bridged <= 0) Py_DECREF(g);
         if (bridged < 0) return nullptr;
-        if (bridged) return PyObject_CallOneArg(waits.bridge_wait, connection);
+        if (bridged) {
+            // A bridge class with a waiter of its own (ambisql.twisted's and ambisql.trio's
+            // fibers: `_ambisql_wait`, a function on the class) waits through it, this
+            // driver's loop polling; the others' parent drives the whole operation.
+            PyObject* w = nullptr;
+            const int has = optional_attr(reinterpret_cast<PyObject*>(Py_TYPE(g)), s_bridge_waiter, &w);
+            Py_DECREF(g);
+            if (has < 0) return nullptr;
+            if (!w || w == Py_None) {
+                Py_XDECREF(w);
+                return PyObject_CallOneArg(waits.bridge_wait, connection);
+            }
+            conn* c = conn_of(cobj);
+            PyObject* r = c ? drive_waiter(connection, *c, w, Py_None) : nullptr;
+            Py_DECREF(w);
+            return r;
+        }
     }
     if (waits.callback == Py_None) return wait(cobj) ? Py_NewRef(Py_None) : nullptr;
     conn* c = conn_of(cobj);
@@ -317,7 +334,7 @@ PyMethodDef drive_functions[] = {{"_set_wait", fn(&set_wait), METH_FASTCALL, nul
 }  // namespace
 
 bool add_drive_functions(PyObject* m) {
-    const interned_name names[] = {{&s_c, "_c"},           {&s_on_hub, "_ambisql_on_hub"},
+    const interned_name names[] = {{&s_c, "_c"},           {&s_bridge_waiter, "_ambisql_wait"}, {&s_on_hub, "_ambisql_on_hub"},
                                    {&s_is_waiter, "_ambisql_waiter"}, {&s_green_watch, "_green_watch"},
                                    {&s_sock_fd, "_sock_fd"}, {&s_detach, "detach"},
                                    {&s_poll, "poll"}};

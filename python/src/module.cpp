@@ -213,6 +213,7 @@ PYBIND11_MODULE(_ambisql, m) {
         .def("literal", &conn::literal)
         .def("format", &conn::format)
         .def_property_readonly("busy", &conn::busy)
+        .def_property_readonly("cancelling", &conn::cancelling)
         .def_property_readonly("is_open", &conn::is_open)
         .def_property_readonly("rows_pending", &conn::rows_pending)
         .def_property_readonly("more_results", &conn::more_results)
