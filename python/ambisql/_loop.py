@@ -9,6 +9,7 @@ future, not an epoll_ctl pair, two handles and a second pass as well. Since noth
 between operations, the socket is quiet while registered; should it turn readable with
 nobody waiting (the server closing it), the registration removes itself. It is dropped before the socket can close or change: on any
 error or cancellation, on close, and on reconnect (the owner's job)."""
+import sys
 from asyncio import CancelledError, InvalidStateError, get_running_loop
 from contextvars import copy_context
 
@@ -251,7 +252,17 @@ async def _cancel(loop, c, reader=None):
         return
     c.cancel()
     try:
-        await _pump(loop, c, c.poll(), reader, standing=False)
+        if "anyio" in sys.modules:
+            # Under anyio, a cancelled scope cancels its task again at every loop pass
+            # until the task leaves it (trio's level-triggered cancellation): the drain
+            # shields itself from that, as anyio's clean-up code does; a cancellation
+            # from outside anyio's scopes is a second interruption still.
+            from anyio import CancelScope
+
+            with CancelScope(shield=True):
+                await _pump(loop, c, c.poll(), reader, standing=False)
+        else:
+            await _pump(loop, c, c.poll(), reader, standing=False)
     except err.Error:
         return
     except CancelledError:

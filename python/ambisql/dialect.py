@@ -10,6 +10,7 @@ ambisql is installed:
 
 Both build on SQLAlchemy's MySQL dialect for MySQLdb, whose DB-API ambisql follows."""
 import asyncio
+import collections
 import threading
 import time
 
@@ -57,25 +58,59 @@ def _bridge_sleep(seconds):
         g.parent.switch(asyncio.sleep(seconds))
 
 
+def _bridge_event():
+    """(wait, wake): wait() suspends the greenlet (its event loop runs on) until wake() is
+    called, from the same thread. A fiber class makes its own (_ambisql_event); else it is a
+    future of the asyncio loop the greenlet's parent runs."""
+    g = connections._getcurrent()
+    make = getattr(type(g), "_ambisql_event", None)
+    if make is not None:
+        return make()
+    loop = asyncio.get_running_loop()
+    fut = loop.create_future()
+
+    def wake():  # (a thread holding the lock may release it)
+        loop.call_soon_threadsafe(lambda: fut.done() or fut.set_result(None))
+
+    return (lambda: g.parent.switch(fut)), wake
+
+
 class _BridgeAwareLock:
     """A mutex for the sync engine's once-only first-connect work, which runs queries while
-    holding it: on a run_sync greenlet another holder's queries wait on the same loop, so
-    the wait for the mutex goes through the loop too (in threads it is a plain lock)."""
+    holding it: on a greenlet whose waits are an event loop's, another holder's queries run
+    on the same loop, so the wait for the mutex goes through the loop too, woken by the
+    release (one waiter per release, in order); in threads it is a plain lock."""
 
     def __init__(self):
         self._lock = threading.Lock()
+        self._waiters = collections.deque()  # the wake() of each greenlet waiting
 
     def __enter__(self):
-        if not self._lock.acquire(blocking=False):
-            if _on_bridge():
-                while not self._lock.acquire(blocking=False):
-                    _bridge_sleep(0.001)
-            else:
-                self._lock.acquire()
+        if self._lock.acquire(blocking=False):
+            return self
+        if not _on_bridge():
+            self._lock.acquire()
+            return self
+        while not self._lock.acquire(blocking=False):
+            wait, wake = _bridge_event()
+            self._waiters.append(wake)
+            try:
+                wait()
+            except BaseException:
+                if wake in self._waiters:
+                    self._waiters.remove(wake)
+                else:  # woken, and leaving: the wake-up goes to the next
+                    self._wake_next()
+                raise
         return self
 
     def __exit__(self, *exc_info):
         self._lock.release()
+        self._wake_next()
+
+    def _wake_next(self):
+        if self._waiters:
+            self._waiters.popleft()()
 
 
 class BridgeAwareQueuePool(pool.QueuePool):

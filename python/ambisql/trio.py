@@ -49,6 +49,11 @@ class _Fiber(_fiber.Fiber):
         return _fiber.getcurrent().parent.switch(awaitable)
 
     @staticmethod
+    def _ambisql_event():
+        ev = trio.Event()
+        return (lambda: _fiber.getcurrent().parent.switch(ev.wait())), ev.set
+
+    @staticmethod
     def _ambisql_sleep(seconds):
         _fiber.getcurrent().parent.switch(trio.sleep(seconds))
 

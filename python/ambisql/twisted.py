@@ -201,6 +201,16 @@ class _Fiber(_fiber.Fiber):
                 w.drop()
 
     @staticmethod
+    def _ambisql_event():
+        d = defer.Deferred()
+
+        def wake():
+            if not d.called:
+                d.callback(None)
+
+        return (lambda: await_(d)), wake
+
+    @staticmethod
     def _ambisql_sleep(seconds):
         from twisted.internet.task import deferLater
 

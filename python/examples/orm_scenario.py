@@ -10,6 +10,11 @@ under every concurrency model a Python service uses:
   e   MySQLdb under eventlet (it blocks inside C: one request after another)
   f   PyMySQL under eventlet
   g   aiomysql: AsyncSession.run_sync on mysql+aiomysql
+  h   Twisted, adbapi.ConnectionPool over MySQLdb: an interaction per request, a thread each
+  i   Twisted, adbapi.ConnectionPool over PyMySQL
+  j   Twisted, ambisql.twisted.ConnectionPool (the same code, one import changed): fibers,
+      every wait the reactor's, no threads
+  k   trio, ambisql.trio.run_sync with the plain sync mysql+ambisql engine
 
   /usr/bin/python3 orm_scenario.py --socket /path/mysqld.sock [--requests 200] [--modes a,a2,b]
   /usr/bin/python3 orm_scenario.py --socket ... --mode b     (one mode, in this process)
@@ -31,6 +36,10 @@ MODES = {
     "e": "eventlet, mysql+mysqldb",
     "f": "eventlet, mysql+pymysql",
     "g": "asyncio, AsyncSession.run_sync, mysql+aiomysql",
+    "h": "Twisted, adbapi over MySQLdb (threads)",
+    "i": "Twisted, adbapi over PyMySQL (threads)",
+    "j": "Twisted, ambisql.twisted.ConnectionPool",
+    "k": "trio, ambisql.trio.run_sync, mysql+ambisql",
 }
 
 
@@ -125,6 +134,10 @@ def run_mode(mode, socket, n):
 
         with ThreadPoolExecutor(n) as ex:
             return run_green(ex.map, "ambisql", socket, n, pool)
+    if mode in ("h", "i", "j"):
+        return run_twisted(mode, socket, n)
+    if mode == "k":
+        return run_trio(socket, n, pool)
     return run_asyncio(mode, socket, n, pool)
 
 
@@ -186,6 +199,87 @@ def run_asyncio(mode, socket, n, pool):
         return took
 
     return asyncio.run(main())
+
+
+def run_twisted(mode, socket, n):
+    # The ORM layer inside runInteraction, on the interaction's own connection: an engine
+    # whose connections are the pool's (adbapi's Connection, whose close() leaves the
+    # connection to the pool; the pool commits or rolls back after the interaction).
+    import greenlet
+    import sqlalchemy as sa
+    from sqlalchemy.orm import Session
+    from sqlalchemy.pool import NullPool
+    from twisted.internet import defer, reactor
+
+    if mode == "j":
+        from ambisql.twisted import ConnectionPool
+    else:
+        from twisted.enterprise.adbapi import ConnectionPool
+    _, Author, _ = model()
+    user = os.environ.get("AMBISQL_DEMO_USER", "ambisql")
+    pw = os.environ.get("AMBISQL_TEST_PASSWORD", "ambisql-pw")
+    dbpool = ConnectionPool("pymysql" if mode == "i" else "MySQLdb", unix_socket=socket, user=user, passwd=pw,
+                            db="ambisql_test", cp_min=n, cp_max=n)
+    current = {}  # the running interaction's connection, by greenlet (a thread's: its main one)
+    engine = sa.create_engine("mysql+%s://" % {"h": "mysqldb", "i": "pymysql", "j": "ambisql"}[mode],
+                              creator=lambda: current[greenlet.getcurrent()], poolclass=NullPool)
+
+    def request(txn, i):
+        current[greenlet.getcurrent()] = txn._connection
+        try:
+            with Session(engine) as s:
+                return Repository(s, Author).author_and_titles(1 + i % 20)
+        finally:
+            del current[greenlet.getcurrent()]
+
+    took = []
+
+    async def main():
+        await defer.gatherResults([dbpool.runQuery("SELECT 1") for _ in range(n)])  # connected
+        t = time.perf_counter()
+        results = await defer.gatherResults([dbpool.runInteraction(request, i) for i in range(n)])
+        took.append(time.perf_counter() - t)
+        check(results, n)
+        dbpool.close()
+
+    def go():
+        d = defer.ensureDeferred(main())
+        d.addErrback(lambda f: (took.append(f), f.printTraceback()))
+        d.addBoth(lambda _: reactor.stop())
+
+    reactor.callWhenRunning(go)
+    reactor.run()
+    if not took or not isinstance(took[0], float):
+        sys.exit("failed")
+    return took[0]
+
+
+def run_trio(socket, n, pool):
+    import sqlalchemy as sa
+    import trio
+    from sqlalchemy.orm import Session
+
+    import ambisql.trio
+
+    _, Author, _ = model()
+    engine = sa.create_engine(url("ambisql", socket), **pool)
+
+    def handler_sync(i, results):
+        with Session(engine) as s:
+            results.append(Repository(s, Author).author_and_titles(1 + i % 20))
+
+    async def main():
+        results = []
+        t = time.perf_counter()
+        async with trio.open_nursery() as nursery:
+            for i in range(n):
+                nursery.start_soon(ambisql.trio.run_sync, handler_sync, i, results)
+        took = time.perf_counter() - t
+        check(results, n)
+        engine.dispose()
+        return took
+
+    return trio.run(main)
 
 
 def main():

@@ -292,6 +292,30 @@ def test_a_plain_sync_engine_serves_run_sync_code_even_when_its_pool_is_exhauste
     assert took < 5.0  # ten rounds of 0.1 s on three connections
 
 
+def test_greenlets_waiting_for_the_engine_s_first_connect_are_woken_not_polling(orm, monkeypatch):
+    # 100 requests on a fresh engine: one runs the first-connect initialization while the
+    # rest wait for its mutex on the loop; the release wakes them one by one (they used to
+    # poll every millisecond: thousands of loop passes, most of the demo's wall time).
+    import ambisql.aio
+    from ambisql import dialect
+
+    sleeps = []
+    real = dialect._bridge_sleep
+    monkeypatch.setattr(dialect, "_bridge_sleep", lambda s: (sleeps.append(s), real(s)))
+    engine = sa.create_engine(url(), pool_size=100, max_overflow=0)
+
+    def request(i):
+        with Session(engine) as s:
+            return len(s.get(Author, 1 + i % 5).books)
+
+    async def main():
+        return await asyncio.gather(*(ambisql.aio.run_sync(request, i) for i in range(100)))
+
+    assert asyncio.run(main()) == [3] * 100
+    engine.dispose()
+    assert sleeps == []
+
+
 def test_async_engine_connections_outlive_their_loop_quietly(orm):
     # A checked-out connection never returned, an engine never disposed, the loop gone:
     # collecting them must not raise ("Event loop is closed") nor warn.
