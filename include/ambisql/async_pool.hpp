@@ -50,8 +50,8 @@ struct async_pool_shared : std::enable_shared_from_this<async_pool_shared> {
     // A returned connection: rolled back / reset asynchronously, then idle (or closed).
     void give(std::unique_ptr<async_slot> s) {
         async_connection& c = *s->conn.c;
-        const return_state st{c.is_open(), clock::now() >= s->expires,
-                              (c.server_status() & server_status::in_trans) != 0, s->tracked, c.session_changed()};
+        const return_state st{c.is_open(), clock::now() >= s->expires, c.in_transaction(), s->tracked,
+                              c.session_changed()};
         switch (prepare_return(cfg, st, s->conn.p)) {
             case return_action::close:
                 c.close();

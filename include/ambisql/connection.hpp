@@ -171,6 +171,11 @@ public:
     std::uint32_t connection_id() const noexcept;
     const std::string& server_version() const noexcept;
     std::uint16_t server_status() const noexcept;
+    // Whether a transaction may be open: the last OK/EOF reported one (in_trans), or a
+    // statement failed since then (an ERR packet carries no status, and a failed statement
+    // may have begun a transaction and kept the locks it took). False means there is
+    // nothing to commit or roll back: COMMIT and ROLLBACK would be no-ops.
+    bool in_transaction() const noexcept;
     // Whether the server reported a change of the session state (SESSION_STATE_CHANGED)
     // since clear_session_changed(): variables, schema, and, with
     // session_track_state_change = ON, user variables, temporary tables and the like.

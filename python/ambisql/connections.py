@@ -257,10 +257,16 @@ class Connection(err.ErrorClasses):
             self.close()
 
     def commit(self) -> None:
-        self._run("COMMIT")
+        """Commits the transaction. With none open (the server reports none, and no
+        statement failed since it last did: the core's in_transaction) there is nothing
+        to commit, and no round trip."""
+        if self._ready().in_transaction:
+            self._run("COMMIT")
 
     def rollback(self):
-        self._run("ROLLBACK")
+        """Rolls the transaction back; with none open (see commit()), no round trip."""
+        if self._ready().in_transaction:
+            self._run("ROLLBACK")
 
     def begin(self):
         self._run("BEGIN")

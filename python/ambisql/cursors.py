@@ -83,7 +83,23 @@ class Cursor(CursorBase, err.ErrorClasses):
         self._take()
         return self.rowcount
 
-    def _begin(self, query, args):
+    def _execute_and_commit(self, query, args=None):
+        """execute(query, args), then the connection's commit(): sent together, one round
+        trip, when no transaction is open before (a COMMIT after the statement failing
+        then commits nothing, as a rollback would); else one after the other. For
+        callers whose next step is the commit (ambisql.twisted's runQuery)."""
+        conn = self._check()
+        c = conn._c
+        if self._prepared or self._stream or conn._async or c.in_transaction or isinstance(query, bytes):
+            n = self.execute(query, args)
+            conn.commit()
+            return n
+        conn = self._begin(query, args, commit=True)
+        conn._wait()
+        self._take()
+        return self.rowcount
+
+    def _begin(self, query, args, commit=False):
         # Starts the query (ambisql.aio waits for it its own way); returns the connection.
         conn = self._check()
         conn._ready(self)
@@ -101,6 +117,8 @@ class Cursor(CursorBase, err.ErrorClasses):
             c.start_execute(query, args)
         elif self._stream:
             c.start_stream(query, args)
+        elif commit:
+            c.start_query_commit(query, args)
         else:
             c.start_query(query, args)
         return conn

@@ -19,7 +19,7 @@ it, `await_(awaitable)` waits for a trio awaitable."""
 import trio
 
 from . import _fiber, aio, connections
-from ._ambisql import POLL_READ
+from ._ambisql import POLL_OK, POLL_READ
 
 __all__ = ["connect", "Connection", "Cursor", "DictCursor", "SSCursor", "SSDictCursor", "run_sync", "await_"]
 
@@ -36,11 +36,18 @@ class _Fiber(_fiber.Fiber):
     """Synchronous code whose waits the task that runs it (run_sync) performs: the fiber
     switches to it with a _Wait, or with an awaitable from await_()."""
 
+    pending = None  # an interruption the task met before handing the wait over (_wait_query)
+
     @staticmethod
     def _ambisql_wait(conn, fd, events, timeout):
         # One wait (the one driver, drive.cpp, polls). A cancellation under way (the core
         # draining a killed command's answer) is waited for shielded: the scope that
         # cancelled the query must not cancel its clean-up.
+        g = _fiber.getcurrent()
+        e = g.pending
+        if e is not None:  # the task was interrupted already: the driver applies the rule
+            g.pending = None
+            raise e
         c = conn._c
         _fiber.getcurrent().parent.switch(_Wait((fd, events, timeout, c is not None and c.cancelling)))
 
@@ -60,6 +67,7 @@ class _Fiber(_fiber.Fiber):
 
 _fiber.register(_Fiber)
 
+_Done = _fiber.Done
 _wait_readable = trio.lowlevel.wait_readable
 _wait_writable = trio.lowlevel.wait_writable
 
@@ -68,9 +76,10 @@ async def run_sync(fn, *args, **kwargs):
     """Runs fn(*args, **kwargs) on a fiber whose waits (ambisql's, await_()'s) this task
     performs; returns its result or raises its exception. A cancellation of the task's
     scope reaches the database call inside `fn` (the query is killed and drained)."""
-    g = _Fiber(fn)
-    req = g.switch(*args, **kwargs)
-    while not g.dead:
+    g = _Fiber.take()
+    g.parent = _fiber.getcurrent()
+    req = g.switch((fn, args, kwargs))
+    while req.__class__ is not _Done:
         try:
             if req.__class__ is _Wait:
                 fd, events, timeout, shielded = req
@@ -90,7 +99,14 @@ async def run_sync(fn, *args, **kwargs):
                 continue
             value = None  # the connection closed under the wait: its next poll() says so
         req = g.switch(value)
-    return req
+    g.idle()
+    e = req.error
+    if e is not None:
+        try:
+            raise e
+        finally:
+            e = req = None  # (no cycle through the traceback)
+    return req.value
 
 
 def await_(awaitable):
@@ -99,9 +115,36 @@ def await_(awaitable):
     return aio.await_(awaitable)
 
 
-def _wait_query(c, sync, state=None):
-    # A started query (aio.Cursor.execute's quick path): only the wait goes to a fiber.
-    return run_sync(connections._drive_wait, sync)
+async def _wait_query(c, sync, state=None):
+    # A started query (aio.Cursor.execute's quick path), waited for in the task itself
+    # while nothing else is needed: no deadline, its own socket. Otherwise, and on an
+    # interruption, the one driver takes over on a fiber (the interruption handed to it,
+    # raised by its first wait: it kills the command and drains, shielded, then re-raises).
+    if state is None:
+        state = c.poll()
+    fd = c.fileno()
+    try:
+        while state != POLL_OK:
+            if c.timeout() is not None or c.fileno() != fd:
+                return await run_sync(connections._drive_wait, sync)
+            try:
+                await (_wait_readable(fd) if state == POLL_READ else _wait_writable(fd))
+            except trio.ClosedResourceError:  # closed under the wait: poll() says so
+                pass
+            state = c.poll()
+    except BaseException as e:
+        if not c.busy:
+            raise
+        await run_sync(_drive_interrupted, sync, e)
+        raise
+
+
+def _drive_interrupted(sync, e):
+    _fiber.getcurrent().pending = e
+    try:
+        connections._drive_wait(sync)
+    finally:
+        _fiber.getcurrent().pending = None
 
 
 class Connection(aio.Connection):

@@ -30,7 +30,7 @@ from twisted.enterprise import adbapi
 from twisted.internet import defer
 from twisted.python import failure, log
 
-from . import _fiber, connections, err
+from . import _fiber, connections, cursors, err
 from ._ambisql import POLL_READ
 
 __all__ = ["connect", "Connection", "Cursor", "ConnectionPool", "run_sync", "await_"]
@@ -154,14 +154,10 @@ def _wake_if(g, token):
 
 class _Fiber(_fiber.Fiber):
     """A fiber whose waits are the reactor's. `ended(result)` runs (on the greenlet that
-    resumed it last: the reactor's) when it is over; `result` is its return value or a
-    Failure."""
+    resumed it last: the reactor's) when its job is over; `result` is the job's return
+    value or a Failure."""
 
-    def __init__(self, run, reactor, ended):
-        _fiber.Fiber.__init__(self, run)
-        self.reactor = reactor
-        self.ended = ended
-
+    reactor = ended = None
     job = None  # (a Connection's fiber: the operation it runs)
 
     @staticmethod
@@ -224,8 +220,15 @@ def _resume(g):
     _after(g, _switch(g))
 
 
-def _start(g, *args, **kwargs):
-    _after(g, _switch(g, *args, **kwargs))
+def _prepare(reactor, ended, job=None):
+    # A fiber for a job (started by _begin()).
+    g = _Fiber.take()
+    g.reactor, g.ended, g.job = reactor, ended, job
+    return g
+
+
+def _begin(g, fn, args, kwargs):
+    _after(g, _switch(g, (fn, args, kwargs)))
 
 
 def _throw(g, exc):
@@ -248,13 +251,21 @@ def _switch(g, *args, **kwargs):
 
 
 def _after(g, r):
-    if g.dead:
-        g.ended(r)
+    if r.__class__ is _fiber.Done:  # its job is over: the fiber idles, its outcome goes on
+        ended = g.ended
+        g.reactor = g.ended = g.job = None
+        g.idle()
+        e = r.error
+        ended(r.value if e is None else failure.Failure(e, type(e), e.__traceback__))
+    elif g.dead:  # (killed)
+        ended, g.ended = g.ended, None
+        if ended is not None:
+            ended(r if isinstance(r, failure.Failure) else failure.Failure(err.InterfaceError(0, "fiber ended")))
 
 
 def _spawn(reactor, fn, args, kwargs, ended):
-    g = _Fiber(fn, reactor, ended)
-    _start(g, *args, **kwargs)
+    g = _prepare(reactor, ended)
+    _begin(g, fn, args, kwargs)
     return g
 
 
@@ -376,9 +387,8 @@ class Connection(err.ErrorClasses):
                 self._next()
                 fire(r)
 
-            g = self._fiber = _Fiber(fn, self._reactor, ended)
-            g.job = job
-            _start(g, *args, **kwargs)
+            g = self._fiber = _prepare(self._reactor, ended, job)
+            _begin(g, fn, args, kwargs)
 
     # ---- the operations
     def runInteraction(self, interaction, *args, **kwargs):
@@ -643,11 +653,22 @@ class ConnectionPool:
             raise
 
     def _runQuery(self, trans, *args, **kw):
-        trans.execute(*args, **kw)
+        self._execute_and_commit(trans, args, kw)
         return trans.fetchall()
 
     def _runOperation(self, trans, *args, **kw):
-        trans.execute(*args, **kw)
+        self._execute_and_commit(trans, args, kw)
+
+    def _execute_and_commit(self, trans, args, kw):
+        # The statement and the commit that _runInteraction() sends after it, together
+        # (one round trip: the cursor decides when that is safe); the commit after it
+        # then finds no transaction open and costs nothing. Any other transaction or
+        # cursor (factories of one's own), or other arguments: as adbapi does.
+        cur = getattr(trans, "_cursor", None)
+        if kw or not 1 <= len(args) <= 2 or not isinstance(cur, cursors.Cursor):
+            trans.execute(*args, **kw)
+        else:
+            cur._execute_and_commit(*args)
 
     def _submit(self, method, fn, args, kw):
         if self._closed:
@@ -678,8 +699,8 @@ class ConnectionPool:
                 self._run(self._jobs.popleft())
             fire(r)
 
-        job[5] = g = _Fiber(self._interact, self._reactor, ended)
-        _start(g, method, fn, args, kw)
+        job[5] = g = _prepare(self._reactor, ended)
+        _begin(g, self._interact, (method, fn, args, kw), {})
 
     def _interact(self, method, fn, args, kw):
         try:

@@ -54,6 +54,21 @@ public:
         }
         buffered_ = true;
     }
+    // The query, then COMMIT, in one write (a pipeline of two: one round trip), for a
+    // caller whose next step is a commit (ambisql.twisted's ConnectionPool.runQuery and
+    // runOperation). results() gives the query's, and raises the query's failure, else
+    // the COMMIT's. Only with no transaction open (Cursor._execute_and_commit sees to it):
+    // a COMMIT after a failed statement then commits nothing, as a rollback would.
+    void start_query_commit(const std::string& sql, const py::object& args) {
+        not_waited_on();
+        std::string text = args.is_none() && codec_now().utf8 ? sql : query_text(sql, args);
+        if (!pipe_) pipe_ = std::make_unique<pipeline>();
+        pipe_->clear();
+        pipe_->query(text);
+        pipe_->query("COMMIT");
+        run([&] { nb_.start_pipeline(*pipe_); });
+        piped_ = true;
+    }
     void start_stream(const std::string& sql, const py::object& args) {
         not_waited_on();
         if (args.is_none() && codec_now().utf8) return run([&] { nb_.start_stream(sql); });
@@ -175,8 +190,12 @@ public:
         const pyconv::text_codec& codec = codec_now();
         std::vector<py::object> pre = std::move(pre_);  // rows made while the result came in
         pre_.clear();
+        if (piped_) {  // start_query_commit()'s
+            for (std::size_t i = 0; i < 2; ++i)
+                if (!(*pipe_)[i].ok()) raise_mapped(map_error((*pipe_)[i].error(), false, cfg_.host));
+        }
         std::size_t index = 0;
-        for (const resultset& set : nb_.result()) {
+        for (const resultset& set : piped_ ? (*pipe_)[0].result() : nb_.result()) {
             py::object desc = py::reinterpret_steal<py::object>(descriptions_.get(set.columns()));
             if (!desc) throw py::error_already_set();
             py::object rows;
@@ -271,6 +290,10 @@ public:
     std::uint16_t server_status() const {
         not_waited_on();
         return nb_.server_status();
+    }
+    bool in_transaction() const {
+        not_waited_on();
+        return nb_.in_transaction();
     }
     std::string character_set() const {
         not_waited_on();
@@ -380,6 +403,7 @@ private:
     void run(Start&& start) {
         not_waited_on();
         buffered_ = false;
+        piped_ = false;
         if (!pre_.empty()) {
             py::gil_scoped_acquire gil;  // (held already: run() is called from Python)
             pre_.clear();
@@ -512,6 +536,8 @@ private:
     // A buffered query's rows made into tuples while the rest was still coming in
     // (convert_some()), per resultset; pre_done_ counts the last one's.
     bool buffered_ = false;
+    bool piped_ = false;  // the last operation was start_query_commit()'s pipeline
+    std::unique_ptr<pipeline> pipe_;
     std::vector<py::object> pre_;
     std::size_t pre_done_ = 0;
     std::string codec_charset_ = "utf8mb4";

@@ -195,6 +195,7 @@ PYBIND11_MODULE(_ambisql, m) {
     }
     cls.def(py::init<>())
         .def("start_connect", &conn::start_connect)
+        .def("start_query_commit", &conn::start_query_commit)
         .def("start_execute_many", &conn::start_execute_many)
         .def("start_read_rows", &conn::start_read_rows)
         .def("start_next_result", &conn::start_next_result)
@@ -220,6 +221,7 @@ PYBIND11_MODULE(_ambisql, m) {
         .def_property_readonly("connection_id", &conn::connection_id)
         .def_property_readonly("server_version", &conn::server_version)
         .def_property_readonly("server_status", &conn::server_status)
+        .def_property_readonly("in_transaction", &conn::in_transaction)
         .def_property_readonly("character_set", &conn::character_set)
         .def_property_readonly("tls_active", &conn::tls_active)
         .def_property_readonly("host_info", &conn::host_info);

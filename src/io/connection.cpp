@@ -501,6 +501,7 @@ const diagnostics& connection::last_error() const noexcept { return impl_->diag;
 std::uint32_t connection::connection_id() const noexcept { return impl_->sess.connection_id(); }
 const std::string& connection::server_version() const noexcept { return impl_->sess.server_version(); }
 std::uint16_t connection::server_status() const noexcept { return impl_->sess.status(); }
+bool connection::in_transaction() const noexcept { return impl_->sess.may_be_in_transaction(); }
 bool connection::session_changed() const noexcept { return impl_->sess.state_changed(); }
 void connection::clear_session_changed() noexcept { impl_->sess.clear_state_changed(); }
 bool connection::tls_active() const noexcept { return impl_->sess.tls_active(); }

@@ -59,7 +59,7 @@ struct pooled_connection::shared {
     }
     detail::return_state state_of(const slot_t& s) const noexcept {
         const connection& c = s.conn;
-        return {c.is_open(), clock::now() >= s.expires, (c.server_status() & server_status::in_trans) != 0, s.tracked,
+        return {c.is_open(), clock::now() >= s.expires, c.in_transaction(), s.tracked,
                 c.session_changed()};
     }
     void give(slot_ptr s) noexcept {

@@ -23,6 +23,7 @@ bool session::start_connect(const config& cfg, std::string_view host, bool secur
     broken_ = false;
     connected_ = false;
     status_ = 0;
+    status_known_ = true;
     state_changed_ = false;
     caps_ = 0;
     switched_ = false;

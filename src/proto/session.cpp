@@ -68,6 +68,7 @@ next_action session::fail_server(byte_span payload, error_kind kind) {
     if (!parse_err(payload, e))
         return fail(error_kind::protocol, errc::protocol_error, "malformed ERR packet", false);
     bool fatal = kind == error_kind::auth || closes_connection(e.code) || op_ == op::connect;
+    status_known_ = false;
     if (closes_connection(e.code)) kind = error_kind::network;
     fail(kind, errc::protocol_error, std::string(e.message), !fatal);
     diag_.code = std::error_code(e.code, server_category());

@@ -136,6 +136,10 @@ public:
     // the statements it prepares carry.
     std::uint64_t epoch() const noexcept { return epoch_; }
     std::uint16_t status() const noexcept { return status_; }
+    // Whether a transaction may be open: the last OK/EOF said one is, or a statement failed
+    // since (an ERR carries no status, and a failed statement may have begun one, holding
+    // the locks it took).
+    bool may_be_in_transaction() const noexcept { return !status_known_ || (status_ & server_status::in_trans); }
     // Whether the server reported a change of the session's state (SESSION_STATE_CHANGED:
     // tracked variables, schema, and with session_track_state_change user variables,
     // temporary tables, ...) since the last clear_state_changed().
@@ -269,9 +273,11 @@ private:
     server_handshake hs_;
     std::uint64_t caps_ = 0;
     std::uint16_t status_ = 0;
+    bool status_known_ = true;  // no ERR since the last OK/EOF
     bool state_changed_ = false;
     void set_status(std::uint16_t s) noexcept {
         status_ = s;
+        status_known_ = true;
         if (s & server_status::session_state_changed) state_changed_ = true;
     }
     multibyte mb_ = multibyte::none;  // charset_'s family

@@ -754,3 +754,70 @@ def test_executemany_is_all_or_nothing(conn, table):
     conn.commit()
     cur.execute("SELECT COUNT(*) FROM " + table)
     assert cur.fetchone() == (1001,)
+
+
+def _statement_counts(c):
+    cur = c.cursor()
+    cur.execute("SHOW SESSION STATUS WHERE Variable_name IN ('Com_commit', 'Com_rollback')")
+    return {k: int(v) for k, v in cur.fetchall()}
+
+
+def test_commit_and_rollback_with_no_transaction_open_cost_no_round_trip(conn, table):
+    # The server's status says whether a transaction is open; with none, COMMIT and
+    # ROLLBACK are no-ops and are not sent (counted by the server: Com_commit).
+    conn.cursor().execute("CREATE TABLE %s (id INT PRIMARY KEY) ENGINE=InnoDB" % table)
+    conn.commit()
+    before = _statement_counts(conn)
+    conn.commit()
+    conn.rollback()
+    assert _statement_counts(conn) == before
+    conn.cursor().execute("SELECT * FROM " + table)  # begins one (autocommit off)
+    conn.commit()
+    after = _statement_counts(conn)
+    assert after["Com_commit"] == before["Com_commit"] + 1
+
+
+def test_after_a_failed_statement_rollback_is_sent_and_releases_its_locks(conn, table):
+    # An ERR packet carries no status: a statement that failed may have begun a transaction
+    # and kept locks (a duplicate key takes a shared lock on the row), although the last
+    # OK said none was open. The core counts a transaction as open until the next OK.
+    conn.cursor().execute("CREATE TABLE %s (id INT PRIMARY KEY, v INT) ENGINE=InnoDB" % table)
+    conn.cursor().execute("INSERT INTO %s VALUES (1, 0)" % table)
+    conn.commit()
+    assert not conn._c.in_transaction
+    with pytest.raises(ambisql.IntegrityError):
+        conn.cursor().execute("INSERT INTO %s VALUES (1, 0)" % table)
+    assert conn._c.in_transaction
+    conn.rollback()
+    assert not conn._c.in_transaction
+    other = ambisql.connect(**server_kwargs(autocommit=True))
+    other.cursor().execute("SET SESSION innodb_lock_wait_timeout = 1")
+    other.cursor().execute("UPDATE %s SET v = 1 WHERE id = 1" % table)  # not held any more
+    other.close()
+
+
+def test_a_query_and_its_commit_go_together_when_no_transaction_is_open(conn, table):
+    conn.cursor().execute("CREATE TABLE %s (id INT PRIMARY KEY) ENGINE=InnoDB" % table)
+    conn.commit()
+    cur = conn.cursor()
+    before = _statement_counts(conn)
+    assert cur._execute_and_commit("INSERT INTO " + table + " VALUES (%s), (%s)", (1, 2)) == 2
+    assert not conn._c.in_transaction
+    assert cur._execute_and_commit("SELECT id FROM " + table + " ORDER BY id") == 2
+    assert cur.fetchall() == ((1,), (2,))
+    with pytest.raises(ambisql.IntegrityError):  # the query's error; nothing of it committed
+        cur._execute_and_commit("INSERT INTO " + table + " VALUES (3), (1)")
+    assert _statement_counts(conn)["Com_commit"] == before["Com_commit"] + 3
+    other = ambisql.connect(**server_kwargs(autocommit=True))
+    oc = other.cursor()
+    oc.execute("SELECT id FROM " + table + " ORDER BY id")
+    assert oc.fetchall() == ((1,), (2,))
+    other.close()
+    # inside a transaction: one after the other, and a failure leaves it to roll back
+    conn.cursor().execute("INSERT INTO " + table + " VALUES (5)")
+    with pytest.raises(ambisql.IntegrityError):
+        cur._execute_and_commit("INSERT INTO " + table + " VALUES (1)")
+    conn.rollback()
+    oc = ambisql.connect(**server_kwargs(autocommit=True)).cursor()
+    oc.execute("SELECT COUNT(*) FROM " + table)
+    assert oc.fetchone() == (2,)
