@@ -21,6 +21,8 @@ EXPECTED = [
     ["True in"],
     ["(42,)"],
     ["(42,)", "5000050000"],
+    ["((42,),)", "30 sleeps at once", "84", "cancelled", "('direct',)"],
+    ["(42,)", "cancelled: True", "('still usable',)", "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9] in "],
     ["['Notes']\n['Notes']"],
     ["['Notes']\n['Notes']\nNotes"],
 ]
