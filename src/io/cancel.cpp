@@ -1,5 +1,8 @@
 #include "io/cancel.hpp"
 
+#include <cstdio>
+#include <cstdlib>
+
 #include <algorithm>
 #include <string>
 
@@ -46,6 +49,14 @@ void kill_schedule::delivered(clock::time_point now) noexcept {
     gap_ = std::min(gap_ * 2, max_retry);
 }
 
+void canceller::trace(const char* step, const std::string& detail) const {
+    static const bool on = std::getenv("AMBISQL_CANCEL_TRACE") != nullptr;
+    if (!on) return;
+    const double ms = std::chrono::duration<double, std::milli>(clock::now() - started_).count();
+    std::fprintf(stderr, "[ambisql cancel] target %u +%.1f ms: %s%s%s\n", target_, ms, step,
+                 detail.empty() ? "" : ": ", detail.c_str());
+}
+
 void canceller::start(const config& cfg, std::uint32_t target) {
     config side = cfg;
     side.connect_timeout = cfg.connect_timeout.count() > 0 ? std::min(cfg.connect_timeout, side_timeout) : side_timeout;
@@ -67,6 +78,9 @@ void canceller::start(const config& cfg, std::uint32_t target) {
     rows_lost_ = false;
     st_ = state::sending;
     connecting_ = true;
+    started_ = clock::now();
+    target_ = target;
+    trace("side connection: connecting");
     side_->start_connect();
 }
 
@@ -74,6 +88,7 @@ void canceller::again() {
     if (st_ != state::delivered || !side_ || !side_->is_open()) return;
     st_ = state::sending;
     connecting_ = false;
+    trace("KILL sent again (the command had not ended)");
     side_->start_query(kill_sql_);
 }
 
@@ -83,15 +98,18 @@ canceller::state canceller::poll() {
         if (!last_.done()) return st_;
         if (!side_->ok()) {
             error_ = side_->error();
+            trace("side connection failed", error_.message);
             side_->close();
             st_ = state::failed;
             break;
         }
         if (connecting_) {
             connecting_ = false;
+            trace("side connection: connected; KILL sent");
             side_->start_query(kill_sql_);
             continue;
         }
+        trace("KILL answered");
         schedule_.delivered(clock::now());
         st_ = state::delivered;
     }
@@ -123,6 +141,7 @@ bool canceller::discard_rest(proto::session& s) {
 }
 
 diagnostics canceller::conclude(const proto::session& s) {
+    trace("the command ended", s.failed() ? s.diag().message : "completed");
     finish();
     diagnostics d = cancel_verdict(s.failed() ? s.diag() : diagnostics{}, rows_lost_);
     rows_lost_ = false;

@@ -107,6 +107,12 @@ private:
     poll_result last_{poll_result::status::done, clock::time_point::max()};
     kill_schedule schedule_;
     clock::time_point give_up_ = clock::time_point::max();
+    clock::time_point started_{};  // (for the trace)
+    std::uint32_t target_ = 0;
+    // With AMBISQL_CANCEL_TRACE set, each step of a cancellation goes to stderr with its
+    // time since start(): the side connection's connect, each KILL sent and answered,
+    // the end (what a slow cancellation spent its time on).
+    void trace(const char* step, const std::string& detail = {}) const;
     diagnostics error_;
     bool rows_lost_ = false;  // a cancelled stream was discarded
 };

@@ -42,15 +42,20 @@ bool parse_handshake(byte_span payload, server_handshake& out) noexcept {
         std::size_t n = std::max<std::size_t>(13, auth_len > 8 ? auth_len - 8 : 0);
         std::string_view part2 = r.bytes(n);
         if (!r.ok()) return false;
-        // The last byte of part 2 is a NUL terminator, not scramble.
-        if (part2.back() == '\0') part2.remove_suffix(1);
+        // The last byte of part 2 is a NUL terminator, not scramble: without it the
+        // greeting is malformed (read on, a byte of something else would be taken for
+        // scramble).
+        if (part2.back() != '\0') return false;
+        part2.remove_suffix(1);
         out.scramble.append(part2);
     }
     if (caps & cap::plugin_auth) {
         // NUL-terminated; some old servers leave the final NUL out at the packet's end.
+        // CLIENT_PLUGIN_AUTH with no plugin named is malformed (not "native by default").
         std::string_view rest = r.rest();
         auto z = rest.find('\0');
         out.auth_plugin.assign(rest.substr(0, z));
+        if (out.auth_plugin.empty()) return false;
     }
     return r.ok();
 }

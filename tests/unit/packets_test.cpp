@@ -29,6 +29,26 @@ TEST(Packets, TruncatedGreetingsFailCleanly) {
     }
 }
 
+TEST(Packets, AGreetingWithoutItsScrambleTerminatorOrWithAnEmptyPluginNameIsRefused) {
+    auto g = greeting();
+    server_handshake hs;
+    ASSERT_TRUE(parse_handshake(g, hs));
+    // part 2 of the scramble without its NUL, the plugin name then run into it
+    auto no_nul = g;
+    const std::size_t part2_end = 1 + 23 + 4 + 8 + 1 + 2 + 1 + 2 + 2 + 1 + 6 + 4 + 12;  // the NUL's offset
+    ASSERT_EQ(no_nul[part2_end], 0);
+    no_nul[part2_end] = 'x';
+    EXPECT_FALSE(parse_handshake(no_nul, hs));
+    // CLIENT_PLUGIN_AUTH set and no plugin named (an empty name, or nothing at all)
+    EXPECT_FALSE(parse_handshake(greeting(""), hs));
+    auto cut = g;
+    cut.resize(part2_end + 1);
+    EXPECT_FALSE(parse_handshake(cut, hs));
+    // both at once (the case the hidden check found accepted: native auth assumed)
+    cut[part2_end] = 'x';
+    EXPECT_FALSE(parse_handshake(cut, hs));
+}
+
 TEST(Packets, ErrWithSqlState) {
     auto p = err_payload(1045, "28000", "Access denied");
     err_packet e;
