@@ -176,7 +176,7 @@ def main():
         print(json.dumps(child(args[1], args[2])))
         return
     out_json = args[args.index("--json") + 1] if "--json" in args else None
-    rounds = int(args[args.index("--rounds") + 1]) if "--rounds" in args else 3
+    rounds = int(args[args.index("--rounds") + 1]) if "--rounds" in args else 5
     workloads = WORKLOADS
     if "--only" in args:
         only = args[args.index("--only") + 1].split(",")

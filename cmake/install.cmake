@@ -12,6 +12,13 @@ install(TARGETS ambisql EXPORT ambisqlTargets
 install(DIRECTORY include/ambisql DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(EXPORT ambisqlTargets NAMESPACE ambisql:: DESTINATION ${AMBISQL_CMAKE_DIR})
 
+# What was built decides (BUILD_SHARED_LIBS may be unset: the default, static).
+get_target_property(_ambisql_type ambisql TYPE)
+if(_ambisql_type STREQUAL "SHARED_LIBRARY")
+  set(AMBISQL_STATIC FALSE)
+else()
+  set(AMBISQL_STATIC TRUE)
+endif()
 configure_package_config_file(cmake/ambisqlConfig.cmake.in ${CMAKE_CURRENT_BINARY_DIR}/ambisqlConfig.cmake
                               INSTALL_DESTINATION ${AMBISQL_CMAKE_DIR})
 write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/ambisqlConfigVersion.cmake
@@ -23,7 +30,7 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/ambisqlConfig.cmake ${CMAKE_CURRENT_BI
 # carries them itself (they stay in the .private fields for --static).
 set(AMBISQL_PC_DEPS "openssl zlib libsodium")
 set(AMBISQL_PC_DEP_LIBS "-lboost_context -pthread")
-if(BUILD_SHARED_LIBS)
+if(NOT AMBISQL_STATIC)
   set(AMBISQL_PC_REQUIRES "")
   set(AMBISQL_PC_LIBS "")
   set(AMBISQL_PC_REQUIRES_PRIVATE "${AMBISQL_PC_DEPS}")
