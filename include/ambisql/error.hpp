@@ -69,6 +69,15 @@ struct diagnostics {
     std::string sqlstate;          // five characters when the server sent one
     std::string message;           // the client's text, or the server's text as sent
     bool connection_usable = true; // false: the connection must be closed
+    // What the connection had sent when the failure came, as it recorded it (classify()
+    // decides retries by it; known = false where no connection recorded anything).
+    struct sent_record {
+        bool known = false;
+        bool statements = false;      // bytes of the failing command had gone out
+        bool in_transaction = false;  // it ran inside a transaction (open, or autocommit off)
+        bool commit = false;          // it was, or contained, a COMMIT
+        bool galera = false;          // to a Galera node (the connection checks for one)
+    } sent;
 
     explicit operator bool() const noexcept { return kind != error_kind::none; }
     void clear() noexcept {
@@ -78,6 +87,7 @@ struct diagnostics {
         sqlstate.clear();
         message.clear();
         connection_usable = true;
+        sent = {};
     }
     // "kind error [code] (SQLSTATE): message"
     std::string to_string() const;

@@ -9,13 +9,17 @@
 // classify() is the one rule the pool, transact() and the Python layer use:
 // - retriable: the server refused the work and kept nothing of it: 1213 (deadlock, and a
 //   Galera certification conflict, which MariaDB reports as a deadlock), 1205 (lock wait
-//   timeout), 1047 (WSREP has not yet prepared the node), 1180 (Galera: error during
-//   COMMIT); or the connection was lost when nothing of the work could have been kept (not
-//   connected yet, nothing sent, or inside a transaction that COMMIT had not been sent for,
-//   which the server rolls back when the connection dies);
+//   timeout), 1047 (WSREP has not yet prepared the node), 1180 (error during COMMIT, from a
+//   Galera node: a failed certification; elsewhere its outcome is unknown); or the
+//   connection was lost when nothing of the work could have been kept (not connected yet,
+//   nothing sent, or inside a transaction that COMMIT had not been sent for, which the
+//   server rolls back when the connection dies);
 // - outcome_unknown: the connection was lost while COMMIT (or a statement outside a
 //   transaction) was in flight: it may or may not have been applied;
 // - fatal: anything else (syntax, constraints, permissions, TLS, authentication, misuse).
+// What was sent comes from the connection's own record of the failing command
+// (diagnostics::sent); a failure no connection recorded counts as sent outside a
+// transaction, the cautious reading.
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -39,10 +43,14 @@ struct failure_context {
     bool commit_sent = false;     // the failure came while COMMIT was in flight
 };
 
-failure_class classify(const diagnostics& d, const failure_context& ctx = {}) noexcept;
-inline failure_class classify(const error& e, const failure_context& ctx = {}) noexcept {
-    return classify(e.diag(), ctx);
-}
+// What the connection recorded as sent (the cautious default where it recorded nothing).
+failure_context context_of(const diagnostics& d) noexcept;
+// By the connection's record.
+failure_class classify(const diagnostics& d) noexcept;
+inline failure_class classify(const error& e) noexcept { return classify(e.diag()); }
+// By a context the caller knows better (transact(): its BEGIN and COMMIT).
+failure_class classify(const diagnostics& d, const failure_context& ctx) noexcept;
+inline failure_class classify(const error& e, const failure_context& ctx) noexcept { return classify(e.diag(), ctx); }
 
 // Thrown by transact() when the connection was lost while COMMIT was in flight (and the
 // work is not declared idempotent): whether it was applied is unknown.

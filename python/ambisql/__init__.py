@@ -80,15 +80,26 @@ def TimestampFromTicks(ticks):
 Binary = bytes
 
 
-def classify(error, statements_sent=True, in_transaction=False, commit_sent=False):
+def classify(error, statements_sent=None, in_transaction=None, commit_sent=None):
     """The retry rule the C++ pool and its transaction helper use, for an ambisql
     exception (or an error number): "retriable" (deadlock 1213, lock wait timeout 1205,
-    Galera 1047 / 1180, or a lost connection when nothing could have been kept: nothing
-    sent, or inside a transaction whose COMMIT was not sent), "outcome_unknown" (the
-    connection was lost while COMMIT, or a statement outside a transaction, was in
-    flight) or "fatal"."""
+    Galera 1047, 1180 from a Galera node, or a lost connection when nothing could have
+    been kept: nothing sent, or inside a transaction whose COMMIT was not sent),
+    "outcome_unknown" (the connection was lost while COMMIT, or a statement outside a
+    transaction, was in flight; 1180 elsewhere) or "fatal". What was sent is the
+    connection's own record, carried by the exception; the keyword arguments override it,
+    and without either (an error number) the cautious reading holds: a statement was sent,
+    outside a transaction."""
     number = error if isinstance(error, int) else (error.args[0] if error.args and isinstance(error.args[0], int) else 0)
-    return _ambisql.classify(number, statements_sent, in_transaction, commit_sent)
+    sent = getattr(error, "_ambisql_sent", None) or (True, False, False, False)
+    statements, in_tx, commit, galera = sent
+    if statements_sent is not None:
+        statements = statements_sent
+    if in_transaction is not None:
+        in_tx = in_transaction
+    if commit_sent is not None:
+        commit = commit_sent
+    return _ambisql.classify(number, bool(statements), bool(in_tx), bool(commit), bool(galera))
 
 
 def get_client_info():

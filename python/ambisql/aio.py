@@ -102,7 +102,7 @@ class _Done:
 _DONE = _Done()
 
 
-class Connection(err.ErrorClasses):
+class Connection(connections.ConnectionView):
     """An asyncio connection (ambisql.aio.connect() makes one). Its methods that talk to
     the server are coroutines."""
 
@@ -118,11 +118,6 @@ class Connection(err.ErrorClasses):
     @staticmethod
     def _wait_query(c, sync, state=None):
         return drive(c, sync._reader, state)
-
-    @property
-    def sync_connection(self):
-        """The synchronous ambisql.Connection underneath (for run_sync code)."""
-        return self._sync
 
     def cursor(self, cursorclass: Any = None, prepared: Optional[bool] = None) -> "Cursor":
         """A cursor; `async with conn.cursor() as cur` and `await conn.cursor()` work too."""
@@ -146,41 +141,11 @@ class Connection(err.ErrorClasses):
     async def autocommit(self, on):
         await self._run_sync(self._sync.autocommit, on)
 
-    def get_autocommit(self):
-        return self._sync.get_autocommit()
-
     async def select_db(self, db):
         await self._run_sync(self._sync.select_db, db)
 
     async def reset_connection(self):
         await self._run_sync(self._sync.reset_connection)
-
-    def character_set_name(self):
-        return self._sync.character_set_name()
-
-    def get_server_info(self):
-        return self._sync.get_server_info()
-
-    @property
-    def server_version(self):
-        return self._sync.server_version
-
-    def thread_id(self):
-        return self._sync.thread_id()
-
-    def escape(self, obj):
-        return self._sync.escape(obj)
-
-    def literal(self, obj):
-        return self._sync.literal(obj)
-
-    @property
-    def open(self):
-        return self._sync.open
-
-    @property
-    def closed(self):
-        return not self._sync.open
 
     def close(self):
         """Closes the socket at once (awaitable too). A connection closed, or never closed
@@ -198,9 +163,6 @@ class Connection(err.ErrorClasses):
     async def __aexit__(self, exc_type, exc, tb):
         self.close()
 
-    def fileno(self):
-        return self._sync.fileno()
-
 
 
 async def connect(*args: Any, loop: Any = None, **kwargs: Any) -> "Connection":
@@ -217,46 +179,10 @@ async def connect(*args: Any, loop: Any = None, **kwargs: Any) -> "Connection":
     return Connection(sync)
 
 
-class Cursor:
+class Cursor(cursors.CursorView):
     """Buffered: execute() reads every row; the fetches then need no waiting."""
 
     _sync_class = cursors.Cursor
-
-    def __init__(self, connection, sync_cursor):
-        self.connection = connection
-        self._cur = sync_cursor
-
-    # attributes of the cursor underneath
-    @property
-    def description(self):
-        return self._cur.description
-
-    @property
-    def rowcount(self):
-        return self._cur.rowcount
-
-    @property
-    def lastrowid(self):
-        return self._cur.lastrowid
-
-    @property
-    def rownumber(self):
-        return self._cur.rownumber
-
-    @property
-    def arraysize(self):
-        return self._cur.arraysize
-
-    @arraysize.setter
-    def arraysize(self, n):
-        self._cur.arraysize = n
-
-    @property
-    def closed(self):
-        return self._cur._closed
-
-    def mogrify(self, query, args=None):
-        return self._cur.mogrify(query, args)
 
     async def execute(self, query: str, args: Any = None) -> int:
         cur = self._cur

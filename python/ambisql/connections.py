@@ -403,3 +403,46 @@ class Connection(err.ErrorClasses):
 
 
 __all__ = ["Connection", "set_wait_callback", "get_wait_callback", "POLL_OK", "POLL_READ", "POLL_WRITE"]
+
+
+class ConnectionView(err.ErrorClasses):
+    """What a connection of another API (ambisql.aio's, ambisql.trio's, ambisql.twisted's)
+    shows of the synchronous connection it wraps (`_sync`): what needs no waiting."""
+
+    @property
+    def sync_connection(self):
+        """The synchronous ambisql.Connection underneath (for code run by run_sync())."""
+        return self._sync
+
+    def get_autocommit(self):
+        return self._sync.get_autocommit()
+
+    def character_set_name(self):
+        return self._sync.character_set_name()
+
+    def get_server_info(self):
+        return self._sync.get_server_info()
+
+    @property
+    def server_version(self):
+        return self._sync.server_version
+
+    def thread_id(self):
+        return self._sync.thread_id()
+
+    def escape(self, obj):
+        return self._sync.escape(obj)
+
+    def literal(self, obj):
+        return self._sync.literal(obj)
+
+    @property
+    def open(self):
+        return self._sync.open
+
+    @property
+    def closed(self):
+        return not self._sync.open
+
+    def fileno(self):
+        return self._sync.fileno()

@@ -438,3 +438,43 @@ class SSDictCursor(DictCursorMixin, SSCursor):
 
 
 _set_plain_cursor(Cursor)
+
+
+class CursorView:
+    """What a cursor of another API (ambisql.aio's, ambisql.twisted's) shows of the
+    synchronous cursor it wraps (`_cur`): its attributes, as they are."""
+
+    def __init__(self, connection, sync_cursor):
+        self.connection = connection
+        self._cur = sync_cursor
+
+    @property
+    def description(self):
+        return self._cur.description
+
+    @property
+    def rowcount(self):
+        return self._cur.rowcount
+
+    @property
+    def lastrowid(self):
+        return self._cur.lastrowid
+
+    @property
+    def rownumber(self):
+        return self._cur.rownumber
+
+    @property
+    def arraysize(self):
+        return self._cur.arraysize
+
+    @arraysize.setter
+    def arraysize(self, n):
+        self._cur.arraysize = n
+
+    @property
+    def closed(self):
+        return self._cur._closed
+
+    def mogrify(self, query, args=None):
+        return self._cur.mogrify(query, args)

@@ -75,10 +75,14 @@ def _class_for(errno):
     return cls
 
 
-def _from_driver(errno, message, kind):
-    """Called by the C++ module for every failure."""
+def _from_driver(errno, message, kind, sent=None):
+    """Called by the C++ module for every failure; `sent`: the connection's record of what
+    had been sent (statements, in_transaction, commit, galera), for ambisql.classify()."""
     cls = _class_for(errno) if kind == "server" else _client_kinds.get(kind, OperationalError)
-    return cls(errno, message)
+    e = cls(errno, message)
+    if sent is not None:
+        e._ambisql_sent = sent
+    return e
 
 
 class ErrorClasses:

@@ -336,6 +336,21 @@ def await_(awaitable):  # (also _Fiber._ambisql_await: ambisql.aio.await_ on a f
 _Fiber._ambisql_await = staticmethod(await_)
 
 
+def _committed(conn, fn, *args, **kwargs):
+    # adbapi's rule for an interaction: fn's result once conn.commit() is done; on an
+    # exception conn.rollback() (its own failure logged: the first exception goes on).
+    try:
+        result = fn(*args, **kwargs)
+        conn.commit()
+        return result
+    except BaseException:
+        try:
+            conn.rollback()
+        except BaseException:
+            log.err(None, "Rollback failed")
+        raise
+
+
 # ---- connections whose operations return Deferreds
 
 def connect(*args, reactor=None, **kwargs):
@@ -346,7 +361,7 @@ def connect(*args, reactor=None, **kwargs):
     return run_sync(lambda: Connection(connections.Connection(*args, **kwargs), reactor), reactor=reactor)
 
 
-class Connection(err.ErrorClasses):
+class Connection(connections.ConnectionView):
     """A connection driven by the reactor (connect() makes one). Operations run one after
     another on a fiber each, in the order they were asked for."""
 
@@ -355,11 +370,6 @@ class Connection(err.ErrorClasses):
         self._reactor = _default_reactor(reactor)
         self._jobs = deque()
         self._fiber = None
-
-    @property
-    def sync_connection(self):
-        """The synchronous ambisql.Connection underneath (for code run by run_sync())."""
-        return self._sync
 
     def _call(self, fn, *args, **kwargs):
         job = [fn, args, kwargs, None]
@@ -398,18 +408,13 @@ class Connection(err.ErrorClasses):
 
     def _interaction(self, interaction, args, kwargs):
         cur = self._sync.cursor()
-        try:
+
+        def run():
             result = interaction(cur, *args, **kwargs)
             cur.close()
-            self._sync.commit()
             return result
-        except BaseException:
-            if self._sync.open:
-                try:
-                    self._sync.rollback()
-                except BaseException:
-                    log.err(None, "Rollback failed")
-            raise
+
+        return _committed(self._sync, run)
 
     def runQuery(self, query, args=None):
         """A Deferred of every row of the query's result."""
@@ -450,28 +455,6 @@ class Connection(err.ErrorClasses):
     def select_db(self, db):
         return self._call(self._sync.select_db, db)
 
-    def get_autocommit(self):
-        return self._sync.get_autocommit()
-
-    def thread_id(self):
-        return self._sync.thread_id()
-
-    def get_server_info(self):
-        return self._sync.get_server_info()
-
-    def escape(self, obj):
-        return self._sync.escape(obj)
-
-    def literal(self, obj):
-        return self._sync.literal(obj)
-
-    @property
-    def open(self):
-        return self._sync.open
-
-    def fileno(self):
-        return self._sync.fileno()
-
     def close(self):
         """Closes the connection now. An operation still running ends with an error
         (OperationalError: lost connection); those not started fail with InterfaceError."""
@@ -482,36 +465,9 @@ class Connection(err.ErrorClasses):
             job[3].errback(err.InterfaceError(0, "the connection was closed"))
 
 
-class Cursor:
+class Cursor(cursors.CursorView):
     """A cursor whose methods that talk to the server return Deferreds; they run in the
     connection's order."""
-
-    def __init__(self, connection, sync_cursor):
-        self.connection = connection
-        self._cur = sync_cursor
-
-    @property
-    def description(self):
-        return self._cur.description
-
-    @property
-    def rowcount(self):
-        return self._cur.rowcount
-
-    @property
-    def lastrowid(self):
-        return self._cur.lastrowid
-
-    @property
-    def arraysize(self):
-        return self._cur.arraysize
-
-    @arraysize.setter
-    def arraysize(self, n):
-        self._cur.arraysize = n
-
-    def mogrify(self, query, args=None):
-        return self._cur.mogrify(query, args)
 
     def execute(self, query, args=None):
         return self.connection._call(self._cur.execute, query, args)
@@ -627,30 +583,17 @@ class ConnectionPool:
     def _runInteraction(self, interaction, *args, **kw):
         conn = self.connectionFactory(self)
         trans = self.transactionFactory(self, conn)
-        try:
+
+        def run():
             result = interaction(trans, *args, **kw)
             trans.close()
-            conn.commit()
             return result
-        except BaseException:
-            try:
-                conn.rollback()
-            except BaseException:
-                log.err(None, "Rollback failed")
-            raise
+
+        return _committed(conn, run)
 
     def _runWithConnection(self, func, *args, **kw):
         conn = self.connectionFactory(self)
-        try:
-            result = func(conn, *args, **kw)
-            conn.commit()
-            return result
-        except BaseException:
-            try:
-                conn.rollback()
-            except BaseException:
-                log.err(None, "Rollback failed")
-            raise
+        return _committed(conn, func, conn, *args, **kw)
 
     def _runQuery(self, trans, *args, **kw):
         self._execute_and_commit(trans, args, kw)

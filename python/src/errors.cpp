@@ -16,7 +16,8 @@ PyObject* error_factory = nullptr;
 }  // namespace
 
 
-mapped map_error(const diagnostics& d, bool connecting, const std::string& host) {
+namespace {
+mapped map_plain(const diagnostics& d, bool connecting, const std::string& host) {
     if ((d.kind == error_kind::server || d.kind == error_kind::auth) && d.server_code != 0)
         return {d.server_code, d.message, "server"};
     const std::error_code ec = d.code;
@@ -41,9 +42,19 @@ mapped map_error(const diagnostics& d, bool connecting, const std::string& host)
         return {2027, "Malformed packet (" + d.message + ")", "operational"};
     return {2013, "Lost connection to MySQL server during query (" + d.message + ")", "operational"};
 }
+}  // namespace
+
+mapped map_error(const diagnostics& d, bool connecting, const std::string& host) {
+    mapped m = map_plain(d, connecting, host);
+    m.sent = d.sent;
+    return m;
+}
 
 void set_mapped(const mapped& m) {
-    py::object exc = py::reinterpret_borrow<py::object>(error_factory)(m.errno_, m.message, m.kind);
+    // the connection's record of what was sent, for ambisql.classify(): a tuple, or None
+    py::object sent = py::none();
+    if (m.sent.known) sent = py::make_tuple(m.sent.statements, m.sent.in_transaction, m.sent.commit, m.sent.galera);
+    py::object exc = py::reinterpret_borrow<py::object>(error_factory)(m.errno_, m.message, m.kind, sent);
     PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc.ptr())), exc.ptr());
 }
 

@@ -18,6 +18,7 @@ struct mapped {
     int errno_;
     std::string message;
     const char* kind;  // "server", "operational", "programming", "interface"
+    diagnostics::sent_record sent{};  // the connection's record (classify())
 };
 
 mapped map_error(const diagnostics& d, bool connecting, const std::string& host);

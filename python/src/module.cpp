@@ -155,7 +155,7 @@ PYBIND11_MODULE(_ambisql, m) {
     });
     // The retry rule of the C++ pool and transact() (ambisql/retry.hpp), for an error number
     // as the Python exceptions carry it: "retriable", "outcome_unknown" or "fatal".
-    m.def("classify", [](int number, bool statements_sent, bool in_transaction, bool commit_sent) {
+    m.def("classify", [](int number, bool statements_sent, bool in_transaction, bool commit_sent, bool galera) {
         diagnostics d;
         if (number >= 2000 && number < 3000) {  // the client's numbers (err.py)
             d.kind = error_kind::client;
@@ -176,7 +176,8 @@ PYBIND11_MODULE(_ambisql, m) {
             d.kind = error_kind::client;
             d.code = make_error_code(errc::bad_value);
         }
-        switch (classify(d, failure_context{statements_sent, in_transaction, commit_sent})) {
+        d.sent = {true, statements_sent, in_transaction, commit_sent, galera};
+        switch (classify(d)) {
             case failure_class::retriable: return "retriable";
             case failure_class::outcome_unknown: return "outcome_unknown";
             default: return "fatal";

@@ -76,6 +76,7 @@ void channel::connect_failed(std::error_code ec, std::string msg) {
     diag.code = ec;
     diag.message = std::move(msg);
     diag.connection_usable = false;
+    diag.sent = {true, false, false, false, cfg.galera_check};  // nothing of the work went out
     sock.close();
 }
 

@@ -129,6 +129,9 @@ diagnostics host_plan::exhausted(const diagnostics& last) const {
     d.code = make_error_code(errc::connect_failed);
     d.message = "no host accepted the connection (" + (tried_.empty() ? std::string("none tried in time") : tried_) + ")";
     d.connection_usable = false;
+    d.sent = last.sent;
+    d.sent.known = true;  // a connect: nothing of the work went out
+    d.sent.statements = d.sent.in_transaction = d.sent.commit = false;
     return d;
 }
 

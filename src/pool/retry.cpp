@@ -22,7 +22,6 @@ bool refused_and_kept_nothing(std::uint16_t code) {
         case 1213:  // ER_LOCK_DEADLOCK: a deadlock, or a Galera certification conflict
         case 1205:  // ER_LOCK_WAIT_TIMEOUT (innodb_rollback_on_timeout aside, the statement is undone)
         case 1047:  // ER_UNKNOWN_COM_ERROR: "WSREP has not yet prepared node for application use"
-        case 1180:  // ER_ERROR_DURING_COMMIT (Galera)
             return true;
         default: return false;
     }
@@ -42,8 +41,19 @@ bool connection_lost(const diagnostics& d) {
 
 }  // namespace
 
+failure_context context_of(const diagnostics& d) noexcept {
+    if (!d.sent.known) return failure_context{};
+    return failure_context{d.sent.statements, d.sent.in_transaction, d.sent.commit};
+}
+
+failure_class classify(const diagnostics& d) noexcept { return classify(d, context_of(d)); }
+
 failure_class classify(const diagnostics& d, const failure_context& ctx) noexcept {
     if (d.kind == error_kind::server && refused_and_kept_nothing(d.server_code)) return failure_class::retriable;
+    // ER_ERROR_DURING_COMMIT: a Galera node's failed certification keeps nothing; anywhere
+    // else the engine or the binary log failed mid-commit, which may or may not stand.
+    if (d.kind == error_kind::server && d.server_code == 1180)
+        return d.sent.galera ? failure_class::retriable : failure_class::outcome_unknown;
     if (!connection_lost(d)) return failure_class::fatal;
     if (!ctx.statements_sent) return failure_class::retriable;
     if (ctx.commit_sent) return failure_class::outcome_unknown;

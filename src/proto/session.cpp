@@ -45,6 +45,14 @@ next_action session::step() {
     return next_action::done;
 }
 
+void session::record_sent() noexcept {
+    // (a command refused before it started, by can_start(), sent nothing; nor did a connect
+    // of the work)
+    const bool started = op_ != op::none && op_ != op::connect;
+    diag_.sent = {true, started && cmd_written_ > 0, started ? cmd_in_tx_ : may_be_in_transaction(),
+                  started && cmd_commit_, cfg_ != nullptr && cfg_->galera_check};
+}
+
 next_action session::fail(error_kind kind, errc code, std::string message, bool usable) {
     diag_.kind = kind;
     diag_.code = code;
@@ -52,6 +60,7 @@ next_action session::fail(error_kind kind, errc code, std::string message, bool 
     diag_.sqlstate.clear();
     diag_.message = std::move(message);
     diag_.connection_usable = usable;
+    record_sent();
     if (!usable) {
         broken_ = true;
         connected_ = false;
@@ -75,7 +84,9 @@ next_action session::fail_server(byte_span payload, error_kind kind) {
     diag_.server_code = e.code;
     diag_.sqlstate.assign(e.sqlstate);
     if (!fatal && stream_ != stream_state::idle) stream_ = stream_state::idle;
+    const diagnostics::sent_record sent = diag_.sent;
     if (!fatal && deferred_.kind != error_kind::none) diag_ = std::move(deferred_);  // the first failure counts
+    diag_.sent = sent;
     deferred_.clear();
     return next_action::done;
 }
@@ -114,6 +125,9 @@ bool session::can_start() {
 void session::start_op(op o, st s) {
     diag_.clear();
     deferred_.clear();
+    cmd_in_tx_ = o != op::connect && (may_be_in_transaction() || !(status_ & server_status::autocommit));
+    cmd_commit_ = false;
+    cmd_written_ = 0;
     op_ = o;
     st_ = s;
     infile_armed_ = false;  // armed again by start_query for its own LOAD DATA LOCAL only

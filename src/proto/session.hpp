@@ -274,6 +274,12 @@ private:
     std::uint64_t caps_ = 0;
     std::uint16_t status_ = 0;
     bool status_known_ = true;  // no ERR since the last OK/EOF
+    // The current command, for diag_.sent (record_sent()): whether it began inside a
+    // transaction, whether it is a COMMIT, how many bytes of it went out.
+    bool cmd_in_tx_ = false;
+    bool cmd_commit_ = false;
+    std::uint64_t cmd_written_ = 0;
+    void record_sent() noexcept;
     bool state_changed_ = false;
     void set_status(std::uint16_t s) noexcept {
         status_ = s;

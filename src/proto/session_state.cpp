@@ -103,6 +103,21 @@ void session::read_track_reply(byte_span p) {
 // (session_track_system_variables: the server does not report the change that drops
 // character_set_client from the list) makes it unknown the same way.
 void session::note_statement(std::string_view sql) {
+    // COMMIT (or XA COMMIT) in the command: a failure now leaves its outcome unknown.
+    {
+        std::size_t i = 0;
+        auto word = [&](std::string_view w) {
+            while (i < sql.size() && std::isspace(static_cast<unsigned char>(sql[i]))) ++i;
+            if (sql.size() - i < w.size()) return false;
+            for (std::size_t k = 0; k < w.size(); ++k)
+                if (std::toupper(static_cast<unsigned char>(sql[i + k])) != w[k]) return false;
+            const std::size_t end = i + w.size();
+            if (end < sql.size() && (std::isalnum(static_cast<unsigned char>(sql[end])) || sql[end] == '_')) return false;
+            i = end;
+            return true;
+        };
+        if (word("COMMIT") || (i = 0, word("XA") && word("COMMIT"))) cmd_commit_ = true;
+    }
     if (charset_tracked_) {
         // "session_track_system_variables" in any case (not the other trackers' switches,
         // which the pool sets): a scan for '_' then the letters around it.

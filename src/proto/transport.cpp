@@ -47,6 +47,7 @@ std::span<const std::uint8_t> session::write_buffer() {
 }
 
 void session::on_written(std::size_t n) noexcept {
+    cmd_written_ += n;
     auto& buf = tls_on_ ? net_out_ : zon_ ? zout_ : out_;
     auto& pos = tls_on_ ? net_out_pos_ : zon_ ? zout_pos_ : out_pos_;
     pos += n;

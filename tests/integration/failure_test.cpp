@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "ambisql/retry.hpp"
 #include "common.hpp"
 
 using namespace ambisql;
@@ -128,6 +129,61 @@ TEST(Failure, KilledMidQueryGivesANetworkError) {
         }
         killer.join();
         EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(3));
+    }
+}
+
+// The connection records what had been sent when it failed, and classify() goes by it
+// (it used to assume statements had been sent: a refused connect, or a statement never
+// sent on a dead connection, was "outcome unknown").
+TEST(Failure, AFailureCarriesWhatWasSentAndIsClassifiedByIt) {
+    config refused = tcp_config();
+    refused.port = 1;
+    try {
+        connection c(refused);
+        FAIL() << "connected to port 1";
+    } catch (const error& e) {
+        EXPECT_TRUE(e.diag().sent.known);
+        EXPECT_FALSE(e.diag().sent.statements);
+        EXPECT_EQ(classify(e), failure_class::retriable) << e.what();
+    }
+    for (bool in_transaction : {false, true}) {
+        connection victim(tcp_config());
+        connection admin(tcp_config());
+        if (in_transaction) victim.query("BEGIN");
+        const auto id = victim.connection_id();
+        std::thread killer([&] {
+            std::this_thread::sleep_for(std::chrono::milliseconds(300));
+            admin.query("KILL CONNECTION ?", id);
+        });
+        try {
+            victim.query("SELECT SLEEP(10)");
+            ADD_FAILURE() << "the query outlived its connection";
+        } catch (const error& e) {
+            const auto& sent = e.diag().sent;
+            EXPECT_TRUE(sent.known && sent.statements && !sent.commit);
+            EXPECT_EQ(sent.in_transaction, in_transaction);
+            EXPECT_EQ(classify(e), in_transaction ? failure_class::retriable : failure_class::outcome_unknown)
+                << "in a transaction the server rolls back with the connection; an autocommit statement may stand";
+        }
+        killer.join();
+        try {  // known broken: nothing is sent
+            victim.query("INSERT INTO nowhere VALUES (1)");
+            ADD_FAILURE();
+        } catch (const error& e) {
+            EXPECT_FALSE(e.diag().sent.statements);
+            EXPECT_EQ(classify(e), failure_class::retriable);
+        }
+    }
+    connection c(tcp_config());
+    c.query("BEGIN");
+    c.query("COMMIT");  // (recorded: a COMMIT failing now would leave its outcome unknown)
+    try {
+        c.query("  commit  /* again */");
+        c.query("XA COMMIT 'none'");
+        FAIL() << "XA COMMIT of no transaction";
+    } catch (const error& e) {
+        EXPECT_TRUE(e.diag().sent.commit) << "XA COMMIT is a COMMIT";
+        EXPECT_EQ(classify(e), failure_class::fatal) << "refused by the server";
     }
 }
 

@@ -79,3 +79,37 @@ def running(marker):
     n = cur.fetchone()[0]
     admin.close()
     return n
+
+
+def authors_and_books(prefix, authors=20, **engine_kwargs):
+    """A fresh ORM model (Author with lazily loaded books, two each; tables named after
+    `prefix` and a random suffix), its sync mysql+ambisql engine over the unix socket, and
+    setup(): creates the tables and the authors 1..`authors`. Returns
+    (Base, Author, engine, setup)."""
+    import sqlalchemy as sa
+    from sqlalchemy.orm import Session, declarative_base, relationship
+
+    Base = declarative_base()
+    suffix = uuid.uuid4().hex[:8]
+
+    class Author(Base):
+        __tablename__ = prefix + "_author_" + suffix
+        id = sa.Column(sa.Integer, primary_key=True)
+        books = relationship("Book", lazy="select")
+
+    class Book(Base):
+        __tablename__ = prefix + "_book_" + suffix
+        id = sa.Column(sa.Integer, primary_key=True)
+        author_id = sa.Column(sa.ForeignKey(Author.id))
+
+    kw = socket_kwargs()
+    url = "mysql+ambisql://%s:%s@localhost/ambisql_test?unix_socket=%s" % (kw["user"], kw["password"], kw["unix_socket"])
+    engine = sa.create_engine(url, **engine_kwargs)
+
+    def setup():
+        Base.metadata.create_all(engine)
+        with Session(engine) as s:
+            s.add_all([Author(id=i, books=[Book(), Book()]) for i in range(1, authors + 1)])
+            s.commit()
+
+    return Base, Author, engine, setup

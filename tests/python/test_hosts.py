@@ -1,6 +1,7 @@
 """Several hosts from Python: connect(hosts=...), the SQLAlchemy URL's hosts= parameter,
 and classify(), the retry rule the C++ pool uses."""
 import os
+import threading
 
 import pytest
 import sqlalchemy as sa
@@ -59,6 +60,42 @@ def test_sqlalchemy_urls_take_the_hosts():
                 await ae.dispose()
 
             asyncio.run(main())
+
+
+def test_classify_reads_what_the_connection_recorded_as_sent():
+    # a refused connect: nothing of the work went out (it was "outcome_unknown": the
+    # classification assumed statements had been sent)
+    with pytest.raises(ambisql.OperationalError) as e:
+        ambisql.connect(**server_kwargs(port=1, connect_timeout=2))
+    assert e.value.args[0] == 2003
+    assert ambisql.classify(e.value) == "retriable"
+    admin = ambisql.connect(**server_kwargs(autocommit=True))
+    # inside a transaction: the server rolls it back with the connection, nothing kept
+    conn = ambisql.connect(**server_kwargs())
+    conn.cursor().execute("SELECT 1")  # (autocommit off: a transaction is open)
+    admin.cursor().execute("KILL %d" % conn.thread_id())
+    with pytest.raises(ambisql.OperationalError) as e:
+        conn.cursor().execute("SELECT 2")
+    assert ambisql.classify(e.value) == "retriable"
+    # the connection known to be gone: the next statement is not even sent (2006 used to
+    # be "outcome_unknown" whatever had been sent)
+    with pytest.raises(ambisql.Error) as e:
+        conn.cursor().execute("SELECT 3")
+    assert e.value.args[0] == 2006
+    assert ambisql.classify(e.value) == "retriable"
+    # an autocommit statement in flight when the connection died: it may have been applied
+    conn = ambisql.connect(**server_kwargs(autocommit=True))
+    cur = conn.cursor()
+    tid = conn.thread_id()
+    threading.Timer(0.3, lambda: admin.cursor().execute("KILL %d" % tid)).start()
+    with pytest.raises(ambisql.OperationalError) as e:
+        cur.execute("SELECT SLEEP(5)")
+    assert ambisql.classify(e.value) == "outcome_unknown"
+    # COMMIT in flight
+    assert ambisql.classify(e.value, in_transaction=True, commit_sent=True) == "outcome_unknown"
+    admin.close()
+    # 1180 without a Galera node's record: its outcome is unknown
+    assert ambisql.classify(1180) == "outcome_unknown"
 
 
 def test_classify_is_the_pools_retry_rule():

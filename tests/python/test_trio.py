@@ -10,7 +10,7 @@ import trio
 import ambisql
 import ambisql.aio
 import ambisql.trio
-from conftest import ended, server_kwargs, socket_kwargs
+from conftest import authors_and_books, ended, server_kwargs, socket_kwargs
 
 SOCK = socket_kwargs()
 
@@ -157,30 +157,9 @@ def test_closing_a_connection_wakes_the_task_waiting_on_it():
 
 def test_synchronous_orm_code_with_lazy_loads_runs_concurrently_through_run_sync():
     sa = pytest.importorskip("sqlalchemy")
-    from sqlalchemy.orm import Session, declarative_base, relationship
+    from sqlalchemy.orm import Session
 
-    Base = declarative_base()
-    suffix = uuid.uuid4().hex[:8]
-
-    class Author(Base):
-        __tablename__ = "trio_author_" + suffix
-        id = sa.Column(sa.Integer, primary_key=True)
-        books = relationship("Book", lazy="select")
-
-    class Book(Base):
-        __tablename__ = "trio_book_" + suffix
-        id = sa.Column(sa.Integer, primary_key=True)
-        author_id = sa.Column(sa.ForeignKey(Author.id))
-
-    url = "mysql+ambisql://%s:%s@localhost/ambisql_test?unix_socket=%s" % (
-        SOCK["user"], SOCK["password"], SOCK["unix_socket"])
-    engine = sa.create_engine(url, pool_size=5, max_overflow=0)  # 20 requests share 5
-
-    def setup():
-        Base.metadata.create_all(engine)
-        with Session(engine) as s:
-            s.add_all([Author(id=i, books=[Book(), Book()]) for i in range(1, 21)])
-            s.commit()
+    Base, Author, engine, setup = authors_and_books("trio", pool_size=5, max_overflow=0)  # 20 requests share 5
 
     def lookup(i):
         with Session(engine) as s:

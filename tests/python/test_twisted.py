@@ -11,7 +11,7 @@ from twisted.internet import defer, reactor, task
 
 import ambisql
 import ambisql.twisted
-from conftest import ended, server_kwargs, socket_kwargs
+from conftest import authors_and_books, ended, server_kwargs, socket_kwargs
 
 SOCK = socket_kwargs()
 
@@ -227,33 +227,11 @@ async def test_interactions_beyond_cp_max_wait_their_turn_in_order():
 @pytest_twisted.ensureDeferred
 async def test_synchronous_orm_code_with_lazy_loads_runs_concurrently_in_interactions():
     sa = pytest.importorskip("sqlalchemy")
-    from sqlalchemy.orm import Session, declarative_base, relationship
+    from sqlalchemy.orm import Session
 
-    Base = declarative_base()
-    suffix = uuid.uuid4().hex[:8]
-
-    class Author(Base):
-        __tablename__ = "tw_author_" + suffix
-        id = sa.Column(sa.Integer, primary_key=True)
-        books = relationship("Book", lazy="select")
-
-    class Book(Base):
-        __tablename__ = "tw_book_" + suffix
-        id = sa.Column(sa.Integer, primary_key=True)
-        author_id = sa.Column(sa.ForeignKey(Author.id))
-
-    url = "mysql+ambisql://%s:%s@localhost/ambisql_test?unix_socket=%s" % (
-        SOCK["user"], SOCK["password"], SOCK["unix_socket"])
-    engine = sa.create_engine(url, pool_size=20, max_overflow=0)
+    Base, Author, engine, setup = authors_and_books("tw", pool_size=20, max_overflow=0)
     pool = ambisql.twisted.ConnectionPool("ambisql", cp_max=20, **SOCK)
-
-    def setup(txn):
-        Base.metadata.create_all(engine)
-        with Session(engine) as s:
-            s.add_all([Author(id=i, books=[Book(), Book()]) for i in range(1, 21)])
-            s.commit()
-
-    await pool.runInteraction(setup)
+    await pool.runInteraction(lambda txn: setup())
 
     threads = threading.active_count()
 

@@ -29,9 +29,31 @@ const failure_context committing{true, true, true};
 const failure_context autocommit_statement{true, false, false};
 
 TEST(Retry, ServerRefusalsThatKeepNothingAreRetriableWhateverWasSent) {
-    for (std::uint16_t code : {1213, 1205, 1047, 1180})
+    for (std::uint16_t code : {1213, 1205, 1047})
         for (const auto& ctx : {nothing_sent, in_trx, committing, autocommit_statement})
             EXPECT_EQ(classify(server(code), ctx), failure_class::retriable) << code;
+}
+
+TEST(Retry, AnErrorDuringCommitIsRetriableOnlyFromAGaleraNode) {
+    diagnostics d = server(1180);
+    EXPECT_EQ(classify(d, committing), failure_class::outcome_unknown) << "no record: not known to be Galera";
+    d.sent = {true, true, true, true, false};
+    EXPECT_EQ(classify(d), failure_class::outcome_unknown) << "an engine's or binlog's failure mid-commit";
+    d.sent.galera = true;
+    EXPECT_EQ(classify(d), failure_class::retriable) << "a failed certification keeps nothing";
+}
+
+TEST(Retry, WithoutAContextTheConnectionsRecordDecides) {
+    diagnostics lost = client(errc::connection_broken, error_kind::network);
+    EXPECT_EQ(classify(lost), failure_class::outcome_unknown) << "no record: the cautious reading";
+    lost.sent = {true, false, false, false, false};
+    EXPECT_EQ(classify(lost), failure_class::retriable) << "nothing of the command went out";
+    lost.sent = {true, true, true, false, false};
+    EXPECT_EQ(classify(lost), failure_class::retriable) << "an uncommitted transaction dies with it";
+    lost.sent = {true, true, true, true, false};
+    EXPECT_EQ(classify(lost), failure_class::outcome_unknown) << "COMMIT in flight";
+    lost.sent = {true, true, false, false, false};
+    EXPECT_EQ(classify(lost), failure_class::outcome_unknown) << "an autocommit statement may have been applied";
 }
 
 TEST(Retry, OtherServerErrorsAreFatal) {
