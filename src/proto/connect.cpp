@@ -32,6 +32,7 @@ bool session::start_connect(const config& cfg, std::string_view host, bool secur
     forget_statements();
     cache_capacity_ = cfg.statement_cache_size;
     cfg_ = &cfg;
+    galera_ = cfg.galera_check;  // (cfg_ is the connect's only: the caller's config may go)
     host_.assign(host);
     secure_transport_ = secure_transport;
     set_charset(cfg.charset);

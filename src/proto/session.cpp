@@ -50,7 +50,7 @@ void session::record_sent() noexcept {
     // of the work)
     const bool started = op_ != op::none && op_ != op::connect;
     diag_.sent = {true, started && cmd_written_ > 0, started ? cmd_in_tx_ : may_be_in_transaction(),
-                  started && cmd_commit_, cfg_ != nullptr && cfg_->galera_check};
+                  started && cmd_commit_, galera_};
 }
 
 next_action session::fail(error_kind kind, errc code, std::string message, bool usable) {

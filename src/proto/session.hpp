@@ -276,6 +276,7 @@ private:
     bool status_known_ = true;  // no ERR since the last OK/EOF
     // The current command, for diag_.sent (record_sent()): whether it began inside a
     // transaction, whether it is a COMMIT, how many bytes of it went out.
+    bool galera_ = false;  // connected with galera_check (a Galera node)
     bool cmd_in_tx_ = false;
     bool cmd_commit_ = false;
     std::uint64_t cmd_written_ = 0;
