@@ -45,12 +45,14 @@ def _default_reactor(reactor):
 class _Watch:
     """One wait of a fiber on a descriptor, registered with the reactor (an IReadDescriptor
     and IWriteDescriptor): readiness, the reactor's connectionLost, or the timeout resumes
-    the fiber, only while it still waits on this watch."""
+    the fiber, only while it still waits on this watch. The reactor watches a duplicate of
+    the descriptor (see _Reader): a close from elsewhere while it waits closes the
+    original only."""
 
     __slots__ = ("fd", "fiber", "reactor", "events")
 
     def __init__(self, fd, fiber, reactor, events):
-        self.fd, self.fiber, self.reactor, self.events = fd, fiber, reactor, events
+        self.fd, self.fiber, self.reactor, self.events = os.dup(fd), fiber, reactor, events
         if events == POLL_READ:
             reactor.addReader(self)
         else:
@@ -74,12 +76,15 @@ class _Watch:
         self.wake()
 
     def drop(self):
-        """Unregisters (once: the descriptor's number may be another's by now)."""
+        """Unregisters (once) and closes the duplicate."""
         events, self.events = self.events, 0
         if events == POLL_READ:
             self.reactor.removeReader(self)
         elif events:
             self.reactor.removeWriter(self)
+        fd, self.fd = self.fd, -1
+        if fd >= 0:
+            os.close(fd)
 
 
 class _Reader:
