@@ -511,7 +511,9 @@ class ConnectionPool:
     the code moves from ("MySQLdb", "pymysql": ambisql takes both's connect() arguments);
     cp_min, cp_max (at most that many interactions run at once, each holding a connection:
     the rest wait their turn, in order), cp_noisy, cp_openfun, cp_reconnect, cp_good_sql,
-    cp_reactor as adbapi's. runInteraction(), runWithConnection(), runQuery(),
+    cp_reactor as adbapi's (cp_min bounds nothing here: connections open as interactions
+    need them, as adbapi's threads open theirs; cp_name would name adbapi's thread pool,
+    and there is none). runInteraction(), runWithConnection(), runQuery(),
     runOperation(), close() as adbapi's, with its Connection and Transaction classes
     (connectionFactory, transactionFactory). A connection found closed when its
     interaction ends is dropped, not handed to the next."""
