@@ -180,6 +180,7 @@ public:
     bool is_open() const noexcept { return nb_.is_open(); }
     std::uint16_t server_status() const noexcept { return nb_.server_status(); }  // in transaction, ...
     bool in_transaction() const noexcept { return nb_.in_transaction(); }  // see connection's
+    bool result_pending() const noexcept { return nb_.result_pending(); }  // see connection's
     bool session_changed() const noexcept { return nb_.session_changed(); }  // see connection::session_changed()
     void clear_session_changed() noexcept { nb_.clear_session_changed(); }
     std::uint32_t connection_id() const noexcept { return nb_.connection_id(); }

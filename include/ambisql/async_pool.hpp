@@ -51,7 +51,7 @@ struct async_pool_shared : std::enable_shared_from_this<async_pool_shared> {
     void give(std::unique_ptr<async_slot> s) {
         async_connection& c = *s->conn.c;
         const return_state st{c.is_open(), clock::now() >= s->expires, c.in_transaction(), s->tracked,
-                              c.session_changed()};
+                              c.session_changed(), c.result_pending()};
         switch (prepare_return(cfg, st, s->conn.p)) {
             case return_action::close:
                 c.close();

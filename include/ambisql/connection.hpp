@@ -176,10 +176,16 @@ public:
     // may have begun a transaction and kept the locks it took). False means there is
     // nothing to commit or roll back: COMMIT and ROLLBACK would be no-ops.
     bool in_transaction() const noexcept;
-    // Whether the server reported a change of the session state (SESSION_STATE_CHANGED)
-    // since clear_session_changed(): variables, schema, and, with
-    // session_track_state_change = ON, user variables, temporary tables and the like.
-    // The pool resets only connections whose session changed.
+    // Whether a command is unfinished: a streamed result not read to its end (a row_stream
+    // still open), or an operation still running. No other command can start until then.
+    bool result_pending() const noexcept;
+    // Whether the session's state may have changed since clear_session_changed(): the
+    // server reported a change (SESSION_STATE_CHANGED: variables, schema, and, with
+    // session_track_state_change = ON, user variables, temporary tables and the like), an
+    // insert set LAST_INSERT_ID, or a statement was sent or prepared whose text may leave
+    // state the server does not report: table and named locks, HANDLERs, user variables
+    // assigned within a statement, XA, SET TRANSACTION, stored routines, DDL. The pool
+    // hands a connection on without a reset only when this is false.
     bool session_changed() const noexcept;
     void clear_session_changed() noexcept;
     bool tls_active() const noexcept;

@@ -161,6 +161,7 @@ public:
     escaping escaping_rules() const noexcept;
     std::uint16_t server_status() const noexcept;  // the last OK/EOF's (autocommit, in transaction, ...)
     bool in_transaction() const noexcept;          // see connection::in_transaction()
+    bool result_pending() const noexcept;          // see connection::result_pending()
     bool session_changed() const noexcept;  // see connection::session_changed()
     void clear_session_changed() noexcept;
     const std::string& character_set() const noexcept;  // see connection::character_set()

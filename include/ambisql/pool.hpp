@@ -15,8 +15,9 @@
 // threads and fibers alike. Waiters are served in the order they came. A connection is
 // given back when its pooled_connection is destroyed: one that is broken is closed; one
 // inside a transaction is rolled back (or closed, with rollback_on_return off); one whose
-// session changed is reset: COM_RESET_CONNECTION and the session's init statements go out
-// as one pipeline (one round trip) so the next user finds a fresh session. A connection idle
+// session may have changed is reset: COM_RESET_CONNECTION and the session's init
+// statements go out as one pipeline (one round trip) so the next user finds a fresh
+// session (see reset_on_return); one with a result still unread is closed. A connection idle
 // longer than limits.ping_after_idle is pinged before it is handed out, and replaced if
 // the ping fails. The pool must outlive its pooled_connections.
 // (Asio: ambisql::async_pool in <ambisql/async_pool.hpp>.)
@@ -35,12 +36,19 @@ namespace ambisql {
 struct pool_config {
     config connection;
     pool_limits limits;
-    // A returned connection whose session changed is reset (COM_RESET_CONNECTION and the
-    // init statements, one round trip). The pool turns session_track_state_change on, so
-    // the server says when the session changed (variables, temporary tables, schema, ...);
-    // a connection it reports unchanged goes back as it is, at no round trip (servers
-    // without that tracker: reset every time). false: never reset.
+    // A returned connection whose session may have changed is reset (COM_RESET_CONNECTION
+    // and the init statements, one round trip). The pool turns session_track_state_change
+    // on, so the server says when the session changed (variables, temporary tables,
+    // schema, SQL PREPARE, ...); what the server does not report (table and named locks,
+    // HANDLERs, LAST_INSERT_ID, user variables set inside a statement, XA, stored routines)
+    // the connection sees in the statements' text and the inserts' answers
+    // (connection::session_changed()). A connection with none of that goes back as it is,
+    // at no round trip (servers without the tracker: reset every time). One whose result
+    // was not read to its end (a row_stream left open) is closed. false: never reset.
     bool reset_on_return = true;
+    // Reset every returned connection, whatever it did: for a schema whose triggers or
+    // views take named locks or set user variables, which no statement's text shows.
+    bool reset_always = false;
     // A connection given back inside a transaction: rolled back (true) or closed (false).
     bool rollback_on_return = true;
     // Statements run on every new connection and after every reset (SET ..., wsrep_sync_wait).
@@ -49,7 +57,7 @@ struct pool_config {
     // A connection URL (config::from_url) whose pool-* parameters set the pool:
     //   pool-max-size, pool-min-size, pool-acquire-timeout, pool-idle-timeout,
     //   pool-max-lifetime, pool-ping-after-idle (seconds, decimals allowed),
-    //   pool-reset-on-return (0/1), pool-rollback-on-return (0/1).
+    //   pool-reset-on-return (0/1), pool-reset-always (0/1), pool-rollback-on-return (0/1).
     // Throws ambisql::error (errc::bad_url) on anything it does not understand.
     static pool_config from_url(std::string_view url);
 };
@@ -65,6 +73,7 @@ enum class return_action { close, keep, run };
 struct return_state {
     bool open = false, expired = false, in_transaction = false;
     bool tracked = false, session_changed = false;  // see pool_slot::tracked
+    bool unfinished = false;  // a result not read to its end (a row_stream left open)
 };
 return_action prepare_return(const pool_config& cfg, const return_state& st, pipeline& p);
 }  // namespace detail

@@ -502,6 +502,7 @@ std::uint32_t connection::connection_id() const noexcept { return impl_->sess.co
 const std::string& connection::server_version() const noexcept { return impl_->sess.server_version(); }
 std::uint16_t connection::server_status() const noexcept { return impl_->sess.status(); }
 bool connection::in_transaction() const noexcept { return impl_->sess.may_be_in_transaction(); }
+bool connection::result_pending() const noexcept { return impl_->sess.in_progress() || impl_->sess.result_pending(); }
 bool connection::session_changed() const noexcept { return impl_->sess.state_changed(); }
 void connection::clear_session_changed() noexcept { impl_->sess.clear_state_changed(); }
 bool connection::tls_active() const noexcept { return impl_->sess.tls_active(); }

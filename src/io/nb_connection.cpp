@@ -488,6 +488,7 @@ bool nb_connection::compressed() const noexcept { return impl_->sess.compressed(
 escaping nb_connection::escaping_rules() const noexcept { return impl_->sess.escaping_rules(); }
 std::uint16_t nb_connection::server_status() const noexcept { return impl_->sess.status(); }
 bool nb_connection::in_transaction() const noexcept { return impl_->sess.may_be_in_transaction(); }
+bool nb_connection::result_pending() const noexcept { return impl_->sess.in_progress() || impl_->sess.result_pending(); }
 bool nb_connection::session_changed() const noexcept { return impl_->sess.state_changed(); }
 void nb_connection::clear_session_changed() noexcept { impl_->sess.clear_state_changed(); }
 const std::string& nb_connection::character_set() const noexcept { return impl_->sess.charset(); }

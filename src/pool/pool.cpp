@@ -60,7 +60,7 @@ struct pooled_connection::shared {
     detail::return_state state_of(const slot_t& s) const noexcept {
         const connection& c = s.conn;
         return {c.is_open(), clock::now() >= s.expires, c.in_transaction(), s.tracked,
-                c.session_changed()};
+                c.session_changed(), c.result_pending()};
     }
     void give(slot_ptr s) noexcept {
         if (refresh(*s)) {
@@ -127,8 +127,9 @@ void pooled_connection::discard() noexcept {
 }
 
 detail::return_action detail::prepare_return(const pool_config& cfg, const return_state& st, pipeline& p) {
-    if (!st.open || st.expired || (st.in_transaction && !cfg.rollback_on_return)) return return_action::close;
-    if (!st.in_transaction && (!cfg.reset_on_return || (st.tracked && !st.session_changed)))
+    if (!st.open || st.expired || st.unfinished || (st.in_transaction && !cfg.rollback_on_return))
+        return return_action::close;
+    if (!st.in_transaction && (!cfg.reset_on_return || (st.tracked && !st.session_changed && !cfg.reset_always)))
         return return_action::keep;  // nothing to undo
     p.clear();
     if (!cfg.reset_on_return) {
@@ -188,6 +189,7 @@ pool_config pool_config::from_url(std::string_view url) {
             else if (key == "pool-max-lifetime") pc.limits.max_lifetime = ms();
             else if (key == "pool-ping-after-idle") pc.limits.ping_after_idle = ms();
             else if (key == "pool-reset-on-return") pc.reset_on_return = flag();
+            else if (key == "pool-reset-always") pc.reset_always = flag();
             else if (key == "pool-rollback-on-return") pc.rollback_on_return = flag();
             else bad("unknown parameter '" + key + "'");
         }

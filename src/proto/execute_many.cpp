@@ -115,6 +115,7 @@ bool session::start_execute_many_rows(std::string_view sql, std::span<const sql_
     start_op(op::prepare, st::prep_ok);
     prep_out_ = nullptr;
     prep_sql_.assign(sql);
+    note_untracked(sql);
     cache_result_ = then_bulk_ = true;
     then_execute_ = exec_pipelined_ = false;
     std::size_t at = out_.size();

@@ -137,6 +137,7 @@ void session::plan_stages(std::size_t from) {
                 }
                 evict_for_insert();
                 write_pending_closes();
+                note_untracked(s.sql_);
                 simple(command::stmt_prepare, s.sql_);
                 std::uint8_t seq = 0;
                 std::size_t at = begin_packet(out_);
@@ -148,6 +149,7 @@ void session::plan_stages(std::size_t from) {
                 break;
             }
             case pipeline::kind::prepare:
+                note_untracked(s.sql_);
                 simple(command::stmt_prepare, s.sql_);
                 plan = p_prepare;
                 have_last = false;

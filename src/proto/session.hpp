@@ -140,9 +140,11 @@ public:
     // since (an ERR carries no status, and a failed statement may have begun one, holding
     // the locks it took).
     bool may_be_in_transaction() const noexcept { return !status_known_ || (status_ & server_status::in_trans); }
-    // Whether the server reported a change of the session's state (SESSION_STATE_CHANGED:
-    // tracked variables, schema, and with session_track_state_change user variables,
-    // temporary tables, ...) since the last clear_state_changed().
+    // Whether the session's state may have changed since the last clear_state_changed():
+    // the server reported a change (SESSION_STATE_CHANGED: tracked variables, schema, and
+    // with session_track_state_change user variables, temporary tables, ...), an OK
+    // carried a LAST_INSERT_ID, or a statement was sent or prepared whose text may leave
+    // state the server does not report (locks, HANDLERs, ...: untracked.hpp).
     bool state_changed() const noexcept { return state_changed_; }
     void clear_state_changed() noexcept { state_changed_ = false; }
     std::uint64_t capabilities() const noexcept { return caps_; }
@@ -222,6 +224,7 @@ private:
     void new_epoch() noexcept;
     bool own_statement(const statement& st);  // false (and failed): it belongs elsewhere
     void note_statement(std::string_view sql);  // what SQL of the application may have changed
+    void note_untracked(std::string_view sql) noexcept;  // (also for statements prepared)
     void write_track_request();                  // the statement that makes the server track the charset
     void read_track_reply(byte_span p);
     next_action send_bulk_batch();

@@ -8,6 +8,7 @@
 #include <cctype>
 
 #include "proto/session_detail.hpp"
+#include "proto/untracked.hpp"
 
 namespace ambisql::proto {
 
@@ -32,6 +33,7 @@ bool session::read_ok(byte_span p, ok_info& ok) {
     const bool tracking = (caps_ & cap::session_track) != 0;
     session_changes ch;
     if (!parse_ok(p, tracking, ok, &ch)) return false;
+    if (ok.last_insert_id != 0) state_changed_ = true;  // LAST_INSERT_ID(), which the tracker does not report
     if (ch.tracked_changed) {  // the list of reported variables: is character_set_client in it?
         bool has = false;
         for (std::size_t at = 0; at <= ch.tracked.size() && !has;) {
@@ -95,6 +97,15 @@ void session::read_track_reply(byte_span p) {
     if (!track_confirmed_) charset_tracked_ = false;
 }
 
+// Called with the text of every statement the application sends or prepares: one that
+// may leave session state the server does not report (untracked.hpp) counts as a change
+// of the session. (A prepared one is flagged when prepared: the reset its borrower's
+// return then brings also drops it, so no later borrower can run it unflagged.)
+void session::note_untracked(std::string_view sql) noexcept {
+    if (!state_changed_ && may_leave_untracked_state(sql, !(status_ & server_status::no_backslash_escapes)))
+        state_changed_ = true;
+}
+
 // Called with every statement the application sends as text, before it goes out. Where
 // the server does not report character_set_client's changes, any statement may have made
 // one (SET NAMES, a stored routine, a prepared SET): the character set is unknown after
@@ -103,6 +114,7 @@ void session::read_track_reply(byte_span p) {
 // (session_track_system_variables: the server does not report the change that drops
 // character_set_client from the list) makes it unknown the same way.
 void session::note_statement(std::string_view sql) {
+    note_untracked(sql);
     // COMMIT (or XA COMMIT) in the command: a failure now leaves its outcome unknown.
     {
         std::size_t i = 0;

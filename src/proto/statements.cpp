@@ -13,6 +13,7 @@ bool session::start_prepare(std::string_view sql, statement* out) {
     start_op(op::prepare, st::prep_ok);
     prep_out_ = out;
     then_execute_ = exec_pipelined_ = cache_result_ = then_bulk_ = false;
+    note_untracked(sql);
     std::size_t s = out_.size();
     begin_command(command::stmt_prepare);
     out_.insert(out_.end(), sql.begin(), sql.end());
@@ -95,6 +96,7 @@ bool session::start_execute(std::string_view sql, std::span<const sql_arg> args,
     begin_results(out, true);
     prep_out_ = nullptr;
     prep_sql_.assign(sql);
+    note_untracked(sql);
     then_execute_ = cache_result_ = true;
     then_bulk_ = false;
     // MariaDB executes "the statement just prepared" (id 0xFFFFFFFF): one round trip;
