@@ -251,6 +251,14 @@ void apply_setting(config& c, const std::string& key, const std::string& v, ssl_
         c.galera_check = flag(key, v);
     } else if (key == "wsrep-sync-wait") {
         c.wsrep_sync_wait = number<int>(key, v, 0, 15);
+    } else if (key == "keepalive" || key == "tcp-keepalive") {
+        c.keepalive = flag(key, v);
+    } else if (key == "keepalive-idle") {
+        c.keepalive_idle = std::chrono::seconds(number<int>(key, v, 1, 32767));
+    } else if (key == "keepalive-interval") {
+        c.keepalive_interval = std::chrono::seconds(number<int>(key, v, 1, 32767));
+    } else if (key == "keepalive-count") {
+        c.keepalive_count = number<int>(key, v, 1, 127);
     } else if (key == "statement-cache-size") {
         c.statement_cache_size = number<std::size_t>(key, v, 0, SIZE_MAX);
     } else {

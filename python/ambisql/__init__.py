@@ -28,6 +28,7 @@ def connect(*args: Any, **kwargs: Any) -> Connection:
     """A Connection: MySQLdb's and PyMySQL's keyword arguments (host, port, user,
     password/passwd, database/db, unix_socket, charset, autocommit, connect_timeout,
     read_timeout, write_timeout, ssl / ssl_mode with ssl_ca / ssl_cert / ssl_key,
+    keepalive (on by default) with keepalive_idle / keepalive_interval / keepalive_count,
     local_infile (a list of allowed files), init_command, client_flag), or
     url="mysql://user:pw@host:port/db?ssl-mode=...". async_=True returns at once: poll()
     until POLL_OK."""

@@ -96,7 +96,8 @@ class Connection(err.ErrorClasses):
                  db=None, passwd=None, compress=None, url=None, async_=False,
                  get_server_public_key=False, binary_prefix=False, program_name=None,
                  server_public_key=None, defer_connect=False, hosts=None, host_mode=None,
-                 galera_check=None, wsrep_sync_wait=None, host_backoff=None, bind_address=None, **kwargs):
+                 galera_check=None, wsrep_sync_wait=None, host_backoff=None, bind_address=None,
+                 keepalive=None, keepalive_idle=None, keepalive_interval=None, keepalive_count=None, **kwargs):
         if kwargs.pop("async", False):
             async_ = True
         if kwargs:
@@ -120,6 +121,8 @@ class Connection(err.ErrorClasses):
             "connect_timeout": connect_timeout, "read_timeout": read_timeout, "write_timeout": write_timeout,
             "cancel_timeout": cancel_timeout, "compress": compress, "host_mode": host_mode,
             "galera_check": galera_check, "wsrep_sync_wait": wsrep_sync_wait, "host_backoff": host_backoff,
+            "keepalive": keepalive, "keepalive_idle": keepalive_idle, "keepalive_interval": keepalive_interval,
+            "keepalive_count": keepalive_count,
             # client_flag's bits turn these on; else the URL's settings stand (default off)
             "found_rows": True if client_flag & CLIENT.FOUND_ROWS else None,
             "multi_statements": True if client_flag & CLIENT.MULTI_STATEMENTS else None,

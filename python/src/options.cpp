@@ -72,6 +72,10 @@ constexpr keyword keywords[] = {
     {"galera_check", "galera-check", kind::flag},
     {"wsrep_sync_wait", "wsrep-sync-wait", kind::integer},
     {"host_backoff", "host-backoff", kind::seconds},
+    {"keepalive", "keepalive", kind::flag},
+    {"keepalive_idle", "keepalive-idle", kind::integer},
+    {"keepalive_interval", "keepalive-interval", kind::integer},
+    {"keepalive_count", "keepalive-count", kind::integer},
 };
 
 std::string text_of(const py::dict& o, const keyword& k) {

@@ -215,7 +215,7 @@ public:
         const auto deadline = cfg.connect_timeout.count() > 0 ? clock::now() + cfg.connect_timeout
                                                               : clock::time_point::max();
         std::string msg;
-        sock.set_bind_address(cfg.bind_address);
+        sock.configure(cfg);
         std::error_code ec = cfg.unix_socket.empty()
                                  ? sock.connect_tcp(cfg.host_address.empty() ? cfg.host : cfg.host_address, cfg.port,
                                                     deadline, msg)

@@ -344,7 +344,7 @@ public:
         waiting = false;
         connect_deadline = after(cfg.connect_timeout);
         std::string msg;
-        sock.set_bind_address(cfg.bind_address);
+        sock.configure(cfg);
         bool in_progress = false;
         std::error_code ec = cfg.unix_socket.empty()
                                  ? sock.start_connect_tcp(cfg.host_address.empty() ? cfg.host : cfg.host_address,

@@ -220,6 +220,16 @@ std::error_code socket::connect_next(bool& in_progress) {
         if (sa->sa_family != AF_UNIX) {
             int one = 1;
             ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            if (keepalive_) {  // probes after idleness; the same total bounds unacknowledged data
+                const int idle = static_cast<int>(keepalive_idle_.count());
+                const int interval = static_cast<int>(keepalive_interval_.count());
+                const unsigned total_ms = static_cast<unsigned>(idle + interval * keepalive_count_) * 1000u;
+                ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+                ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+                ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+                ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &keepalive_count_, sizeof keepalive_count_);
+                ::setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &total_ms, sizeof total_ms);
+            }
             if (!bind_to_.empty()) {  // from the bind address: one of its family, or none
                 auto* local = reinterpret_cast<const sockaddr*>(bind_to_.data());
                 if (local->sa_family != sa->sa_family) {

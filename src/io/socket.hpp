@@ -13,6 +13,7 @@
 #include <system_error>
 #include <vector>
 
+#include "ambisql/config.hpp"
 #include "ambisql/wait_hook.hpp"
 
 namespace ambisql::io {
@@ -57,9 +58,16 @@ public:
     // finish_connect(), which may start the next address and set `in_progress` again.
     std::error_code start_connect_tcp(const std::string& host, std::uint16_t port, bool& in_progress,
                                       std::string& msg);
-    // The local address the next TCP connects bind to ('' = the system's choice); an
-    // address that is not a numeric IPv4 or IPv6 one fails them with errc::bad_config.
-    void set_bind_address(std::string address) { bind_address_ = std::move(address); }
+    // What the next connects take from the settings: the local address TCP binds to
+    // (config::bind_address; one that is not a numeric IPv4 or IPv6 address fails them
+    // with errc::bad_config) and TCP keepalive (config::keepalive ...).
+    void configure(const config& c) {
+        bind_address_ = c.bind_address;
+        keepalive_ = c.keepalive;
+        keepalive_idle_ = c.keepalive_idle;
+        keepalive_interval_ = c.keepalive_interval;
+        keepalive_count_ = c.keepalive_count;
+    }
     std::error_code start_connect_unix(const std::string& path, bool& in_progress, std::string& msg);
     std::error_code finish_connect(bool& in_progress, std::string& msg);
 
@@ -101,6 +109,9 @@ private:
     std::size_t next_addr_ = 0;
     std::string target_;  // for messages
     std::string bind_address_;
+    bool keepalive_ = false;
+    std::chrono::seconds keepalive_idle_{0}, keepalive_interval_{0};
+    int keepalive_count_ = 0;
     std::vector<std::uint8_t> bind_to_;  // bind_address_ resolved, for this connect
     std::chrono::milliseconds rcv_timeout_{0};
     std::chrono::milliseconds snd_timeout_{0};

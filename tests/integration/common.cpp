@@ -1,8 +1,11 @@
 #include "common.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -159,6 +162,71 @@ void relay::pump(int from, int to, bool deafen) {
             off += w;
         }
     }
+}
+
+blackhole::blackhole() {
+    const config server = tcp_config();
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) {
+        why_ = "pipe failed";
+        return;
+    }
+    const std::string port = std::to_string(server.port), host = "127.0.0.1";
+    pid_ = ::fork();
+    if (pid_ == 0) {
+        ::dup2(fds[1], 1);
+        ::execl(AMBISQL_BLACKHOLE_BIN, AMBISQL_BLACKHOLE_BIN, host.c_str(), port.c_str(), static_cast<char*>(nullptr));
+        ::_exit(127);
+    }
+    ::close(fds[1]);
+    out_ = ::fdopen(fds[0], "r");
+    if (pid_ < 0 || !out_) {
+        why_ = "cannot start " AMBISQL_BLACKHOLE_BIN;
+        return;
+    }
+    const std::string first = line();
+    char addr[64] = {};
+    unsigned port_number = 0;
+    if (std::sscanf(first.c_str(), "READY %63s %u", addr, &port_number) == 2) {
+        address_ = addr;
+        port_ = static_cast<std::uint16_t>(port_number);
+    } else {
+        why_ = first.rfind("UNAVAILABLE ", 0) == 0 ? first.substr(12) : "ambisql_blackhole said '" + first + "'";
+    }
+}
+
+blackhole::~blackhole() {
+    if (pid_ > 0) {
+        ::kill(pid_, SIGTERM);
+        ::waitpid(pid_, nullptr, 0);
+    }
+    if (out_) std::fclose(out_);
+}
+
+std::string blackhole::line() {
+    char buf[512];
+    if (!std::fgets(buf, sizeof buf, out_)) return "(no answer)";
+    std::string l(buf);
+    while (!l.empty() && (l.back() == '\n' || l.back() == '\r')) l.pop_back();
+    return l;
+}
+
+void blackhole::signal(int sig, const char* want) {
+    ASSERT_TRUE(available()) << why_;
+    ::kill(pid_, sig);
+    ASSERT_EQ(line(), want);
+}
+
+void blackhole::down() { signal(SIGUSR1, "DOWN"); }
+void blackhole::up() { signal(SIGUSR2, "UP"); }
+
+config blackhole::through() const {
+    config c = tcp_config();
+    c.host = address_;
+    c.host_address.clear();
+    c.hosts.clear();
+    c.port = port_;
+    return c;
 }
 
 }  // namespace ambisql::test

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -68,6 +69,32 @@ private:
     std::vector<int> fds_;  // everything to shut down on the way out
     std::vector<std::thread> pumps_;  // (added to under mu_ by the acceptor)
     std::thread acceptor_;
+};
+
+// A path to the test server that can vanish without a word: ambisql_blackhole (see
+// tests/support/blackhole.cpp) relays through a veth link into a network namespace, which
+// down() takes away (no FIN, no RST, packets lost) and up() brings back. Where namespaces
+// cannot be made, available() is false and why() says why: the test skips with it.
+class blackhole {
+public:
+    blackhole();
+    ~blackhole();
+    blackhole(const blackhole&) = delete;
+    blackhole& operator=(const blackhole&) = delete;
+    bool available() const noexcept { return pid_ > 0 && why_.empty(); }
+    const std::string& why() const noexcept { return why_; }
+    // tcp_config() through the link.
+    config through() const;
+    void down();
+    void up();
+
+private:
+    std::string line();
+    void signal(int sig, const char* want);
+    int pid_ = -1;
+    std::FILE* out_ = nullptr;
+    std::string address_, why_;
+    std::uint16_t port_ = 0;
 };
 
 }  // namespace ambisql::test

@@ -509,4 +509,40 @@ elif scenario == "tls":  # TLS: records OpenSSL has decrypted ahead must not be 
     out["elapsed"] = time.time() - t0
     out["versions"] = sorted(set(results))
     out["done"] = len(results)
+elif scenario == "partition":  # the link to the server goes down mid-query (test_partition.py)
+    from blackhole import Blackhole
+
+    limit = float(sys.argv[3])
+    link = Blackhole()
+    if link.why:
+        out["skipped"] = link.why
+    else:
+        c = ambisql.connect(**dict(kw, host=link.host, port=link.port, connect_timeout=limit, read_timeout=limit,
+                                   write_timeout=limit, keepalive=False))
+        cur = c.cursor()
+        cur.execute("SELECT 1")
+        ticks = [0]
+
+        def ticker():
+            while True:
+                time.sleep(0.1)
+                ticks[0] += 1
+
+        def cut():
+            time.sleep(0.3)
+            link.down()
+
+        tk = spawn(ticker)
+        spawn(cut)
+        t0 = time.time()
+        try:
+            cur.execute("SELECT SLEEP(5)")
+            out["error"] = None
+        except Exception as e:
+            out["error"] = type(e).__name__
+        out["took"] = time.time() - t0
+        out["open"] = c.open
+        out["ticks"] = ticks[0]
+        tk.kill()
+        link.close()
 print(json.dumps(out))

@@ -111,6 +111,8 @@ TEST(Config, PoolSettingsFromAUrl) {
     EXPECT_EQ(pc.limits.max_lifetime, std::chrono::milliseconds(600000));
     EXPECT_EQ(pc.limits.ping_after_idle, std::chrono::milliseconds(500));
     EXPECT_FALSE(pc.reset_on_return);
+    EXPECT_FALSE(pc.reset_always);
+    EXPECT_TRUE(pool_config::from_url("mysql://u@h/d?pool-reset-always=1").reset_always);
     EXPECT_TRUE(pc.rollback_on_return);
     EXPECT_EQ(pc.connection.hosts.size(), 2u);
     EXPECT_TRUE(pc.connection.galera_check);
@@ -119,6 +121,23 @@ TEST(Config, PoolSettingsFromAUrl) {
     EXPECT_THROW(pool_config::from_url("mysql://u@h/d?pool-size=3"), error);
     EXPECT_THROW(pool_config::from_url("mysql://u@h/d?pool-min-size=5&pool-max-size=2"), error);
     EXPECT_THROW(pool_config::from_url("mysql://u@h/d?pool-max-size=2&nonsense=1"), error);
+}
+
+TEST(Config, KeepaliveIsOnByDefaultAndSetFromAUrl) {
+    const config d;
+    EXPECT_TRUE(d.keepalive);
+    EXPECT_EQ(d.keepalive_idle, std::chrono::seconds(30));
+    EXPECT_EQ(d.keepalive_interval, std::chrono::seconds(5));
+    EXPECT_EQ(d.keepalive_count, 3);
+    auto c = config::from_url("mysql://u@h/d?keepalive-idle=10&keepalive_interval=2&keepalive-count=4");
+    EXPECT_TRUE(c.keepalive);
+    EXPECT_EQ(c.keepalive_idle, std::chrono::seconds(10));
+    EXPECT_EQ(c.keepalive_interval, std::chrono::seconds(2));
+    EXPECT_EQ(c.keepalive_count, 4);
+    EXPECT_FALSE(config::from_url("mysql://u@h/d?keepalive=0").keepalive);
+    EXPECT_THROW(config::from_url("mysql://u@h/d?keepalive-idle=0"), error);
+    EXPECT_THROW(config::from_url("mysql://u@h/d?keepalive-count=200"), error);
+    EXPECT_THROW(config::from_url("mysql://u@h/d?keepalive-interval=1.5"), error);
 }
 
 namespace {
