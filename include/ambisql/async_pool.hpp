@@ -53,10 +53,12 @@ struct async_pool_shared : std::enable_shared_from_this<async_pool_shared> {
         const return_state st{c.is_open(), clock::now() >= s->expires, c.in_transaction(), s->tracked,
                               c.session_changed(), c.result_pending()};
         switch (prepare_return(cfg, st, s->conn.p)) {
-            case return_action::close:
+            case return_action::close: {
+                const bool broken = !c.is_open();
                 c.close();
-                core.discard();
+                core.discard(broken);
                 return;
+            }
             case return_action::keep: core.give_back(std::move(s)); return;
             case return_action::run: break;
         }
@@ -69,8 +71,9 @@ struct async_pool_shared : std::enable_shared_from_this<async_pool_shared> {
                 back->conn.p.clear();
                 self->core.give_back(std::move(back));
             } else {
+                const bool broken = !back->conn.c->is_open();
                 back->conn.c->close();
-                self->core.discard();
+                self->core.discard(broken);
             }
         });
     }
@@ -120,9 +123,10 @@ public:
     void discard() noexcept {
         if (!slot_) return;
         auto p = std::move(pool_);
+        const bool broken = !slot_->conn.c->is_open();
         slot_->conn.c->close();
         slot_.reset();
-        p->core.discard();
+        p->core.discard(broken);
     }
 
 private:
@@ -161,7 +165,8 @@ private:
         std::shared_ptr<detail::async_waiter> w;
         std::unique_ptr<detail::async_slot> slot;
         std::size_t init = 0;
-        enum class st { start, waiting, connecting, tracking, init_statements, pinging } state = st::start;
+        enum class st { start, waiting, pausing, connecting, tracking, init_statements, pinging } state = st::start;
+        std::shared_ptr<asio::steady_timer> pause;  // connect_jitter's wait, when there is one
         clock::time_point deadline{};
 
         template <class Self>
@@ -195,6 +200,7 @@ private:
                                              pooled_async_connection());
                     return slot ? check(self) : create(self);
                 }
+                case st::pausing: return connect(self);
                 case st::connecting:  // (several hosts, Galera checks: the connect itself does them)
                     if (!ec && pool->cfg.reset_on_return) {
                         state = st::tracking;
@@ -211,7 +217,7 @@ private:
                 case st::init_statements:
                     if (ec) {
                         slot.reset();
-                        pool->core.discard();
+                        pool->core.connect_failed();
                         return self.complete(ec, pooled_async_connection());
                     }
                     return init_statements(self);
@@ -221,7 +227,7 @@ private:
                     if (ec) {  // died (or fell out of sync) while idle: replace it
                         slot->conn.c->close();
                         slot.reset();
-                        pool->core.discard();
+                        pool->core.discard(true);
                         return take(self);
                     }
                     return done(self);
@@ -262,6 +268,16 @@ private:
         }
         template <class Self>
         void create(Self& self) {
+            if (const auto d = pool->core.connect_delay(); d > clock::duration::zero()) {
+                state = st::pausing;
+                pause = std::make_shared<asio::steady_timer>(pool->ex, d);
+                return pause->async_wait(std::move(self));
+            }
+            connect(self);
+        }
+        template <class Self>
+        void connect(Self& self) {
+            pause.reset();
             slot = std::make_unique<detail::async_slot>();
             slot->conn.c = std::make_unique<async_connection>(pool->ex, pool->cfg.connection);
             slot->expires = pool->core.expiry();

@@ -56,7 +56,8 @@ struct pool_config {
 
     // A connection URL (config::from_url) whose pool-* parameters set the pool:
     //   pool-max-size, pool-min-size, pool-acquire-timeout, pool-idle-timeout,
-    //   pool-max-lifetime, pool-ping-after-idle (seconds, decimals allowed),
+    //   pool-max-lifetime, pool-ping-after-idle, pool-connect-jitter (seconds, decimals
+    //   allowed), pool-max-connecting,
     //   pool-reset-on-return (0/1), pool-reset-always (0/1), pool-rollback-on-return (0/1).
     // Throws ambisql::error (errc::bad_url) on anything it does not understand.
     static pool_config from_url(std::string_view url);

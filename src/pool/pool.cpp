@@ -67,8 +67,9 @@ struct pooled_connection::shared {
             core.give_back(std::move(s));
             return;
         }
+        const bool broken = !s->conn.is_open();
         s->conn.close();
-        core.discard();
+        core.discard(broken);
     }
     // With the Galera check on, the status query that also serves as the idle ping.
     const char* galera_query() const noexcept {
@@ -121,9 +122,10 @@ void pooled_connection::release() noexcept {
 void pooled_connection::discard() noexcept {
     if (!slot_) return;
     auto p = std::move(pool_);
+    const bool broken = !slot_->conn.is_open();
     slot_->conn.close();
     slot_.reset();
-    p->core.discard();
+    p->core.discard(broken);
 }
 
 detail::return_action detail::prepare_return(const pool_config& cfg, const return_state& st, pipeline& p) {
@@ -188,6 +190,8 @@ pool_config pool_config::from_url(std::string_view url) {
             else if (key == "pool-idle-timeout") pc.limits.idle_timeout = ms();
             else if (key == "pool-max-lifetime") pc.limits.max_lifetime = ms();
             else if (key == "pool-ping-after-idle") pc.limits.ping_after_idle = ms();
+            else if (key == "pool-max-connecting") pc.limits.max_connecting = static_cast<std::size_t>(number());
+            else if (key == "pool-connect-jitter") pc.limits.connect_jitter = ms();
             else if (key == "pool-reset-on-return") pc.reset_on_return = flag();
             else if (key == "pool-reset-always") pc.reset_always = flag();
             else if (key == "pool-rollback-on-return") pc.rollback_on_return = flag();
@@ -238,10 +242,12 @@ pooled_connection pool::acquire(std::chrono::milliseconds timeout) {
             create = !s;
         }
         if (create) {
+            if (const auto pause = core.connect_delay(); pause > clock::duration::zero())
+                fiber_event().wait_for(pause);  // (a fiber sleeps, a thread blocks)
             try {
                 s = s_->open();
             } catch (...) {
-                core.discard();
+                core.connect_failed();
                 throw;
             }
             core.created();
@@ -259,7 +265,7 @@ pooled_connection pool::acquire(std::chrono::milliseconds timeout) {
             }
             if (ec) {  // died (or fell out of sync) while idle: replace it
                 s->conn.close();
-                core.discard();
+                core.discard(true);
                 continue;
             }
         }

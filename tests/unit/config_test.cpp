@@ -113,6 +113,10 @@ TEST(Config, PoolSettingsFromAUrl) {
     EXPECT_FALSE(pc.reset_on_return);
     EXPECT_FALSE(pc.reset_always);
     EXPECT_TRUE(pool_config::from_url("mysql://u@h/d?pool-reset-always=1").reset_always);
+    EXPECT_EQ(pc.limits.max_connecting, 2u) << "the default";
+    auto storm = pool_config::from_url("mysql://u@h/d?pool-max-connecting=1&pool-connect-jitter=0.25");
+    EXPECT_EQ(storm.limits.max_connecting, 1u);
+    EXPECT_EQ(storm.limits.connect_jitter, std::chrono::milliseconds(250));
     EXPECT_TRUE(pc.rollback_on_return);
     EXPECT_EQ(pc.connection.hosts.size(), 2u);
     EXPECT_TRUE(pc.connection.galera_check);

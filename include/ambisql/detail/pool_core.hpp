@@ -29,6 +29,15 @@ struct pool_limits {
     std::chrono::milliseconds idle_timeout{600000};   // an idle connection older than this is closed
     std::chrono::milliseconds max_lifetime{1800000};  // less up to 10% (jitter: they do not all expire at once)
     std::chrono::milliseconds ping_after_idle{1000};  // pinged before it is handed out after this long idle
+    // Connects in flight at once, at most; an acquirer that would open one beyond that
+    // waits for a connect to finish or a connection to come back. When a node dies, every
+    // pool that held connections to it reconnects a few at a time instead of all at once
+    // onto the survivors (HikariCP opens one at a time, from a single adder). 0 = no cap.
+    std::size_t max_connecting = 2;
+    // Within 10 s of a failure (a connection found broken, a connect that failed), each new
+    // connect first waits a random time up to this, so that the pools that lost their
+    // connections at the same moment do not all reconnect in the same instant. 0 = none.
+    std::chrono::milliseconds connect_jitter{100};
 };
 
 struct pool_stats {
@@ -37,6 +46,7 @@ struct pool_stats {
     std::size_t waiting = 0;  // acquirers waiting
     std::uint64_t created = 0, discarded = 0, timeouts = 0;
     std::uint64_t resets = 0;  // returns that needed a reset (the session had changed)
+    std::size_t connecting = 0;  // connects in flight (at most limits.max_connecting)
 };
 
 namespace detail {
@@ -92,8 +102,9 @@ public:
             out = std::move(s);
             return outcome::slot;
         }
-        if (total_ < limits_.max_size) {
+        if (total_ < limits_.max_size && may_connect()) {
             ++total_;
+            ++connecting_;
             return outcome::create;
         }
         if (!w) return outcome::wait;
@@ -130,22 +141,37 @@ public:
         }
         idle_.push_back(std::move(s));
     }
-    // A connection is gone (broken, expired, or its creation failed): its place goes to
-    // the longest waiter as the right to create one.
-    void discard() {
+    // A connection is gone (expired, closed by its user, or `failed`: found broken): its
+    // place goes to the longest waiter as the right to create one (if the cap on connects
+    // allows; else it waits for a connect to finish).
+    void discard(bool failed = false) {
         std::lock_guard lk(m_);
         ++discarded_;
-        if (!closed_ && !waiters_.empty()) {
-            pool_waiter<Conn>* w = waiters_.front();
-            waiters_.pop_front();
-            w->grant(nullptr);
-            return;
-        }
-        --total_;
+        if (failed) last_failure_ = clock::now();
+        pass_place();
     }
+    // The end of a connect take() or a grant allowed: a new connection, or a failure.
     void created() {
         std::lock_guard lk(m_);
         ++created_;
+        --connecting_;
+        grant_creates();
+    }
+    void connect_failed() {
+        std::lock_guard lk(m_);
+        ++discarded_;
+        --connecting_;
+        last_failure_ = clock::now();
+        pass_place();
+    }
+    // How long a connect about to start waits first (connect_jitter, after a failure).
+    clock::duration connect_delay() {
+        std::lock_guard lk(m_);
+        const auto j = limits_.connect_jitter.count();
+        if (j <= 0 || last_failure_ == clock::time_point{} || clock::now() - last_failure_ > std::chrono::seconds(10))
+            return clock::duration::zero();
+        std::uniform_int_distribution<long long> d(0, j * 1000);
+        return std::chrono::microseconds(d(rng_));
     }
     void reset_done() {
         std::lock_guard lk(m_);
@@ -185,16 +211,42 @@ public:
     }
     pool_stats stats() const {
         std::lock_guard lk(m_);
-        return {total_, idle_.size(), waiters_.size(), created_, discarded_, timeouts_, resets_};
+        return {total_, idle_.size(), waiters_.size(), created_, discarded_, timeouts_, resets_, connecting_};
     }
 
 private:
+    bool may_connect() const noexcept { return limits_.max_connecting == 0 || connecting_ < limits_.max_connecting; }
+    // A place freed (under the lock): to the longest waiter as the right to connect, if
+    // the cap allows; else it is gone.
+    void pass_place() {
+        if (!closed_ && !waiters_.empty() && may_connect()) {
+            pool_waiter<Conn>* w = waiters_.front();
+            waiters_.pop_front();
+            ++connecting_;
+            w->grant(nullptr);
+            return;
+        }
+        --total_;
+        grant_creates();
+    }
+    // Waiters whose connect the cap held back: as many as it allows now.
+    void grant_creates() {
+        while (!closed_ && !waiters_.empty() && total_ < limits_.max_size && may_connect()) {
+            pool_waiter<Conn>* w = waiters_.front();
+            waiters_.pop_front();
+            ++total_;
+            ++connecting_;
+            w->grant(nullptr);
+        }
+    }
     pool_limits limits_;
     mutable std::mutex m_;
     std::vector<slot_ptr> idle_;
     std::vector<slot_ptr> closing_;
     std::deque<pool_waiter<Conn>*> waiters_;
     std::size_t total_ = 0;
+    std::size_t connecting_ = 0;
+    clock::time_point last_failure_{};
     std::uint64_t created_ = 0, discarded_ = 0, timeouts_ = 0, resets_ = 0;
     bool closed_ = false;
     std::mt19937_64 rng_;
