@@ -58,4 +58,7 @@ void concurrent_point_select(const std::string& name, int connections, const std
 // pool.cpp: pool/tls and pool/c16
 void pool_bench(const std::string& name);
 
+// galera.cpp: galera/failover (the cluster of scripts/galera)
+void galera_bench(const std::string& name);
+
 }  // namespace bench

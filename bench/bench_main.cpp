@@ -590,12 +590,18 @@ int main(int argc, char** argv) {
         for (int c : {1, 4, 16, 64}) names.push_back("concurrent_point_select/c" + std::to_string(c));
         names.push_back("pool/tls");
         names.push_back("pool/c16");
+        if (std::getenv("AMBISQL_GALERA_PORTS")) names.push_back("galera/failover");
     }
     try {
         setup_tables();
         for (const auto& n : names) {
             auto slash = n.find('/');
             std::string base = n.substr(0, slash);
+            if (n == "galera/failover") {
+                std::fprintf(stderr, "running %s\n", n.c_str());
+                galera_bench(n);
+                continue;
+            }
             if (n == "pool/tls" || n == "pool/c16") {
                 std::fprintf(stderr, "running %s\n", n.c_str());
                 pool_bench(n);
@@ -617,7 +623,7 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "running %s\n", n.c_str());
             it->second(n, tcp);
         }
-    } catch (const ambisql::error& e) {
+    } catch (const std::exception& e) {
         std::fprintf(stderr, "benchmark failed: %s\n", e.what());
         return 1;
     }
