@@ -33,6 +33,7 @@
 #include "ambisql/async_pool.hpp"
 #include "ambisql/retry.hpp"
 #include "bench.hpp"
+#include "galera_env.hpp"
 
 namespace bench {
 
@@ -46,21 +47,13 @@ constexpr auto pause = 400ms;          // between one worker's transactions
 constexpr double steady_before = 4.0;  // seconds of steady load measured before the kill
 constexpr double restart_after = 6.0;  // the dead node is restarted this long after the kill
 
-struct cluster {
-    std::vector<std::uint16_t> ports;
-    std::string script;
-    cluster() {
-        const char* p = std::getenv("AMBISQL_GALERA_PORTS");
-        const char* s = std::getenv("AMBISQL_GALERA_SCRIPT");
-        if (!p || !s) throw std::runtime_error("galera/failover needs the cluster: scripts/bench starts it");
-        std::stringstream in(p);
-        std::string item;
-        while (std::getline(in, item, ',')) ports.push_back(static_cast<std::uint16_t>(std::stoi(item)));
-        script = s;
+struct cluster : ambisql::galera::cluster_env {
+    cluster() : cluster_env(from_environment()) {
+        if (!present()) throw std::runtime_error("galera/failover needs the cluster: scripts/bench starts it");
     }
     ambisql::config node(int i) const {
         ambisql::config c;
-        c.host = "127.0.0.1";
+        c.host = hosts.at(static_cast<std::size_t>(i));
         c.port = ports.at(static_cast<std::size_t>(i));
         c.user = "ambisql";
         c.password = "ambisql-pw";
@@ -113,7 +106,7 @@ run_result run(const cluster& g, bool bounded, const std::string& table) {
 
     ambisql::pool_config pc;
     pc.connection = g.node(0);
-    for (auto p : g.ports) pc.connection.hosts.push_back({"127.0.0.1", p});
+    for (std::size_t i = 0; i < g.ports.size(); ++i) pc.connection.hosts.push_back({g.hosts[i], g.ports[i]});
     pc.connection.hosts_mode = ambisql::host_mode::load_balance;
     pc.connection.galera_check = true;
     pc.connection.read_timeout = 10000ms;

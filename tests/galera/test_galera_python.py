@@ -8,7 +8,8 @@ import sqlalchemy as sa
 import ambisql
 
 PORTS = [int(p) for p in os.environ["AMBISQL_GALERA_PORTS"].split(",")]
-HOSTS = ",".join("127.0.0.1:%d" % p for p in PORTS)
+ADDRS = (os.environ.get("AMBISQL_GALERA_HOSTS") or ",".join(["127.0.0.1"] * len(PORTS))).split(",")
+HOSTS = ",".join("%s:%d" % hp for hp in zip(ADDRS, PORTS))
 KW = dict(user="ambisql", password="ambisql-pw", database="ambisql_test", ssl_mode="disabled")
 
 
@@ -30,7 +31,7 @@ def test_a_sqlalchemy_url_spreads_connections_over_the_nodes():
 
 def test_a_desynced_node_is_passed_over_and_sync_wait_is_set():
     # (after the spreading test: a node passed over stays on this process's deny list a while)
-    admin = ambisql.connect(host="127.0.0.1", port=PORTS[0], autocommit=True, **KW)
+    admin = ambisql.connect(host=ADDRS[0], port=PORTS[0], autocommit=True, **KW)
     admin.cursor().execute("SET GLOBAL wsrep_desync = ON")
     try:
         for _ in range(5):

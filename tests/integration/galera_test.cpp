@@ -26,6 +26,7 @@
 #include "ambisql/async_pool.hpp"
 #include "ambisql/pool.hpp"
 #include "ambisql/retry.hpp"
+#include "galera_env.hpp"
 
 namespace ambisql {
 namespace {
@@ -33,25 +34,15 @@ namespace {
 using namespace std::chrono_literals;
 namespace asio = boost::asio;
 
-struct cluster {
-    std::vector<std::uint16_t> ports;
-    std::string script;
-    cluster() {
-        const char* p = std::getenv("AMBISQL_GALERA_PORTS");
-        const char* s = std::getenv("AMBISQL_GALERA_SCRIPT");
-        if (!p || !s) {
+struct cluster : galera::cluster_env {
+    cluster() : cluster_env(from_environment()) {
+        if (!present())
             ADD_FAILURE() << "AMBISQL_GALERA_PORTS / AMBISQL_GALERA_SCRIPT not set: run scripts/galera start, "
                              "eval \"$(scripts/galera env)\"";
-            return;
-        }
-        std::stringstream in(p);
-        std::string item;
-        while (std::getline(in, item, ',')) ports.push_back(static_cast<std::uint16_t>(std::stoi(item)));
-        script = s;
     }
     config node(int i) const {  // 0-based
         config c;
-        c.host = "127.0.0.1";
+        c.host = hosts.at(i);
         c.port = ports.at(i);
         c.user = "ambisql";
         c.password = "ambisql-pw";
@@ -62,7 +53,7 @@ struct cluster {
     }
     config all(host_mode mode) const {
         config c = node(0);
-        for (auto p : ports) c.hosts.push_back({"127.0.0.1", p});
+        for (std::size_t i = 0; i < ports.size(); ++i) c.hosts.push_back({hosts[i], ports[i]});
         c.hosts_mode = mode;
         c.galera_check = true;
         return c;
@@ -93,7 +84,7 @@ TEST(Galera, ANodeThatIsNotSyncedGetsNoNewConnections) {
     pool_config pc;
     pc.connection = g.node(0);
     pc.connection.galera_check = true;
-    pc.connection.hosts = {{"127.0.0.1", g.ports[0]}, {"127.0.0.1", g.ports[1]}};
+    pc.connection.hosts = {{g.hosts[0], g.ports[0]}, {g.hosts[1], g.ports[1]}};
     pc.limits.ping_after_idle = 0ms;
     admin.query("SET GLOBAL wsrep_desync = OFF");
     for (int i = 0; i < 100 && g.status(0, "wsrep_local_state") != 4; ++i) std::this_thread::sleep_for(20ms);
@@ -144,9 +135,12 @@ struct tally {
 
 constexpr int clients = 16, per_client = 60;
 
+// A partitioned node answers nothing: the read timeout is what ends its clients' waits.
+std::chrono::milliseconds load_read_timeout = 20000ms;
+
 config load_config(const cluster& g) {
     config c = g.all(host_mode::load_balance);
-    c.read_timeout = 20000ms;
+    c.read_timeout = load_read_timeout;
     return c;
 }
 pool_config load_pool(const cluster& g) {
@@ -245,10 +239,15 @@ void coroutine_clients(const cluster& g, const std::string& table, tally& t) {
     io.run();
 }
 
-void failover_under_load(bool coroutines) {
+// `partition`: node 3's link is taken down (no FIN, no RST; the process runs on) instead of
+// node 2 being SIGKILLed, and brought back after the load.
+void failover_under_load(bool coroutines, bool partition = false) {
     cluster g;
     ASSERT_EQ(g.ports.size(), 3u);
-    const std::string table = "galera_load_" + std::to_string(::getpid()) + (coroutines ? "_co" : "_th");
+    if (partition && !g.no_partition.empty()) GTEST_SKIP() << "no partition scenario here: " << g.no_partition;
+    load_read_timeout = partition ? 8000ms : 20000ms;
+    const std::string table = "galera_load_" + std::to_string(::getpid()) + (coroutines ? "_co" : "_th") +
+                              (partition ? "_part" : "");
     {
         connection admin(g.node(0));
         admin.query("DROP TABLE IF EXISTS " + table);
@@ -256,10 +255,10 @@ void failover_under_load(bool coroutines) {
     }
     tally t;
     std::thread load([&] { coroutines ? coroutine_clients(g, table, t) : thread_clients(g, table, t); });
-    // SIGKILL node 2 a third of the way in; note when the survivors evict it.
+    // SIGKILL node 2 (or cut node 3 off) a third of the way in; note when the survivors evict it.
     while (t.done.load() < clients * per_client / 3) std::this_thread::sleep_for(5ms);
     const auto killed_at = clock::now();
-    g.run("kill 2");
+    g.run(partition ? "partition 3" : "kill 2");
     clock::time_point evicted_at{};
     for (int i = 0; i < 500 && evicted_at == clock::time_point{}; ++i) {
         try {
@@ -270,7 +269,7 @@ void failover_under_load(bool coroutines) {
     }
     EXPECT_NE(evicted_at, clock::time_point{}) << "the dead node was never evicted";
     load.join();
-    g.run("start-node 2");  // it rejoins (state transfer) and must hold every acknowledged key too
+    g.run(partition ? "heal 3" : "start-node 2");  // it rejoins (state transfer) and must hold every acknowledged key too
 
     clock::time_point first_after{};
     for (auto c : t.commits)
@@ -291,9 +290,10 @@ void failover_under_load(bool coroutines) {
         for (auto k : t.acked) lost += present.count(k) == 0;
         EXPECT_EQ(lost, 0u) << "node " << n + 1 << " lacks acknowledged keys";
     }
-    std::printf("galera failover (%s): %zu acknowledged, %zu of unknown outcome; failures: %d retried, %d of "
+    std::printf("galera %s (%s): %zu acknowledged, %zu of unknown outcome; failures: %d retried, %d of "
                 "unknown outcome, %d fatal; eviction %.2f s after the kill; first commit %.3f s after it\n",
-                coroutines ? "16 coroutines on one thread" : "16 threads", t.acked.size(), t.unknown.size(),
+                partition ? "partition" : "failover", coroutines ? "16 coroutines on one thread" : "16 threads",
+                t.acked.size(), t.unknown.size(),
                 t.retried.load(), t.unknown_failures.load(), t.fatal.load(),
                 std::chrono::duration<double>(evicted_at - killed_at).count(), resume);
     connection admin(g.node(0));
@@ -303,6 +303,8 @@ void failover_under_load(bool coroutines) {
 TEST(Galera, NothingAcknowledgedIsLostWhenANodeDiesUnderLoadOfThreads) { failover_under_load(false); }
 
 TEST(Galera, NothingAcknowledgedIsLostWhenANodeDiesUnderLoadOfCoroutines) { failover_under_load(true); }
+
+TEST(Galera, NothingAcknowledgedIsLostWhenANodeIsPartitionedUnderLoad) { failover_under_load(false, true); }
 
 }  // namespace
 }  // namespace ambisql
