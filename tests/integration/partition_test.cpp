@@ -58,6 +58,20 @@ protected:
     blackhole link_;
 };
 
+// Polls `c` to done with poll(2) on whatever fileno() names each time.
+void poll_to_done(nb_connection& c) {
+    for (;;) {
+        auto w = c.poll();
+        if (w.done()) return;
+        pollfd p{c.fileno(), static_cast<short>(w.events() & wait_for::read ? POLLIN : POLLOUT), 0};
+        int ms = 50;
+        if (w.deadline() != clock::time_point::max())
+            ms = static_cast<int>(std::clamp<long long>(
+                std::chrono::duration_cast<std::chrono::milliseconds>(w.deadline() - clock::now()).count() + 1, 0, 50));
+        ::poll(&p, 1, ms);
+    }
+}
+
 TEST_F(Partition, ABlockingQueryEndsWithinTheReadTimeoutAndTheConnectionIsClosed) {
     connection c(settings());
     ASSERT_EQ(c.query("SELECT 1").row(0)[0].as<int>(), 1);
@@ -88,6 +102,82 @@ TEST_F(Partition, AQuerySentIntoTheVoidEndsWithinTheReadTimeout) {
     EXPECT_FALSE(c.is_open());
 }
 
+TEST_F(Partition, AQueryLargerThanTheSocketBuffersEndsWithinTheWriteTimeout) {
+    config cfg = settings();
+    cfg.read_timeout = 0ms;  // only the write's own bound
+    connection c(cfg);
+    ASSERT_EQ(c.query("SELECT 1").row(0)[0].as<int>(), 1);
+    link_.down();
+    const std::string big = "SELECT LENGTH('" + std::string(32 << 20, 'x') + "')";  // 32 MiB: the buffers fill
+    const auto t0 = clock::now();
+    try {
+        c.query(big);
+        ADD_FAILURE() << "the query must fail";
+    } catch (const error& e) {
+        EXPECT_EQ(e.diag().code, errc::timeout) << e.what();
+    }
+    EXPECT_LE(since(t0), allowed);
+    EXPECT_FALSE(c.is_open());
+}
+
+TEST_F(Partition, ALargeQueryOfAFiberOrAPolledConnectionOrAsioEndsWithinTheWriteTimeout) {
+    config cfg = settings();
+    cfg.read_timeout = 0ms;
+    const std::string big = "SELECT LENGTH('" + std::string(32 << 20, 'x') + "')";
+    // a fiber (its waits go through the hub)
+    asio::io_context io;
+    hub h(io);
+    double fiber_took = -1;
+    h.spawn([&] {
+        connection c(cfg);
+        link_.down();
+        const auto t0 = clock::now();
+        try {
+            c.query(big);
+        } catch (const error&) {
+            fiber_took = since(t0);
+        }
+        EXPECT_FALSE(c.is_open());
+    });
+    io.run();
+    EXPECT_GE(fiber_took, 0) << "the fiber's query must fail";
+    EXPECT_LE(fiber_took, allowed);
+    link_.up();
+    // the poll API
+    nb_connection n(cfg);
+    n.start_connect();
+    poll_to_done(n);
+    ASSERT_TRUE(n.ok()) << n.error().message;
+    link_.down();
+    auto t0 = clock::now();
+    n.start_query(big);
+    poll_to_done(n);
+    EXPECT_EQ(n.error().code, errc::timeout) << n.error().message;
+    EXPECT_LE(since(t0), allowed);
+    EXPECT_FALSE(n.is_open());
+    link_.up();
+    // Asio
+    asio::io_context io2;
+    async_connection a(io2.get_executor(), cfg);
+    boost::system::error_code connected, queried;
+    double took = -1;
+    asio::co_spawn(
+        io2,
+        [&]() -> asio::awaitable<void> {
+            co_await a.async_connect(asio::redirect_error(asio::use_awaitable, connected));
+            link_.down();
+            const auto t1 = clock::now();
+            co_await a.async_query(big, asio::redirect_error(asio::use_awaitable, queried));
+            took = since(t1);
+        },
+        asio::detached);
+    io2.run();
+    ASSERT_FALSE(connected) << connected.message();
+    EXPECT_EQ(queried, errc::timeout) << queried.message();
+    EXPECT_LE(took, allowed);
+    EXPECT_FALSE(a.is_open());
+}
+
 TEST_F(Partition, AConnectEndsWithinTheConnectTimeout) {
     link_.down();
     connection c;
@@ -100,20 +190,6 @@ TEST_F(Partition, AConnectEndsWithinTheConnectTimeout) {
     }
     EXPECT_LE(since(t0), allowed);
     EXPECT_FALSE(c.is_open());
-}
-
-// Polls `c` to done with poll(2) on whatever fileno() names each time.
-void poll_to_done(nb_connection& c) {
-    for (;;) {
-        auto w = c.poll();
-        if (w.done()) return;
-        pollfd p{c.fileno(), static_cast<short>(w.events() & wait_for::read ? POLLIN : POLLOUT), 0};
-        int ms = 50;
-        if (w.deadline() != clock::time_point::max())
-            ms = static_cast<int>(std::clamp<long long>(
-                std::chrono::duration_cast<std::chrono::milliseconds>(w.deadline() - clock::now()).count() + 1, 0, 50));
-        ::poll(&p, 1, ms);
-    }
 }
 
 TEST_F(Partition, APolledQueryEndsWithinTheReadTimeout) {

@@ -59,6 +59,19 @@ def test_a_blocking_query_ends_within_the_read_timeout(link):
     assert not c.open, "closed, never out of step"
 
 
+def test_a_query_larger_than_the_socket_buffers_ends_within_the_write_timeout(link):
+    c = ambisql.connect(**through(link, read_timeout=None))
+    cur = c.cursor()
+    cur.execute("SELECT 1")
+    link.down()
+    t0 = time.monotonic()
+    with pytest.raises(ambisql.OperationalError):
+        cur.execute("SELECT LENGTH('%s')" % ("x" * (32 << 20)))
+    took = time.monotonic() - t0
+    assert took <= ALLOWED, took
+    assert not c.open
+
+
 def test_a_connect_ends_within_the_connect_timeout(link):
     link.down()
     t0 = time.monotonic()
