@@ -79,11 +79,12 @@ constexpr std::string_view table_words[] = {"DELAYED", "HIGH_PRIORITY", "IGNORE"
 // Statements that are DDL: read as possibly stateful (routine bodies, column types).
 constexpr std::string_view ddl_words[] = {"ALTER", "CREATE"};
 
-template <std::size_t N>
-bool listed(const std::string_view (&list)[N], std::string_view w) {
-    // Sorted once (the lists above are grouped for reading, not sorted).
-    static const std::vector<std::string_view> sorted = [&] {
-        std::vector<std::string_view> v(std::begin(list), std::end(list));
+// Sorted once per list (the lists above are grouped for reading, not sorted); the list
+// itself is the template's argument, so two lists of one length never share a copy.
+template <const auto& List>
+bool listed(std::string_view w) {
+    static const std::vector<std::string_view> sorted = [] {
+        std::vector<std::string_view> v(std::begin(List), std::end(List));
         std::sort(v.begin(), v.end());
         return v;
     }();
@@ -203,8 +204,8 @@ bool may_leave_untracked_state(std::string_view sql, bool backslash_escapes) noe
             }
             const std::string_view w = view(cur, cur_len);
             if (!qualified && cur_len != 0) {
-                if (listed(state_words, w)) return true;
-                if (at_start && listed(ddl_words, w)) return true;
+                if (listed<state_words>(w)) return true;
+                if (at_start && listed<ddl_words>(w)) return true;
                 // SET [SESSION|GLOBAL] TRANSACTION ...: the next transaction's characteristics
                 if (w == "TRANSACTION" && (view(lead, lead_len) == "SET" || view(lead, lead_len) == "SESSION"))
                     return true;
@@ -223,8 +224,8 @@ bool may_leave_untracked_state(std::string_view sql, bool backslash_escapes) noe
         if (c == '(') {
             if (last_was_word) {
                 const std::string_view w = view(cur, cur_len), before = view(lead, lead_len);
-                const bool column_list = lead_len != 0 && listed(table_words, before);
-                if (!column_list && (qualified || quoted || cur_len == 0 || !listed(no_call_words, w)))
+                const bool column_list = lead_len != 0 && listed<table_words>(before);
+                if (!column_list && (qualified || quoted || cur_len == 0 || !listed<no_call_words>(w)))
                     return true;  // a stored function, or one not known to be built in
             }
             last_was_word = after_dot = false;
