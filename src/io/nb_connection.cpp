@@ -176,7 +176,8 @@ public:
             if (in_progress) {
                 if (expired()) {
                     connect_failed(errc::timeout, "connect timed out after " +
-                                                      std::to_string(cfg.connect_timeout.count()) + " ms");
+                                                      std::to_string(cfg.connect_timeout.count()) + " ms" +
+                                                      sock.connect_pending_reason());
                     ph = phase::idle;
                     return {poll_result::status::done, clock::time_point::max()};
                 }

@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -63,6 +64,11 @@ int lookup(const std::string& host, const std::string& service, int flags,
 }
 }  // namespace
 
+socket::~socket() {
+    close();
+    if (retry_fd_ >= 0) ::close(retry_fd_);
+}
+
 void socket::close() noexcept {
     if (fd_ >= 0) {
         std::lock_guard lock(fd_mu_);  // interrupt() may be reading fd_ on another thread
@@ -71,6 +77,7 @@ void socket::close() noexcept {
     }
     resolving_.reset();
     resolve_fd_ = -1;
+    retry_armed_ = false;
     nonblocking_ = false;
     just_sent_ = false;
     rcv_timeout_ = snd_timeout_ = std::chrono::milliseconds(0);
@@ -183,6 +190,7 @@ std::error_code socket::start_connect_unix(const std::string& path, bool& in_pro
     close();
     addrs_.clear();
     next_addr_ = 0;
+    retry_gap_ = std::chrono::milliseconds(1);
     sockaddr_un addr{};
     if (path.size() >= sizeof addr.sun_path) {
         msg = "unix socket path too long: " + path;
@@ -243,9 +251,20 @@ std::error_code socket::connect_next(bool& in_progress) {
             }
         }
         if (::connect(fd, sa, static_cast<socklen_t>(a.size())) == 0) return {};
-        if (errno == EINPROGRESS || (sa->sa_family == AF_UNIX && errno == EAGAIN)) {
+        if (errno == EINPROGRESS) {
             in_progress = true;
             return {};
+        }
+        // A unix socket's full listen queue: nothing is in progress (waiting on the socket
+        // would wake at once); the connect is made again when a timer says so.
+        if (sa->sa_family == AF_UNIX && errno == EAGAIN) {
+            if (arm_retry()) {
+                --next_addr_;
+                in_progress = true;
+                return {};
+            }
+            ec = std::make_error_code(std::errc::resource_unavailable_try_again);
+            continue;
         }
         ec = last_errno();
     }
@@ -273,6 +292,21 @@ std::error_code socket::finish_connect(bool& in_progress, std::string& msg) {
         addrs_ = std::move(st->addrs);
         return connect_resolved(in_progress, msg);
     }
+    if (retry_armed_) {
+        std::uint64_t expirations = 0;
+        if (::read(retry_fd_, &expirations, sizeof expirations) != sizeof expirations) {  // a spurious wake-up
+            in_progress = true;
+            return {};
+        }
+        retry_armed_ = false;
+        retry_gap_ = std::min(retry_gap_ * 2, std::chrono::milliseconds(64));
+        std::error_code ec = connect_next(in_progress);  // the same address, on a new socket
+        if (ec) {
+            msg = "cannot connect to " + target_ + ": " + ec.message();
+            return errc::connect_failed;
+        }
+        return {};
+    }
     int err = 0;
     socklen_t len = sizeof err;
     if (::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
@@ -294,13 +328,28 @@ std::error_code socket::finish_connect(bool& in_progress, std::string& msg) {
     return {};
 }
 
+bool socket::arm_retry() noexcept {
+    if (retry_fd_ < 0) retry_fd_ = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (retry_fd_ < 0) return false;
+    itimerspec when{};
+    when.it_value.tv_sec = static_cast<time_t>(retry_gap_.count() / 1000);
+    when.it_value.tv_nsec = static_cast<long>((retry_gap_.count() % 1000) * 1000000);
+    if (::timerfd_settime(retry_fd_, 0, &when, nullptr) != 0) return false;
+    retry_armed_ = true;
+    return true;
+}
+
+std::string socket::connect_pending_reason() const {
+    return retry_armed_ ? " (the server's listen queue stayed full)" : std::string();
+}
+
 std::error_code socket::wait_connected(clock::time_point deadline, std::string& msg) {
     wait_hook* hook = current_wait_hook();
     bool in_progress = true;
     while (in_progress) {
         if (auto ec = wait(hook, connect_events(), deadline)) {
             msg = "cannot connect to " + target_ + ": " +
-                  (ec == errc::timeout ? std::string("timed out") : ec.message());
+                  (ec == errc::timeout ? "timed out" + connect_pending_reason() : ec.message());
             close();
             return ec == errc::timeout || ec == errc::cancelled ? ec : std::error_code(errc::connect_failed);
         }

@@ -32,15 +32,22 @@ std::error_code wait_fd(wait_hook* hook, int fd, unsigned events, clock::time_po
 class socket {
 public:
     socket() = default;
-    ~socket() { close(); }
+    ~socket();
     socket(const socket&) = delete;
     socket& operator=(const socket&) = delete;
 
-    // The descriptor to wait on: the socket, or while a host name is being looked up,
-    // the eventfd the lookup signals (wait for connect_events() on it).
-    int fd() const noexcept { return resolve_fd_ >= 0 ? resolve_fd_ : fd_; }
+    // The descriptor to wait on: the socket; while a host name is being looked up, the
+    // eventfd the lookup signals; while a unix socket's connect waits to be tried again
+    // (the server's listen queue was full: EAGAIN, nothing in progress), a timer's
+    // descriptor. Wait for connect_events() on it.
+    int fd() const noexcept { return resolve_fd_ >= 0 ? resolve_fd_ : retry_armed_ ? retry_fd_ : fd_; }
     bool is_open() const noexcept { return fd_ >= 0; }
-    unsigned connect_events() const noexcept { return resolve_fd_ >= 0 ? wait_for::read : wait_for::write; }
+    unsigned connect_events() const noexcept {
+        return resolve_fd_ >= 0 || retry_armed_ ? wait_for::read : wait_for::write;
+    }
+    // Why a connect still in progress has not connected: empty, or what a timeout's
+    // message should add (the listen queue that stayed full).
+    std::string connect_pending_reason() const;
     void close() noexcept;
     // From any thread: shuts the connection down, so that a send, receive or wait in
     // progress on the owning thread ends at once (that thread then closes the socket).
@@ -95,6 +102,7 @@ private:
     std::error_code connect_next(bool& in_progress);
     std::error_code connect_resolved(bool& in_progress, std::string& msg);
     std::error_code wait_connected(clock::time_point deadline, std::string& msg);
+    bool arm_retry() noexcept;
 
     int fd_ = -1;
     std::mutex fd_mu_;  // fd_'s changes against interrupt() from another thread
@@ -102,6 +110,12 @@ private:
     std::shared_ptr<resolve_state> resolving_;  // a host name lookup in flight
     int resolve_fd_ = -1;                       // its eventfd (owned by the state)
     std::string resolve_host_;
+    // A unix connect refused for a full listen queue is tried again after retry_gap_
+    // (doubling from 1 ms to 64 ms): a blocking connect would wait for room, and the
+    // queue of a live server empties within milliseconds.
+    int retry_fd_ = -1;  // a timerfd, made on first need, closed by the destructor
+    bool retry_armed_ = false;
+    std::chrono::milliseconds retry_gap_{1};
     bool nonblocking_ = false;
     bool just_sent_ = false;  // the last call was a send
     bool unix_ = false;       // a unix socket

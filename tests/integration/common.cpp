@@ -5,11 +5,13 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <stdexcept>
 
@@ -94,6 +96,20 @@ int loopback_socket(std::uint16_t port, bool listen) {
 }  // namespace
 
 relay::relay(mode m) : mode_(m) {
+    if (m == mode::queue_full) {
+        path_ = "/tmp/ambisql-relay-" + std::to_string(::getpid()) + ".sock";
+        ::unlink(path_.c_str());
+        sockaddr_un a{};
+        a.sun_family = AF_UNIX;
+        std::memcpy(a.sun_path, path_.c_str(), path_.size() + 1);
+        listener_ = add(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        const int held = add(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+        if (::bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(listener_, 0) != 0 ||
+            ::connect(held, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+            throw std::runtime_error("relay: cannot fill a unix socket's listen queue");
+        acceptor_ = std::thread([this] { accept_loop(); });
+        return;
+    }
     listener_ = add(loopback_socket(0, true));
     sockaddr_in a{};
     socklen_t len = sizeof a;
@@ -111,9 +127,15 @@ relay::~relay() {
     acceptor_.join();  // (then nothing adds to pumps_ or fds_)
     for (auto& t : pumps_) t.join();
     for (int fd : fds_) ::close(fd);
+    if (!path_.empty()) ::unlink(path_.c_str());
 }
 
 config relay::through() const {
+    if (mode_ == mode::queue_full) {
+        config c = unix_config();
+        c.unix_socket = path_;
+        return c;
+    }
     config c = tcp_config();
     c.host = "127.0.0.1";
     c.host_address.clear();
@@ -130,11 +152,13 @@ int relay::add(int fd) {
 
 void relay::accept_loop() {
     const config server = tcp_config();
+    if (mode_ == mode::queue_full) std::this_thread::sleep_for(queue_full_for);
     for (bool first = true; !stop_; first = false) {
         const int client = ::accept(listener_, nullptr, nullptr);
         if (client < 0) return;
         add(client);
         if (!first && mode_ == mode::stalling) continue;  // held open, never answered
+        if (first && mode_ == mode::queue_full) continue;  // the one that filled the queue
         int up = -1;
         try {
             up = add(loopback_socket(server.port, false));

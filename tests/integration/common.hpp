@@ -45,16 +45,19 @@ std::vector<std::string> expression_corpus();
 // A TCP relay on loopback to the test server, for waits the server itself does not cause.
 // deaf: the client's first chunk of 16 kB or more (a large query) is never read, so its
 // send fills the socket buffers and waits; stalling: the first connection is relayed, the
-// ones after it (a KILL's side connection) are accepted and never answered.
+// ones after it (a KILL's side connection) are accepted and never answered; queue_full:
+// the relay listens on a unix socket whose listen queue is full (one connection waits in
+// it) and accepts nothing for the first 300 ms, then relays every connection after that one.
 class relay {
 public:
-    enum class mode { deaf, stalling };
+    enum class mode { deaf, stalling, queue_full };
     explicit relay(mode m);
     ~relay();
     relay(const relay&) = delete;
     relay& operator=(const relay&) = delete;
-    // tcp_config() through the relay.
+    // tcp_config() (queue_full: unix_config()) through the relay.
     config through() const;
+    static constexpr std::chrono::milliseconds queue_full_for{300};
 
 private:
     void accept_loop();
@@ -64,6 +67,7 @@ private:
     mode mode_;
     int listener_ = -1;
     std::uint16_t port_ = 0;
+    std::string path_;  // queue_full: the unix socket
     std::atomic<bool> stop_{false};
     std::mutex mu_;
     std::vector<int> fds_;  // everything to shut down on the way out

@@ -37,6 +37,34 @@ TEST(Connect, UnixSocket) {
     EXPECT_EQ(r.row(0)[0].as<std::string_view>(), env().socket);
 }
 
+// A unix socket whose listen queue is full refuses a connect without blocking (EAGAIN),
+// with nothing in progress: the connect is made again until there is room, as a blocking
+// connect would wait (it failed at once before, "read failed: Invalid argument").
+TEST(Connect, AUnixSocketWithAFullListenQueueIsTriedAgainUntilThereIsRoom) {
+    relay queue(relay::mode::queue_full);
+    const auto t0 = std::chrono::steady_clock::now();
+    connection c(queue.through());
+    EXPECT_GE(std::chrono::steady_clock::now() - t0, relay::queue_full_for - std::chrono::milliseconds(20));
+    EXPECT_EQ(c.query("SELECT 7").row(0)[0].as<int>(), 7);
+}
+
+TEST(Connect, AUnixSocketWhoseListenQueueStaysFullTimesOutSayingSo) {
+    relay queue(relay::mode::queue_full);
+    config cfg = queue.through();
+    cfg.connect_timeout = std::chrono::milliseconds(100);
+    const auto t0 = std::chrono::steady_clock::now();
+    try {
+        connection c(cfg);
+        FAIL() << "connected through a full listen queue";
+    } catch (const error& e) {
+        const auto took = std::chrono::steady_clock::now() - t0;
+        EXPECT_GE(took, std::chrono::milliseconds(95));
+        EXPECT_LT(took, relay::queue_full_for);
+        EXPECT_EQ(e.diag().code, errc::timeout) << e.what();
+        EXPECT_NE(std::string(e.what()).find("listen queue stayed full"), std::string::npos) << e.what();
+    }
+}
+
 TEST(Connect, Ed25519Account) {
     connection c(account("ambisql_ed"));
     EXPECT_EQ(current_user(c), "ambisql_ed@%");

@@ -23,6 +23,21 @@ std::int64_t sleepy_lookup(const config& cfg, std::int64_t key) {
     connection c(cfg);
     return c.query("SELECT SLEEP(0.5), ?", key).row(0)[1].as<std::int64_t>();
 }
+
+// A coroutine on the loop counting `every` ticks until `done`: the loop's freedom.
+void tick_until(asio::io_context& io, const bool& done, milliseconds every, int& ticks) {
+    asio::co_spawn(
+        io,
+        [&io, &done, every, &ticks]() -> asio::awaitable<void> {
+            asio::steady_timer t(io);
+            while (!done) {
+                t.expires_after(every);
+                co_await t.async_wait(asio::use_awaitable);
+                ++ticks;
+            }
+        },
+        asio::detached);
+}
 }  // namespace
 
 TEST(Fiber, TwoHundredFibersSleepingHalfASecondFinishInUnderFiveSeconds) {
@@ -72,6 +87,32 @@ TEST(Fiber, ACoroutineTimerKeepsFiringWhileFibersWaitOnTheDatabase) {
     EXPECT_LT(worst, milliseconds(100)) << "the loop was never blocked by a database wait";
 }
 
+// A unix socket's full listen queue: the fiber waits on a timer between connects, the
+// loop ticking meanwhile.
+TEST(Fiber, AUnixSocketWithAFullListenQueueIsTriedAgainWhileTheLoopRuns) {
+    relay queue(relay::mode::queue_full);
+    asio::io_context io;
+    hub h(io);
+    int ticks = 0;
+    bool done = false;
+    tick_until(io, done, milliseconds(10), ticks);
+    std::int64_t got = 0;
+    std::string failed;
+    h.spawn([&] {
+        try {
+            connection c(queue.through());
+            got = c.query("SELECT 9").row(0)[0].as<std::int64_t>();
+        } catch (const error& e) {
+            failed = e.what();
+        }
+        done = true;
+    });
+    io.run();
+    EXPECT_EQ(failed, "");
+    EXPECT_EQ(got, 9);
+    EXPECT_GE(ticks, 10) << "the loop was blocked while the fiber waited for room";
+}
+
 // A pipeline's spin budget applies to blocking threads only: on a fiber, waiting for
 // the next response suspends the fiber, so the loop keeps serving others.
 TEST(Fiber, APipelineOnAFiberNeverSpinsTheLoop) {
@@ -79,17 +120,7 @@ TEST(Fiber, APipelineOnAFiberNeverSpinsTheLoop) {
     hub h(io);
     int ticks = 0;
     bool done = false;
-    asio::co_spawn(
-        io,
-        [&]() -> asio::awaitable<void> {
-            asio::steady_timer t(io);
-            while (!done) {
-                t.expires_after(milliseconds(5));
-                co_await t.async_wait(asio::use_awaitable);
-                ++ticks;
-            }
-        },
-        asio::detached);
+    tick_until(io, done, milliseconds(5), ticks);
     h.spawn([&] {
         struct stop_ticking {
             bool& done;

@@ -1,4 +1,5 @@
 // The poll()/fileno() API driven by a raw epoll loop on one thread.
+#include <sys/resource.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <unistd.h>
@@ -66,6 +67,14 @@ void run_epoll(std::vector<nb_connection>& conns, const std::function<bool(std::
     ::close(ep);
 }
 
+// CPU time of the calling thread.
+std::chrono::microseconds thread_cpu() {
+    rusage u{};
+    ::getrusage(RUSAGE_THREAD, &u);
+    return std::chrono::seconds(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+           std::chrono::microseconds(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
 }  // namespace
 
 TEST(Poll, TwoHundredSleepsOnOneEpollLoopFinishInUnderFiveSeconds) {
@@ -90,6 +99,31 @@ TEST(Poll, TwoHundredSleepsOnOneEpollLoopFinishInUnderFiveSeconds) {
     auto elapsed = std::chrono::steady_clock::now() - t0;
     EXPECT_LT(elapsed, std::chrono::seconds(5)) << "serialized, 200 sleeps would take 100 s";
     for (std::size_t i = 0; i < n; ++i) EXPECT_EQ(got[i], static_cast<std::int64_t>(i));
+}
+
+// A unix socket's full listen queue (EAGAIN: nothing in progress to wait on): the
+// connection's fileno() is a timer until the connect is made again; the loop never spins.
+TEST(Poll, AUnixSocketWithAFullListenQueueIsTriedAgainOnATimer) {
+    relay queue(relay::mode::queue_full);
+    std::vector<nb_connection> conns(1);
+    conns[0].set_config(queue.through());
+    conns[0].start_connect();
+    int steps = 0;
+    std::int64_t got = 0;
+    const auto cpu0 = thread_cpu();
+    const auto t0 = std::chrono::steady_clock::now();
+    run_epoll(conns, [&](std::size_t) {
+        conns[0].check();
+        if (steps++ == 0) {
+            conns[0].start_query("SELECT 8");
+            return true;
+        }
+        got = conns[0].result().row(0)[0].as<std::int64_t>();
+        return false;
+    });
+    EXPECT_GE(std::chrono::steady_clock::now() - t0, relay::queue_full_for - std::chrono::milliseconds(20));
+    EXPECT_LT(thread_cpu() - cpu0, std::chrono::milliseconds(100)) << "the loop spun while the queue was full";
+    EXPECT_EQ(got, 8);
 }
 
 TEST(Poll, HundredConnectionsEachSeeOnlyTheirOwnResults) {

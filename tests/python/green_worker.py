@@ -460,21 +460,7 @@ elif scenario == "kill_via_hub":  # a timed-out query's KILL also waits through 
     lsock.bind(("127.0.0.1", 0))
     lsock.listen(16)
 
-    def pump(a, b):
-        try:
-            while True:
-                data = a.recv(65536)
-                if not data:
-                    break
-                b.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s_ in (a, b):
-                try:
-                    s_.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+    from pump import pump
 
     def proxy():
         while True:

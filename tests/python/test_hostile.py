@@ -1,10 +1,14 @@
 """A hostile or broken peer: clear exceptions of the right class, the interpreter fine."""
+import os
 import socket
 import threading
+import time
 
 import pytest
 
 import ambisql
+from conftest import socket_kwargs
+from pump import pump
 
 
 def serve_once(payload, close_after=True):
@@ -56,3 +60,86 @@ def test_a_greeting_with_an_injected_ok_is_refused_before_tls():
         ambisql.connect(host="127.0.0.1", port=port, user="u", password="p", connect_timeout=2,
                         ssl_mode="required")
     assert "before TLS began" in e.value.args[1]
+
+
+def full_unix_queue(tmp_path, room_after=None):
+    """A unix socket whose listen queue is full (one connection waits in it). After
+    `room_after` seconds the waiting one is taken away and every later connection is
+    relayed to the test server."""
+    path = str(tmp_path / "full.sock")
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(path)
+    srv.listen(0)
+    held = socket.socket(socket.AF_UNIX)
+    held.connect(path)
+
+    def run():
+        time.sleep(room_after)
+        srv.accept()[0].close()
+        held.close()
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            up = socket.socket(socket.AF_UNIX)
+            up.connect(os.environ["AMBISQL_TEST_SOCKET"])
+            threading.Thread(target=pump, args=(c, up), daemon=True).start()
+            threading.Thread(target=pump, args=(up, c), daemon=True).start()
+
+    if room_after is not None:
+        threading.Thread(target=run, daemon=True).start()
+    return path, srv
+
+
+def test_a_full_unix_listen_queue_is_waited_out(tmp_path):
+    # The queue refuses without blocking (EAGAIN) and nothing is in progress: the connect
+    # is made again until there is room (it failed at once before: "read failed: Invalid
+    # argument").
+    path, srv = full_unix_queue(tmp_path, room_after=0.3)
+    t0 = time.monotonic()
+    c = ambisql.connect(**socket_kwargs(unix_socket=path, connect_timeout=5))
+    assert time.monotonic() - t0 >= 0.28
+    cur = c.cursor()
+    cur.execute("SELECT 11")
+    assert cur.fetchone() == (11,)
+    c.close()
+    srv.close()
+
+
+def test_a_unix_listen_queue_that_stays_full_times_out_saying_so(tmp_path):
+    path, srv = full_unix_queue(tmp_path)
+    t0 = time.monotonic()
+    with pytest.raises(ambisql.OperationalError) as e:
+        ambisql.connect(**socket_kwargs(unix_socket=path, connect_timeout=0.2))
+    assert time.monotonic() - t0 >= 0.19
+    assert "listen queue stayed full" in e.value.args[1], e.value.args
+    srv.close()
+
+
+def test_a_full_unix_listen_queue_is_waited_out_on_asyncio(tmp_path):
+    # The loop waits on a timer's descriptor between connects (fileno() changes), ticking.
+    import asyncio
+    import ambisql.aio
+
+    async def main():
+        path, srv = full_unix_queue(tmp_path, room_after=0.3)
+        ticks = 0
+
+        async def tick():
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticker = asyncio.create_task(tick())
+        c = await ambisql.aio.connect(**socket_kwargs(unix_socket=path, connect_timeout=5))
+        ticker.cancel()
+        cur = c.cursor()
+        await cur.execute("SELECT 12")
+        assert await cur.fetchone() == (12,)
+        await c.close()
+        srv.close()
+        return ticks
+
+    assert asyncio.run(main()) >= 10
