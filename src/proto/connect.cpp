@@ -36,6 +36,7 @@ bool session::start_connect(const config& cfg, std::string_view host, bool secur
     host_.assign(host);
     secure_transport_ = secure_transport;
     set_charset(cfg.charset);
+    handshake_charset_ = cfg.charset;
     pending_charset_.clear();
     charset_tracked_ = track_pending_ = false;
     schema_ = cfg.database;

@@ -297,10 +297,13 @@ private:
     bool track_confirmed_ = false;  // the last OK read reported the tracked list
     std::string charset_;
     std::string pending_charset_;  // start_set_charset's, applied when the server says OK
+    // The handshake's, which a reset restores (a copy: the connect's config may be gone or
+    // replaced by then, as cfg_ says).
+    std::string handshake_charset_;
     void set_charset(std::string cs);
     std::string schema_;
 
-    // connect
+    // connect (the connect's only: the caller's config may go or change after it)
     const config* cfg_ = nullptr;
     std::string host_;
     bool secure_transport_ = false;

@@ -61,7 +61,7 @@ void session::set_charset(std::string cs) {
 }
 
 void session::reset_session_state() {
-    set_charset(cfg_ ? cfg_->charset : std::string());
+    set_charset(handshake_charset_);
     pending_charset_.clear();
 }
 

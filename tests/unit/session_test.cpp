@@ -1,6 +1,8 @@
 // The protocol engine driven by scripted server bytes: every exchange checked byte-wise.
 #include <gtest/gtest.h>
 
+#include <memory>
+
 #include "openssl_cli.hpp"
 #include "proto/auth.hpp"
 #include "scripted.hpp"
@@ -692,6 +694,31 @@ TEST(Session, ConnectAndResetMakeTheServerTrackTheCharacterSet) {
     EXPECT_FALSE(t.s.failed()) << t.s.diag().message;
     EXPECT_FALSE(t.s.charset_tracked());
     EXPECT_FALSE(t.s.escaping_rules().charset_unknown);  // the reset's charset, until a statement runs
+}
+
+// A reset restores the handshake's character set: the session's own copy of it, not the
+// connect's config, which the caller may have changed or let go since (a reset read it
+// there: after an nb_connection's set_config() it took the new config's character set
+// for the server's, so text was escaped for another character set than the server's).
+TEST(Session, AResetRestoresTheHandshakesCharsetWhateverBecameOfTheConfig) {
+    scripted t;
+    auto cfg = std::make_unique<config>(plain_config());
+    cfg->charset = "gbk";
+    t.connect(*cfg);
+    ASSERT_EQ(t.s.charset(), "gbk");
+    cfg->charset = "utf8mb4";  // the caller's config, changed for its next connect
+    ASSERT_TRUE(t.s.start_reset_connection());
+    t.run();
+    t.feed(packet(1, ok_payload()));
+    ASSERT_EQ(t.feed(packet(1, tracked_ok_payload())), next_action::done);
+    EXPECT_EQ(t.s.charset(), "gbk");
+    EXPECT_EQ(t.s.escaping_rules().mb, multibyte::gbk);
+    cfg.reset();  // and gone (ASan: a read of it is a use after free)
+    ASSERT_TRUE(t.s.start_reset_connection());
+    t.run();
+    t.feed(packet(1, ok_payload()));
+    ASSERT_EQ(t.feed(packet(1, tracked_ok_payload())), next_action::done);
+    EXPECT_EQ(t.s.charset(), "gbk");
 }
 
 TEST(Session, AStatementThatChangesWhatTheServerTracksMakesTheCharsetUnknown) {
