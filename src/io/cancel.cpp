@@ -44,11 +44,6 @@ diagnostics gave_up(bool again, std::chrono::milliseconds cancel_timeout) {
     return cancel_failed(why);
 }
 
-void kill_schedule::delivered(clock::time_point now) noexcept {
-    at_ = now + gap_;
-    gap_ = std::min(gap_ * 2, max_retry);
-}
-
 void canceller::trace(const char* step, const std::string& detail) const {
     static const bool on = std::getenv("AMBISQL_CANCEL_TRACE") != nullptr;
     if (!on) return;

@@ -165,21 +165,25 @@ void relay::accept_loop() {
         } catch (const std::exception&) {
             return;  // (the client then sees the relay close on it)
         }
+        const hold h = mode_ == mode::deaf ? hold::deafen : first && mode_ == mode::late ? hold::delay_late : hold::none;
         std::lock_guard lock(mu_);
-        pumps_.emplace_back([this, client, up] { pump(client, up, mode_ == mode::deaf); });
-        pumps_.emplace_back([this, client, up] { pump(up, client, false); });
+        pumps_.emplace_back([this, client, up, h] { pump(client, up, h); });
+        pumps_.emplace_back([this, client, up] { pump(up, client, hold::none); });
     }
 }
 
-void relay::pump(int from, int to, bool deafen) {
+void relay::pump(int from, int to, hold h) {
     char buf[65536];
     for (;;) {
         const ssize_t n = ::recv(from, buf, sizeof buf, 0);
         if (n <= 0) return;
-        if (deafen && n >= 16384) {  // never reads again
+        if (h == hold::deafen && n >= 16384) {  // never reads again
             while (!stop_) std::this_thread::sleep_for(std::chrono::milliseconds(10));
             return;
         }
+        if (h == hold::delay_late && std::string_view(buf, static_cast<std::size_t>(n)).find("/* late */") != std::string_view::npos)
+            for (const auto until = std::chrono::steady_clock::now() + late_by; !stop_ && std::chrono::steady_clock::now() < until;)
+                std::this_thread::sleep_for(std::chrono::milliseconds(5));
         for (ssize_t off = 0; off < n;) {
             const ssize_t w = ::send(to, buf + off, static_cast<std::size_t>(n - off), MSG_NOSIGNAL);
             if (w <= 0) return;

@@ -47,10 +47,13 @@ std::vector<std::string> expression_corpus();
 // send fills the socket buffers and waits; stalling: the first connection is relayed, the
 // ones after it (a KILL's side connection) are accepted and never answered; queue_full:
 // the relay listens on a unix socket whose listen queue is full (one connection waits in
-// it) and accepts nothing for the first 300 ms, then relays every connection after that one.
+// it) and accepts nothing for the first 300 ms, then relays every connection after that one;
+// late: the first connection's statements marked /* late */ (uncompressed) reach the server
+// late_by after they were sent, as on a server too busy to read them (a KILL meanwhile
+// finds nothing running and is lost).
 class relay {
 public:
-    enum class mode { deaf, stalling, queue_full };
+    enum class mode { deaf, stalling, queue_full, late };
     explicit relay(mode m);
     ~relay();
     relay(const relay&) = delete;
@@ -58,10 +61,12 @@ public:
     // tcp_config() (queue_full: unix_config()) through the relay.
     config through() const;
     static constexpr std::chrono::milliseconds queue_full_for{300};
+    static constexpr std::chrono::milliseconds late_by{800};
 
 private:
     void accept_loop();
-    void pump(int from, int to, bool deafen);
+    enum class hold { none, deafen, delay_late };
+    void pump(int from, int to, hold h);
     int add(int fd);
 
     mode mode_;
