@@ -2,8 +2,8 @@
 that is not asyncio's (Twisted's reactor, a trio task), through the one wait driver
 (python/src/drive.cpp). A fiber class names its waiter (`_ambisql_wait(conn, fd, events,
 timeout)`, which waits once: the driver polls, and applies the core's cancellation rule
-when the wait raises), its sleep and its event (`_ambisql_sleep(seconds)`,
-`_ambisql_event()`, for SQLAlchemy's pool and first-connect waits); registering the class
+when the wait raises) and its event (`_ambisql_event()`: (wait(timeout=None), wake), for
+SQLAlchemy's pool and first-connect waits); registering the class
 (connections._register_bridge) makes every ambisql connection used on one of its
 greenlets wait that way.
 

@@ -47,21 +47,11 @@ def _on_bridge():
     return bool(connections._bridges) and isinstance(connections._getcurrent(), connections._bridges)
 
 
-def _bridge_sleep(seconds):
-    # A fiber class (ambisql.twisted's, ambisql.trio's) sleeps its own way; else the
-    # asyncio task the greenlet's parent runs sleeps.
-    g = connections._getcurrent()
-    sleep = getattr(type(g), "_ambisql_sleep", None)
-    if sleep is not None:
-        sleep(seconds)
-    else:
-        g.parent.switch(asyncio.sleep(seconds))
-
-
 def _bridge_event():
-    """(wait, wake): wait() suspends the greenlet (its event loop runs on) until wake() is
-    called, from the same thread. A fiber class makes its own (_ambisql_event); else it is a
-    future of the asyncio loop the greenlet's parent runs."""
+    """(wait, wake): wait(timeout=None) suspends the greenlet (its event loop runs on) until
+    wake() is called (from any thread) or `timeout` seconds have passed. A fiber class
+    makes its own (_ambisql_event); else it is a future of the asyncio loop the greenlet's
+    parent runs."""
     g = connections._getcurrent()
     make = getattr(type(g), "_ambisql_event", None)
     if make is not None:
@@ -72,7 +62,39 @@ def _bridge_event():
     def wake():  # (a thread holding the lock may release it)
         loop.call_soon_threadsafe(lambda: fut.done() or fut.set_result(None))
 
-    return (lambda: g.parent.switch(fut)), wake
+    def wait(timeout=None):
+        g.parent.switch(asyncio.wait([fut], timeout=timeout))
+
+    return wait, wake
+
+
+class _BridgeWaiters:
+    """Greenlets whose waits are an event loop's, waiting (in order) for something that is
+    handed on one waiter at a time: wake_one() from whoever frees it, in any thread."""
+
+    def __init__(self):
+        self._wakes = collections.deque()  # the wake() of each greenlet waiting
+
+    def wait(self, ready, timeout=None):
+        """Suspends the greenlet until woken or `timeout` seconds have passed; at once when
+        ready() says so once it is queued (so a wake-up just before it is not lost)."""
+        wait, wake = _bridge_event()
+        self._wakes.append(wake)
+        try:
+            if not ready():
+                wait(timeout)
+        except BaseException:
+            if wake in self._wakes:
+                self._wakes.remove(wake)
+            else:  # woken, and leaving: the wake-up goes to the next
+                self.wake_one()
+            raise
+        if wake in self._wakes:
+            self._wakes.remove(wake)
+
+    def wake_one(self):
+        if self._wakes:
+            self._wakes.popleft()()
 
 
 class _BridgeAwareLock:
@@ -83,7 +105,7 @@ class _BridgeAwareLock:
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._waiters = collections.deque()  # the wake() of each greenlet waiting
+        self._waiters = _BridgeWaiters()
 
     def __enter__(self):
         if self._lock.acquire(blocking=False):
@@ -92,42 +114,47 @@ class _BridgeAwareLock:
             self._lock.acquire()
             return self
         while not self._lock.acquire(blocking=False):
-            wait, wake = _bridge_event()
-            self._waiters.append(wake)
-            try:
-                wait()
-            except BaseException:
-                if wake in self._waiters:
-                    self._waiters.remove(wake)
-                else:  # woken, and leaving: the wake-up goes to the next
-                    self._wake_next()
-                raise
+            self._waiters.wait(lambda: not self._lock.locked())
         return self
 
     def __exit__(self, *exc_info):
         self._lock.release()
-        self._wake_next()
-
-    def _wake_next(self):
-        if self._waiters:
-            self._waiters.popleft()()
+        self._waiters.wake_one()
 
 
 class BridgeAwareQueuePool(pool.QueuePool):
     """SQLAlchemy's QueuePool, whose wait for a connection when every one is checked out
-    goes through the loop on a run_sync greenlet (elsewhere it is QueuePool's own)."""
+    goes through the loop on a run_sync greenlet, woken when a connection comes back or
+    its place is freed (one waiter each time, in order), or at the pool's timeout;
+    elsewhere it is QueuePool's own."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._bridge_waiters = _BridgeWaiters()
+
+    def _exhausted(self):
+        return self._max_overflow > -1 and self._pool.qsize() == 0 and self._overflow >= self._max_overflow
 
     def _do_get(self):
-        if (self._max_overflow > -1 and self._pool.qsize() == 0 and self._overflow >= self._max_overflow
-                and _on_bridge()):
+        if self._exhausted() and _on_bridge():
             deadline = time.monotonic() + self._timeout
-            while self._pool.qsize() == 0 and self._overflow >= self._max_overflow:
-                if time.monotonic() >= deadline:
+            while self._exhausted():
+                left = deadline - time.monotonic()
+                if left <= 0:
                     raise exc.TimeoutError(
                         "QueuePool limit of size %d overflow %d reached, connection timed out, timeout %0.2f"
                         % (self.size(), self.overflow(), self._timeout), code="3o7r")
-                _bridge_sleep(0.001)
+                self._bridge_waiters.wait(lambda: not self._exhausted(), left)
         return super()._do_get()
+
+    def _do_return_conn(self, record):
+        super()._do_return_conn(record)
+        self._bridge_waiters.wake_one()
+
+    def _dec_overflow(self):
+        r = super()._dec_overflow()
+        self._bridge_waiters.wake_one()
+        return r
 
 
 class AmbisqlDialect(MySQLDialect_mysqldb):

@@ -16,6 +16,7 @@ cancel_timeout), so the connection stays usable, then trio.Cancelled goes on.
 The bridge: `await run_sync(fn, *args)` runs synchronous code (a sync SQLAlchemy Session on
 mysql+ambisql, a repository) on a fiber whose every database wait is this task's; inside
 it, `await_(awaitable)` waits for a trio awaitable."""
+import math
 import trio
 
 from . import _fiber, aio, connections
@@ -58,11 +59,12 @@ class _Fiber(_fiber.Fiber):
     @staticmethod
     def _ambisql_event():
         ev = trio.Event()
-        return (lambda: _fiber.getcurrent().parent.switch(ev.wait())), ev.set
 
-    @staticmethod
-    def _ambisql_sleep(seconds):
-        _fiber.getcurrent().parent.switch(trio.sleep(seconds))
+        async def wait_for(timeout):
+            with trio.move_on_after(timeout if timeout is not None else math.inf):
+                await ev.wait()
+
+        return (lambda timeout=None: _fiber.getcurrent().parent.switch(wait_for(timeout))), ev.set
 
 
 _fiber.register(_Fiber)

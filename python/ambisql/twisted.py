@@ -209,13 +209,17 @@ class _Fiber(_fiber.Fiber):
             if not d.called:
                 d.callback(None)
 
-        return (lambda: await_(d)), wake
+        def wait(timeout=None):
+            timer = None
+            if timeout is not None:
+                timer = _fiber.current(_Fiber, "wait").reactor.callLater(timeout, wake)
+            try:
+                await_(d)
+            finally:
+                if timer is not None and timer.active():
+                    timer.cancel()
 
-    @staticmethod
-    def _ambisql_sleep(seconds):
-        from twisted.internet.task import deferLater
-
-        await_(deferLater(_fiber.current(_Fiber, "sleep").reactor, seconds, lambda: None))
+        return wait, wake
 
 
 _fiber.register(_Fiber)

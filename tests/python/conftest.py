@@ -81,6 +81,35 @@ def running(marker):
     return n
 
 
+def sqlalchemy_url():
+    kw = socket_kwargs()
+    return "mysql+ambisql://%s:%s@localhost/ambisql_test?unix_socket=%s" % (kw["user"], kw["password"], kw["unix_socket"])
+
+
+def exhausted_pool(timeout=0.3):
+    """A sync mysql+ambisql engine with one pooled connection and a pool timeout of
+    `timeout` s; hold() keeps that connection for 1 s; want() asks for another, expects
+    the pool's TimeoutError and returns how long it took. Returns (engine, hold, want)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(sqlalchemy_url(), pool_size=1, max_overflow=0, pool_timeout=timeout)
+
+    def hold():
+        with engine.connect() as c:
+            c.execute(sa.text("SELECT SLEEP(1)"))
+
+    def want():
+        t = time.monotonic()
+        try:
+            with engine.connect():
+                pass
+        except sa.exc.TimeoutError:
+            return time.monotonic() - t
+        raise AssertionError("a connection from an exhausted pool")
+
+    return engine, hold, want
+
+
 def authors_and_books(prefix, authors=20, **engine_kwargs):
     """A fresh ORM model (Author with lazily loaded books, two each; tables named after
     `prefix` and a random suffix), its sync mysql+ambisql engine over the unix socket, and
@@ -102,9 +131,7 @@ def authors_and_books(prefix, authors=20, **engine_kwargs):
         id = sa.Column(sa.Integer, primary_key=True)
         author_id = sa.Column(sa.ForeignKey(Author.id))
 
-    kw = socket_kwargs()
-    url = "mysql+ambisql://%s:%s@localhost/ambisql_test?unix_socket=%s" % (kw["user"], kw["password"], kw["unix_socket"])
-    engine = sa.create_engine(url, **engine_kwargs)
+    engine = sa.create_engine(sqlalchemy_url(), **engine_kwargs)
 
     def setup():
         Base.metadata.create_all(engine)

@@ -10,7 +10,7 @@ import trio
 import ambisql
 import ambisql.aio
 import ambisql.trio
-from conftest import authors_and_books, ended, server_kwargs, socket_kwargs
+from conftest import authors_and_books, exhausted_pool, ended, server_kwargs, socket_kwargs
 
 SOCK = socket_kwargs()
 
@@ -186,6 +186,21 @@ def test_synchronous_orm_code_with_lazy_loads_runs_concurrently_through_run_sync
     counts, took = trio.run(main)
     assert counts == [2] * 20
     assert took < 5.0, took  # serialized: 10 s; five at a time: 2 s
+
+
+def test_a_fiber_s_wait_for_an_exhausted_pool_ends_at_the_pool_timeout():
+    pytest.importorskip("sqlalchemy")
+    engine, hold, want = exhausted_pool()
+
+    async def main():
+        async with trio.open_nursery() as n:
+            n.start_soon(ambisql.trio.run_sync, hold)
+            await trio.sleep(0.1)
+            return await ambisql.trio.run_sync(want)
+
+    took = trio.run(main)
+    engine.dispose()
+    assert 0.28 <= took < 0.9, took
 
 
 @pytest.mark.parametrize("backend", ["trio", "asyncio"])

@@ -11,7 +11,7 @@ from twisted.internet import defer, reactor, task
 
 import ambisql
 import ambisql.twisted
-from conftest import authors_and_books, ended, server_kwargs, socket_kwargs
+from conftest import authors_and_books, exhausted_pool, ended, server_kwargs, socket_kwargs
 
 SOCK = socket_kwargs()
 
@@ -251,6 +251,18 @@ async def test_synchronous_orm_code_with_lazy_loads_runs_concurrently_in_interac
     await pool.runInteraction(lambda txn: Base.metadata.drop_all(engine))
     await pool.runInteraction(lambda txn: engine.dispose())
     pool.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_fiber_s_wait_for_an_exhausted_pool_ends_at_the_pool_timeout():
+    pytest.importorskip("sqlalchemy")
+    engine, hold, want = exhausted_pool()
+    holder = ambisql.twisted.run_sync(hold)
+    await task.deferLater(reactor, 0.1, lambda: None)
+    took = await ambisql.twisted.run_sync(want)
+    await holder
+    engine.dispose()
+    assert 0.28 <= took < 0.9, took
 
 
 @pytest_twisted.ensureDeferred
