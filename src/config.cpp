@@ -233,6 +233,12 @@ void apply_setting(config& c, const std::string& key, const std::string& v, ssl_
         c.found_rows = flag(key, v);
     } else if (key == "get-server-public-key") {
         c.get_server_public_key = flag(key, v);
+    } else if (key == "server-public-key-pem") {
+        c.server_rsa_public_key = std::string(v);
+    } else if (key == "program-name") {  // the connection attribute monitoring shows
+        auto& attrs = c.connect_attributes;
+        std::erase_if(attrs, [](const auto& a) { return a.first == "program_name"; });
+        attrs.emplace_back("program_name", std::string(v));
     } else if (key == "max-packet-size") {
         c.max_packet_size = number<std::uint32_t>(key, v, 0, UINT32_MAX);
     } else if (key == "deprecate-eof") {

@@ -154,7 +154,9 @@ struct config {
     //   ssl-capath, ssl-cert, ssl-key, tls-min-version (1.2|1.3), socket, host-address, charset, connect-timeout, read-timeout, write-timeout, cancel-timeout
     //   (seconds, decimals allowed), multi-statements (0/1), deprecate-eof (0/1),
     //   compress (0/1), compression-level (1..9), statement-cache-size,
-    //   pipeline-spin-us, read-coalescing-us (microseconds), get-server-public-key (0/1), found-rows (0/1),
+    //   pipeline-spin-us, read-coalescing-us (microseconds), get-server-public-key (0/1),
+    //   server-public-key-pem (the server's RSA key, PEM text), program-name (the
+    //   program_name connection attribute), found-rows (0/1),
     //   max-packet-size (bytes), host-mode (sequential|load-balance), host-backoff (seconds),
     //   galera-check (0/1), wsrep-sync-wait (0..15), keepalive (0/1), keepalive-idle,
     //   keepalive-interval (whole seconds, 1..32767), keepalive-count (1..127).

@@ -127,6 +127,11 @@ class Connection(err.ErrorClasses):
             "found_rows": True if client_flag & CLIENT.FOUND_ROWS else None,
             "multi_statements": True if client_flag & CLIENT.MULTI_STATEMENTS else None,
             "get_server_public_key": True if get_server_public_key else None,
+            # PyMySQL's: the server's RSA key (PEM, bytes or str) for caching_sha2_password
+            # without TLS; the program_name connection attribute
+            "server_public_key": server_public_key.decode("ascii")
+            if isinstance(server_public_key, (bytes, bytearray)) else server_public_key,
+            "program_name": program_name,
             "url": url,
         }
         opts = {k: v for k, v in given.items() if v is not None}
@@ -152,15 +157,25 @@ class Connection(err.ErrorClasses):
         self._unbuffered = None  # weakref to the SSCursor whose result is being read
         self._sock_fd = -1  # the established connection's socket (not a connect's attempts
         # or a cancellation's side connection): what a standing watch may be kept for
+        # (binary_prefix, PyMySQL's _binary before bytes, is what happens anyway: bytes go
+        # out as X'..' literals, binary strings.)
         if not _wait_callback_chosen:
             _choose_wait_callback()
-        self._c = _Conn()
-        self._c.start_connect(opts)
-        if not self._async:  # async connections keep the server's autocommit
-            self._wait()
-            self._reader = _Reader()
-            self._sock_fd = self._c.fileno()
-            self._after_connect()
+        self._c = None
+        if not defer_connect:  # (PyMySQL's: connect() later)
+            self.connect()
+
+    def connect(self):
+        """Connects: with defer_connect=True the first connect is this call's; on a
+        connection that is open, a new one replaces it."""
+        if self._async:  # the caller's poll() drives it; async connections keep the server's autocommit
+            self._detach()
+            if self._c is not None:
+                self._c.close()
+            self._c = _Conn()
+            self._c.start_connect(self._opts)
+            return
+        self._reconnect()
 
     def _after_connect(self):
         # The session as asked for: collation, sql_mode, init_command, autocommit (only

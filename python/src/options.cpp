@@ -68,6 +68,8 @@ constexpr keyword keywords[] = {
     {"multi_statements", "multi-statements", kind::flag},
     {"compress", "compress", kind::flag},
     {"get_server_public_key", "get-server-public-key", kind::flag},
+    {"server_public_key", "server-public-key-pem", kind::text},
+    {"program_name", "program-name", kind::text},
     {"host_mode", "host-mode", kind::text},
     {"galera_check", "galera-check", kind::flag},
     {"wsrep_sync_wait", "wsrep-sync-wait", kind::integer},

@@ -143,3 +143,61 @@ def test_a_full_unix_listen_queue_is_waited_out_on_asyncio(tmp_path):
         return ticks
 
     assert asyncio.run(main()) >= 10
+
+
+def test_server_public_key_encrypts_the_password_for_caching_sha2_without_tls(tmp_path):
+    # PyMySQL's server_public_key (it was accepted and ignored: the login then failed for
+    # want of a key). A peer asks for caching_sha2_password's full authentication over
+    # plain TCP; the client answers with the password encrypted to the given key (RSA
+    # OAEP), which the key's owner decrypts to the password XOR the scramble.
+    import subprocess
+    key = tmp_path / "key.pem"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
+                    "-out", str(key)], check=True, capture_output=True)
+    public = subprocess.run(["openssl", "pkey", "-in", str(key), "-pubout"], check=True,
+                            capture_output=True).stdout
+    scramble = b"abcdefghijklmnopqrst"
+    caps = 0xF7FEF7FE  # (no SSL)
+    g = b"\x0a" + b"5.5.5-10.11.0-MariaDB\x00" + b"\x2a\x00\x00\x00" + scramble[:8] + b"\x00"
+    g += bytes([caps & 0xFF, (caps >> 8) & 0xFF, 45, 2, 0, (caps >> 16) & 0xFF, (caps >> 24) & 0xFF, 21])
+    g += b"\x00" * 10 + scramble[8:] + b"\x00" + b"caching_sha2_password\x00"
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    got = {}
+
+    def read_packet(c):
+        head = b""
+        while len(head) < 4:
+            head += c.recv(4 - len(head))
+        n = int.from_bytes(head[:3], "little")
+        body = b""
+        while len(body) < n:
+            body += c.recv(n - len(body))
+        return head[3], body
+
+    def run():
+        c, _ = srv.accept()
+        c.sendall(len(g).to_bytes(3, "little") + b"\x00" + g)
+        read_packet(c)  # the handshake response (the fast path's scramble)
+        c.sendall(b"\x02\x00\x00\x02\x01\x04")  # perform full authentication
+        _, got["encrypted"] = read_packet(c)
+        c.sendall(b"\x07\x00\x00\x04\x00\x00\x00\x02\x00\x00\x00")  # OK
+        read_packet(c)  # (whatever comes next)
+        c.close()
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    try:
+        ambisql.connect(host="127.0.0.1", port=srv.getsockname()[1], user="u", password="secret",
+                        ssl_mode="disabled", connect_timeout=3, server_public_key=public)
+    except ambisql.Error:
+        pass  # (what follows the login is not this peer's business)
+    t.join(5)
+    srv.close()
+    assert len(got.get("encrypted", b"")) == 256, got
+    (tmp_path / "enc").write_bytes(got["encrypted"])
+    plain = subprocess.run(["openssl", "pkeyutl", "-decrypt", "-inkey", str(key), "-in", str(tmp_path / "enc"),
+                            "-pkeyopt", "rsa_padding_mode:oaep"], check=True, capture_output=True).stdout
+    expected = bytes(b ^ scramble[i % len(scramble)] for i, b in enumerate(b"secret\x00"))
+    assert plain == expected

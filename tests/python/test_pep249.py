@@ -821,3 +821,23 @@ def test_a_query_and_its_commit_go_together_when_no_transaction_is_open(conn, ta
     oc = ambisql.connect(**server_kwargs(autocommit=True)).cursor()
     oc.execute("SELECT COUNT(*) FROM " + table)
     assert oc.fetchone() == (2,)
+
+
+def test_program_name_is_the_connection_attribute_monitoring_shows(kwargs):
+    c = ambisql.connect(program_name="nova-api", **kwargs)
+    cur = c.cursor()
+    cur.execute("SELECT ATTR_VALUE FROM performance_schema.session_connect_attrs"
+                " WHERE PROCESSLIST_ID = CONNECTION_ID() AND ATTR_NAME = 'program_name'")
+    assert [tuple(r) for r in cur.fetchall()] == [("nova-api",)]
+    c.close()
+
+
+def test_defer_connect_leaves_the_connect_to_connect(kwargs):
+    c = ambisql.connect(defer_connect=True, **kwargs)
+    with pytest.raises(ambisql.InterfaceError):
+        c.cursor().execute("SELECT 1")
+    c.connect()
+    cur = c.cursor()
+    cur.execute("SELECT 1")
+    assert cur.fetchone() == (1,)
+    c.close()

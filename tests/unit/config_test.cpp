@@ -127,6 +127,17 @@ TEST(Config, PoolSettingsFromAUrl) {
     EXPECT_THROW(pool_config::from_url("mysql://u@h/d?pool-max-size=2&nonsense=1"), error);
 }
 
+TEST(Config, TheServersPublicKeyAndTheProgramNameFromAUrl) {
+    auto c = config::from_url(
+        "mysql://u@h/d?server-public-key-pem=-----BEGIN%20PUBLIC%20KEY-----%0AMIIB%0A-----END%20PUBLIC%20KEY-----"
+        "&program-name=nova-api&program-name=nova-conductor");
+    EXPECT_EQ(c.server_rsa_public_key, "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----");
+    std::vector<std::string> names;
+    for (const auto& [k, v] : c.connect_attributes)
+        if (k == "program_name") names.push_back(v);
+    EXPECT_EQ(names, std::vector<std::string>{"nova-conductor"}) << "one attribute, the last one named";
+}
+
 TEST(Config, KeepaliveIsOnByDefaultAndSetFromAUrl) {
     const config d;
     EXPECT_TRUE(d.keepalive);
