@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "ambisql/wait_hook.hpp"
@@ -61,6 +62,7 @@ struct pool_slot {
     clock::time_point expires{};   // max lifetime
     clock::time_point returned{};  // when it last became idle
     bool tracked = false;          // session_track_state_change is on: the server says when the session changes
+    std::thread::id user{};        // the thread that gave it back last
 };
 
 template <class Conn>
@@ -90,8 +92,16 @@ public:
         const auto now = clock::now();
         std::lock_guard lk(m_);
         if (closed_) return outcome::closed;
+        // The one this thread had last, if idle (its buffers still in this core's caches),
+        // else the most recently used: warm, likely alive.
+        const auto me = std::this_thread::get_id();
+        for (auto it = idle_.rbegin(); it != idle_.rend(); ++it)
+            if ((*it)->user == me) {
+                if (it != idle_.rbegin()) std::swap(*it, idle_.back());
+                break;
+            }
         while (!idle_.empty()) {
-            slot_ptr s = std::move(idle_.back());  // the most recently used: warm, likely alive
+            slot_ptr s = std::move(idle_.back());
             idle_.pop_back();
             if (now >= s->expires || (now - s->returned >= limits_.idle_timeout && total_ > limits_.min_size)) {
                 --total_;
@@ -126,8 +136,10 @@ public:
     }
     // A healthy connection back: to the longest waiter, or idle.
     void give_back(slot_ptr s) {
+        const auto now = clock::now();
         std::lock_guard lk(m_);
-        s->returned = clock::now();
+        s->returned = now;
+        s->user = std::this_thread::get_id();
         if (closed_) {
             --total_;
             closing_.push_back(std::move(s));
