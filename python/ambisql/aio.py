@@ -173,9 +173,7 @@ async def connect(*args: Any, loop: Any = None, **kwargs: Any) -> "Connection":
         from . import trio
 
         return await trio.connect(*args, **kwargs)
-    kwargs.pop("async_", None)
-    kwargs.setdefault("autocommit", False)
-    sync = await run_sync(connections.Connection, *args, **kwargs)
+    sync = await run_sync(connections.Connection, *args, **connections._loop_connect_kwargs(kwargs))
     return Connection(sync)
 
 

@@ -82,6 +82,17 @@ def _choose_wait_callback():
         green.patch_eventlet()
 
 
+def _loop_connect_kwargs(kwargs):
+    """connect()'s keyword arguments for a connection an event loop drives (ambisql.aio's,
+    ambisql.trio's): connected by the awaited connect() itself, autocommit off unless asked."""
+    if kwargs.pop("defer_connect", False):
+        raise TypeError("defer_connect: an event loop's connect() connects when it is awaited")
+    kwargs.pop("async_", None)
+    kwargs.pop("loop", None)
+    kwargs.setdefault("autocommit", False)
+    return kwargs
+
+
 class Connection(err.ErrorClasses):
     """ambisql.connect(...) makes one. Not to be shared between threads at once
     (threadsafety 1); a second operation started while one runs (two greenlets, two

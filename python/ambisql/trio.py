@@ -166,8 +166,5 @@ class Connection(aio.Connection):
 
 async def connect(*args, **kwargs):
     """An ambisql.trio Connection: ambisql.connect()'s keyword arguments."""
-    kwargs.pop("async_", None)
-    kwargs.pop("loop", None)
-    kwargs.setdefault("autocommit", False)
-    sync = await run_sync(connections.Connection, *args, **kwargs)
+    sync = await run_sync(connections.Connection, *args, **connections._loop_connect_kwargs(kwargs))
     return Connection(sync)

@@ -65,6 +65,12 @@ def test_connect_execute_fetch_and_context_managers(run):
     run(main())
 
 
+def test_defer_connect_is_refused_where_connect_is_awaited():
+    # (It was accepted: a connection that was never connected, with no connect() to call.)
+    with pytest.raises(TypeError, match="defer_connect"):
+        asyncio.run(aio.connect(defer_connect=True, **aio_kwargs()))
+
+
 def test_transactions_commit_and_rollback(run, table):
     async def main():
         conn = await aio.connect(**aio_kwargs())
